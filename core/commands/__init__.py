@@ -1,0 +1,1 @@
+"""One module per ``ponder`` subcommand, each with ``run(args) -> exit code``."""

@@ -1,0 +1,170 @@
+"""The engine: requests in, token events out. ``add`` / ``step`` / ``abort``, and ``stream`` for one request.
+
+One ``step`` is one forward pass over everything the scheduler picked (decode tokens of all running
+sequences plus a prefill chunk), then sampling and output processing. The engine is single-threaded
+by design; the server drives ``step`` from one thread and fans events out to requests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence as Seq
+
+from core.engine.kv_cache import KVCache
+from core.engine.output import OutputProcessor
+from core.engine.runner import ModelRunner
+from core.engine.sampler import SamplingParams, make_generator, sample_batch
+from core.engine.scheduler import Scheduler
+from core.engine.sequence import RequestMetrics, Sequence
+from core.engine.tokenizer import Tokenizer
+from core.models.loader import LoadedModel
+from core.reasoning import prompt_opens_think
+
+
+class ContextLengthError(ValueError):
+    """The prompt does not fit the context window; never truncated silently."""
+
+    def __init__(self, prompt_tokens: int, context_tokens: int) -> None:
+        self.prompt_tokens, self.context_tokens = prompt_tokens, context_tokens
+        super().__init__(f"the prompt has {prompt_tokens} tokens but the context window is {context_tokens} tokens "
+                         "(and at least one token is needed for the answer); shorten the prompt or load the model "
+                         "with a longer context")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    max_sequences: int = 4  # cache slots = sequences decoded together
+    context_tokens: int = 4096  # per sequence: prompt + output
+    step_token_budget: int = 512  # tokens per forward pass (prefill chunk size)
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_sequences < 1 or self.context_tokens < 2 or self.step_token_budget < 1:
+            raise ValueError(f"invalid engine config {self}")
+
+
+@dataclass(slots=True)
+class TokenEvent:
+    """What one step produced for one request."""
+
+    request_id: str
+    token_id: int | None
+    reasoning: str = ""
+    answer: str = ""
+    finish_reason: str | None = None  # "stop" | "length" | "abort" when this is the last event
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)
+    reasoning_unfinished: bool = False  # finished while still inside <think>
+
+
+class Engine:
+    def __init__(self, loaded: LoadedModel, tokenizer: Tokenizer, config: EngineConfig = EngineConfig()) -> None:
+        self.loaded, self.tokenizer, self.config = loaded, tokenizer, config
+        mc = loaded.config
+        self.context_tokens = min(config.context_tokens, mc.max_position_embeddings)
+        self.cache = KVCache(mc.num_hidden_layers, config.max_sequences, self.context_tokens,
+                             mc.num_key_value_heads, mc.head_dim, loaded.compute_dtype, loaded.device)
+        self.runner = ModelRunner(loaded.model, self.cache, compile=config.compile)
+        self.scheduler = Scheduler(config.max_sequences, config.step_token_budget)
+        self._seqs: dict[str, Sequence] = {}
+        self._outputs: dict[str, OutputProcessor] = {}
+        self._ids = itertools.count()
+
+    # --- requests ---------------------------------------------------------------------------------
+    def render_chat(self, messages: Seq[Mapping[str, Any]], **template_kwargs: Any) -> tuple[list[int], bool]:
+        """Prompt ids for a chat, and whether the template already opened a ``<think>`` block."""
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, **template_kwargs)
+        return self.tokenizer.encode(text, add_special_tokens=False), prompt_opens_think(text)
+
+    def add(self, prompt_ids: list[int], params: SamplingParams, start_in_reasoning: bool = False,
+            request_id: str | None = None) -> str:
+        if not prompt_ids:
+            raise ValueError("the prompt is empty")
+        if len(prompt_ids) >= self.context_tokens:
+            raise ContextLengthError(len(prompt_ids), self.context_tokens)
+        vocab = self.loaded.config.vocab_size
+        if any(not 0 <= t < vocab for t in prompt_ids):
+            raise ValueError(f"prompt token ids must be in [0, {vocab})")
+        rid = request_id or f"req-{next(self._ids)}"
+        if rid in self._seqs:
+            raise ValueError(f"request id {rid!r} is already in use")
+        seq = Sequence(rid, list(prompt_ids), params, make_generator(params, self.loaded.device), start_in_reasoning)
+        self._seqs[rid] = seq
+        self._outputs[rid] = OutputProcessor(self.tokenizer, params, start_in_reasoning)
+        self.scheduler.add(seq)
+        return rid
+
+    def abort(self, request_id: str) -> TokenEvent | None:
+        """Stop a request wherever it is (queued, prefilling, decoding) and free its cache slot."""
+        seq = self._seqs.get(request_id)
+        if seq is None:
+            return None
+        self.scheduler.finish(seq, "abort")
+        return self._final_event(seq, "abort", None)
+
+    def has_work(self) -> bool:
+        return self.scheduler.has_work()
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def step(self) -> list[TokenEvent]:
+        batch = self.scheduler.schedule()
+        if batch is None:
+            return []
+        logits = self.runner.run(batch)
+        sampled = [s for s, flag in zip(batch.seqs, batch.sample) if flag]
+        tokens = sample_batch(logits, [s.params for s in sampled], [s.generator for s in sampled])
+        for seq, seg in zip(batch.seqs, batch.segments):
+            seq.num_cached = seg.start + seg.length
+        now = time.perf_counter()
+        return [self._on_token(seq, tok, now) for seq, tok in zip(sampled, tokens)]
+
+    def stream(self, prompt_ids: list[int], params: SamplingParams,
+               start_in_reasoning: bool = False) -> Iterator[TokenEvent]:
+        """Run one request to completion (alone or alongside others already added)."""
+        rid = self.add(prompt_ids, params, start_in_reasoning)
+        try:
+            while True:
+                for event in self.step():
+                    if event.request_id == rid:
+                        yield event
+                        if event.finish_reason:
+                            return
+        finally:
+            if rid in self._seqs:
+                self.abort(rid)
+
+    def _on_token(self, seq: Sequence, token: int, now: float) -> TokenEvent:
+        seq.output_ids.append(token)
+        m = seq.metrics
+        m.completion_tokens = len(seq.output_ids)
+        if m.first_token_s is None:
+            m.first_token_s = now
+        out = self._outputs[seq.id]
+        delta = out.add_token(token)
+        m.reasoning_tokens = out.reasoning_tokens
+        if delta.stopped:
+            reason = "stop"
+        elif len(seq.output_ids) >= seq.params.max_tokens or seq.total_tokens >= self.context_tokens:
+            reason = "length"
+            tail = out.finish()
+            delta.reasoning += tail.reasoning
+            delta.answer += tail.answer
+        else:
+            return TokenEvent(seq.id, token, delta.reasoning, delta.answer, None, m)
+        self.scheduler.finish(seq, reason)
+        event = self._final_event(seq, reason, token)
+        event.reasoning, event.answer = delta.reasoning + event.reasoning, delta.answer + event.answer
+        return event
+
+    def _final_event(self, seq: Sequence, reason: str, token: int | None) -> TokenEvent:
+        seq.metrics.finished_s = time.perf_counter()
+        out = self._outputs.pop(seq.id)
+        del self._seqs[seq.id]
+        event = TokenEvent(seq.id, token, finish_reason=reason, metrics=seq.metrics,
+                           reasoning_unfinished=out.reasoning_unfinished)
+        if reason == "abort":
+            tail = out.finish()
+            event.reasoning, event.answer = tail.reasoning, tail.answer
+        return event
+

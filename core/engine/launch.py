@@ -1,0 +1,85 @@
+"""From a model folder to a running engine: probe, plan, load (stepping down once on OOM), build.
+
+The CLI, the server and the benchmark all start an engine this way, so the precision shown to the user
+is always the one the planner chose and the loader actually used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from core.engine.engine import Engine, EngineConfig
+from core.engine.tokenizer import Tokenizer
+from core.hardware import HardwareInfo, probe
+from core.models.config import ModelConfig
+from core.models.loader import LoadedModel, load_model
+from core.precision import PrecisionPlan, plan, step_down
+
+log = logging.getLogger(__name__)
+
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchOptions:
+    model_dir: Path
+    precision: str = "auto"
+    context_tokens: int | None = None
+    device: str = "auto"
+    threads: int | None = None
+    max_sequences: int = 1
+    compile: bool = False
+
+
+@dataclass(slots=True)
+class Launched:
+    engine: Engine
+    plan: PrecisionPlan
+    hardware: HardwareInfo
+    loaded: LoadedModel
+    notes: list[str] = field(default_factory=list)  # e.g. "stepped down to int8 after running out of memory"
+
+
+def make_plan(options: LaunchOptions, hw: HardwareInfo | None = None) -> tuple[PrecisionPlan, HardwareInfo]:
+    hw = hw or probe(options.device)
+    config = ModelConfig.from_dir(options.model_dir)
+    return plan(config, hw, options.context_tokens, options.precision, options.max_sequences), hw
+
+
+def launch(options: LaunchOptions) -> Launched:
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    the_plan, hw = make_plan(options)
+    tokenizer = Tokenizer.from_dir(options.model_dir)  # fail on a bad tokenizer before loading weights
+    notes: list[str] = []
+    try:
+        loaded = _load(options.model_dir, the_plan, hw)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        lower = step_down(the_plan.precision, hw)
+        if not is_out_of_memory(exc) or lower is None:
+            raise
+        note = f"ran out of memory loading at {the_plan.precision} ({exc.__class__.__name__}); retried at {lower}"
+        log.warning(note)
+        notes.append(note)
+        the_plan = plan(ModelConfig.from_dir(options.model_dir), hw, the_plan.context_tokens, lower,
+                        options.max_sequences)
+        loaded = _load(options.model_dir, the_plan, hw)
+    the_plan = replace(the_plan, reasons=[*the_plan.reasons, *notes, *loaded.notes])
+    engine = Engine(loaded, tokenizer, EngineConfig(max_sequences=options.max_sequences,
+                                                    context_tokens=the_plan.context_tokens, compile=options.compile))
+    return Launched(engine, the_plan, hw, loaded, notes)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the CPU allocator's "can't allocate memory" RuntimeError."""
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
+def _load(model_dir: Path, the_plan: PrecisionPlan, hw: HardwareInfo) -> LoadedModel:
+    device = "cuda" if hw.device == "cuda" else ("mps" if hw.device == "mps" else "cpu")
+    return load_model(model_dir, the_plan.precision, device, TORCH_DTYPES[the_plan.compute_dtype])

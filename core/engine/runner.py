@@ -1,0 +1,42 @@
+"""Runs a scheduled batch through the model: builds the flat input tensors and returns sampled rows.
+
+Eager is the reference path. ``compile=True`` wraps the model's forward in ``torch.compile`` at call time
+(never at import); it needs a C++ compiler on CPU or triton on GPU and is off by default.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor
+
+from core.engine.kv_cache import KVCache
+from core.engine.scheduler import ScheduledBatch
+from core.models.transformer import Transformer
+
+log = logging.getLogger(__name__)
+
+
+class ModelRunner:
+    def __init__(self, model: Transformer, cache: KVCache, compile: bool = False) -> None:
+        self.model, self.cache = model, cache
+        self.device = cache.k[0].device
+        self._forward = model.forward
+        if compile:
+            log.info("compiling the model's forward with torch.compile (dynamic shapes)")
+            self._forward = torch.compile(model.forward, dynamic=True)
+
+    @torch.inference_mode()
+    def run(self, batch: ScheduledBatch) -> Tensor:
+        """Logits [n_sampled, V] (float32) for the segments that sample a token this step."""
+        positions: list[int] = []
+        rows: list[int] = []
+        for seg, sample in zip(batch.segments, batch.sample):
+            positions.extend(range(seg.start, seg.start + seg.length))
+            if sample:
+                rows.append(len(positions) - 1)
+        tokens = torch.tensor([batch.tokens], device=self.device)
+        pos = torch.tensor([positions], device=self.device)
+        logits_at = torch.tensor(rows, dtype=torch.long, device=self.device)  # may be empty: prefill-only chunk
+        return self._forward(tokens, pos, self.cache.step(batch.segments), logits_at).float()

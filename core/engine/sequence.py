@@ -1,0 +1,91 @@
+"""One request's state inside the engine: tokens, cache slot, sampling, output text and timings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+import torch
+
+from core.engine.sampler import SamplingParams
+
+
+class Status(Enum):
+    WAITING = "waiting"  # queued, no cache slot yet
+    RUNNING = "running"  # has a slot; prefilling (num_cached < len(prompt)) or decoding
+    FINISHED = "finished"
+
+
+@dataclass(slots=True)
+class RequestMetrics:
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0  # prompt tokens whose KV was reused, not recomputed
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    arrival_s: float = 0.0
+    scheduled_s: float | None = None
+    first_token_s: float | None = None
+    finished_s: float | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token_s is None else self.first_token_s - self.arrival_s
+
+    @property
+    def prefill_s(self) -> float | None:
+        if self.first_token_s is None or self.scheduled_s is None:
+            return None
+        return self.first_token_s - self.scheduled_s
+
+    @property
+    def prefill_tokens_per_s(self) -> float | None:
+        computed = self.prompt_tokens - self.cached_prompt_tokens
+        return computed / self.prefill_s if self.prefill_s else None
+
+    @property
+    def decode_tokens_per_s(self) -> float | None:
+        """Tokens after the first, over the time since the first (the steady decode rate)."""
+        if self.first_token_s is None or self.finished_s is None or self.completion_tokens < 2:
+            return None
+        elapsed = self.finished_s - self.first_token_s
+        return (self.completion_tokens - 1) / elapsed if elapsed > 0 else None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {
+            "prompt_tokens": self.prompt_tokens, "cached_prompt_tokens": self.cached_prompt_tokens,
+            "completion_tokens": self.completion_tokens, "reasoning_tokens": self.reasoning_tokens,
+            "ttft_s": self.ttft_s, "prefill_s": self.prefill_s, "prefill_tokens_per_s": self.prefill_tokens_per_s,
+            "decode_tokens_per_s": self.decode_tokens_per_s,
+        }
+
+
+@dataclass(slots=True)
+class Sequence:
+    id: str
+    prompt_ids: list[int]
+    params: SamplingParams
+    generator: torch.Generator | None = None
+    start_in_reasoning: bool = False
+    status: Status = Status.WAITING
+    slot: int | None = None
+    num_cached: int = 0  # tokens (prompt + output) whose KV is in the slot
+    output_ids: list[int] = field(default_factory=list)
+    finish_reason: str | None = None  # "stop" | "length" | "abort"
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)
+
+    def __post_init__(self) -> None:
+        self.metrics.prompt_tokens = len(self.prompt_ids)
+        self.metrics.arrival_s = time.perf_counter()
+
+    @property
+    def all_ids(self) -> list[int]:
+        return self.prompt_ids + self.output_ids
+
+    @property
+    def total_tokens(self) -> int:
+        return len(self.prompt_ids) + len(self.output_ids)
+
+    @property
+    def prefilling(self) -> bool:
+        return self.num_cached < len(self.prompt_ids)

@@ -1,0 +1,117 @@
+"""Weight-only int8 and int4 layers, run by torch's packed-weight matmul kernels.
+
+Decode is memory-bound, so bytes read per token set the speed: int8 halves bf16's bytes, int4 quarters
+them. Activations stay in the compute dtype (bf16 where the CPU has native bf16, else fp32).
+
+- int8: symmetric, one scale per output channel; ``aten._weight_int8pack_mm`` (CPU and CUDA).
+- int4: asymmetric, a scale and a zero per group of input channels (gpt-fast's scheme:
+  w = (q - 8) * scale + zero); ``aten._weight_int4pack_mm_for_cpu`` on CPU, ``_weight_int4pack_mm`` on CUDA.
+
+Each quantiser works on a block of whole rows, so the loader can quantise a huge matrix (an LM head of
+150k rows) a slice at a time and peak memory stays near the final size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+INT4_GROUP_SIZES = (128, 64, 32)
+INT4_ROW_BLOCK = 64  # the CPU int4 packing is independent per block of 64 rows
+_CUDA_INNER_K_TILES = 8
+
+
+def int4_group_size(in_features: int, out_features: int) -> int | None:
+    """Largest supported group that divides the input width; None if the kernels cannot take the shape."""
+    if out_features % 16:  # the packed layouts tile output channels by 16
+        return None
+    return next((g for g in INT4_GROUP_SIZES if in_features % g == 0), None)
+
+
+def quantize_int8_rows(w: Tensor) -> tuple[Tensor, Tensor]:
+    """w [N, K] float -> (q int8 [N, K], scale fp32 [N]) with w ~= q * scale."""
+    w = w.float()
+    scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+    q = torch.round(w / scale[:, None]).clamp_(-128, 127).to(torch.int8)
+    return q, scale
+
+
+def quantize_int4_rows(w: Tensor, group: int) -> tuple[Tensor, Tensor]:
+    """w [N, K] float -> (q int32 [N, K] in 0..15, scales_and_zeros fp32 [K/group, N, 2])."""
+    n, k = w.shape
+    wg = w.float().reshape(n, k // group, group)
+    lo, hi = wg.amin(dim=-1), wg.amax(dim=-1)
+    scale = ((hi - lo) / 15.0).clamp(min=1e-6)
+    q = torch.round((wg - lo[..., None]) / scale[..., None]).clamp_(0, 15).to(torch.int32).reshape(n, k)
+    zero = lo + scale * 8.0
+    return q, torch.stack((scale, zero), dim=-1).transpose(0, 1).contiguous()
+
+
+def pack_int4(q: Tensor, device: torch.device) -> Tensor:
+    """Pack int32 nibbles [N, K] into the layout the int4 matmul kernel of ``device`` expects."""
+    if device.type == "cuda":
+        nib = (q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8).to(device)
+        return torch.ops.aten._convert_weight_to_int4pack(nib, _CUDA_INNER_K_TILES)
+    return torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+
+
+class Int8Linear(nn.Module):
+    def __init__(self, in_features: int, out_features: int, bias: bool, dtype: torch.dtype,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("weight", torch.empty(out_features, in_features, dtype=torch.int8, device=device))
+        self.register_buffer("scales", torch.empty(out_features, dtype=dtype, device=device))
+        self.bias = nn.Parameter(torch.empty(out_features, dtype=dtype, device=device), requires_grad=False) \
+            if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        out = torch.ops.aten._weight_int8pack_mm(x.reshape(-1, shape[-1]), self.weight, self.scales)
+        if self.bias is not None:
+            out = out + self.bias
+        return out.view(*shape[:-1], self.out_features)
+
+
+class Int4Linear(nn.Module):
+    def __init__(self, in_features: int, out_features: int, bias: bool, dtype: torch.dtype, group: int,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.group = in_features, out_features, group
+        self.is_cuda = torch.device(device or "cpu").type == "cuda"
+        if self.is_cuda:
+            packed = (out_features // 8, in_features // (_CUDA_INNER_K_TILES * 16), 32, _CUDA_INNER_K_TILES // 2)
+            self.register_buffer("weight", torch.empty(packed, dtype=torch.int32, device=device))
+        else:
+            self.register_buffer("weight", torch.empty(out_features, in_features // 2, dtype=torch.uint8,
+                                                       device=device))
+        self.register_buffer("scales_and_zeros", torch.empty(in_features // group, out_features, 2, dtype=dtype,
+                                                             device=device))
+        self.bias = nn.Parameter(torch.empty(out_features, dtype=dtype, device=device), requires_grad=False) \
+            if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        if self.is_cuda:
+            out = torch.ops.aten._weight_int4pack_mm(x2, self.weight, self.group, self.scales_and_zeros)
+        else:
+            out = torch.ops.aten._weight_int4pack_mm_for_cpu(x2, self.weight, self.group, self.scales_and_zeros)
+        if self.bias is not None:
+            out = out + self.bias
+        return out.view(*shape[:-1], self.out_features)
+
+
+class Int8Embedding(nn.Module):
+    """Token embedding stored as int8 rows with a scale each; dequantised only for the looked-up rows."""
+
+    def __init__(self, num_embeddings: int, dim: int, dtype: torch.dtype,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.dtype = dtype
+        self.register_buffer("weight", torch.empty(num_embeddings, dim, dtype=torch.int8, device=device))
+        self.register_buffer("scales", torch.empty(num_embeddings, 1, dtype=dtype, device=device))
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return F.embedding(tokens, self.weight).to(self.dtype) * F.embedding(tokens, self.scales)

@@ -1,0 +1,166 @@
+"""One decoder for Qwen2, Llama and Qwen3: inference, benchmark and training all run this module.
+
+Written for speed on CPU and GPU alike: q/k/v and gate/up are single fused matmuls, rotary embedding is
+applied to q and k in one pass, attention is ``scaled_dot_product_attention`` with grouped KV heads never
+repeated in memory. The KV cache is passed in explicitly (``forward(tokens, positions, cache)``, as in
+gpt-fast): ``cache=None`` is plain causal attention over ``tokens`` (training, reference checks); otherwise
+``cache`` is a per-step view of the KV cache that stores k/v and runs attention over everything cached.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from core.models.config import ModelConfig, RopeConfig
+
+
+class AttentionStep(Protocol):
+    """What a KV cache hands the model for one forward pass."""
+
+    def attend(self, layer: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Store k/v [B, T, KVH, D] for ``layer`` and attend q [B, T, H, D] -> [B, T, H, D]."""
+        ...
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+
+
+def rope_inv_freq(rope: RopeConfig, head_dim: int) -> Tensor:
+    """Inverse frequencies [D/2] in fp32, with Llama-3 or linear scaling applied."""
+    inv_freq = 1.0 / (rope.theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+    if rope.type == "linear":
+        inv_freq = inv_freq / rope.factor
+    elif rope.type == "llama3":
+        low_wavelen = rope.original_max_position_embeddings / rope.low_freq_factor
+        high_wavelen = rope.original_max_position_embeddings / rope.high_freq_factor
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > low_wavelen, inv_freq / rope.factor, inv_freq)
+        smooth = (rope.original_max_position_embeddings / wavelen - rope.low_freq_factor) / (
+            rope.high_freq_factor - rope.low_freq_factor)
+        smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled
+        medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+        inv_freq = torch.where(medium, smoothed, scaled)
+    return inv_freq
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.qkv_proj = nn.Linear(cfg.hidden_size, cfg.q_size + 2 * cfg.kv_size, bias=cfg.attention_bias)
+        self.o_proj = nn.Linear(cfg.q_size, cfg.hidden_size, bias=cfg.o_proj_bias)
+        if cfg.qk_norm:
+            self.q_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps)
+            self.k_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps)
+        else:
+            self.q_norm = self.k_norm = None
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: AttentionStep | None) -> Tensor:
+        b, t, _ = x.shape
+        h, kvh = self.n_heads, self.n_kv_heads
+        qkv = self.qkv_proj(x).view(b, t, h + 2 * kvh, self.head_dim)
+        v = qkv[:, :, h + kvh:]
+        if self.q_norm is not None:
+            q = self.q_norm(qkv[:, :, :h])
+            k = self.k_norm(qkv[:, :, h:h + kvh])
+            qk = apply_rope(torch.cat((q, k), dim=2), cos, sin)
+        else:
+            qk = apply_rope(qkv[:, :, :h + kvh], cos, sin)  # q and k rotated in one pass
+        q, k = qk[:, :, :h], qk[:, :, h:]
+        if cache is None:
+            out = F.scaled_dot_product_attention(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=h != kvh,
+            ).transpose(1, 2)  # [B, T, H, D]
+        else:
+            out = cache.attend(self.layer, q, k, v)
+        return self.o_proj(out.reshape(b, t, h * self.head_dim))
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """x [B, T, heads, D] rotated by position: x*cos + rotate_half(x)*sin.
+
+    ``sin`` is pre-signed ([-sin, sin]) so rotate_half becomes a plain roll: 3 ops instead of 6.
+    """
+    rolled = torch.roll(x, x.shape[-1] // 2, dims=-1)
+    return torch.addcmul(x * cos, rolled, sin)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.intermediate = cfg.intermediate_size
+        self.gate_up_proj = nn.Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=cfg.mlp_bias)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=cfg.mlp_bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate_up = self.gate_up_proj(x)
+        gate, up = gate_up[..., :self.intermediate], gate_up[..., self.intermediate:]
+        return self.down_proj(F.silu(gate).mul_(up))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg, layer)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: AttentionStep | None) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        self.register_buffer("inv_freq", rope_inv_freq(cfg.rope, cfg.head_dim), persistent=False)
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        return self.norm.weight.dtype
+
+    def rope_tables(self, positions: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """cos, signed sin [B, T, 1, D] for positions [B, T] (computed in fp32, like the reference)."""
+        freqs = positions.to(torch.float32).unsqueeze(-1) * self.inv_freq  # [B, T, D/2]
+        cos, sin = freqs.cos(), freqs.sin()
+        return (torch.cat((cos, cos), dim=-1).unsqueeze(2).to(dtype),
+                torch.cat((-sin, sin), dim=-1).unsqueeze(2).to(dtype))
+
+    def forward(self, tokens: Tensor, positions: Tensor, cache: AttentionStep | None = None,
+                logits_at: Tensor | None = None) -> Tensor:
+        """tokens, positions [B, T] -> logits [B, T, V], or [N, V] for the flat rows ``logits_at``.
+
+        Asking only for the rows that are sampled (the last prompt token, one row per sequence in
+        decode) skips the LM head over the whole prompt: a large part of prefill time on big vocabularies.
+        """
+        x = self.embed_tokens(tokens)
+        dtype = self.compute_dtype
+        if x.dtype != dtype:
+            x = x.to(dtype)
+        cos, sin = self.rope_tables(positions, dtype)
+        for layer in self.layers:
+            x = layer(x, cos, sin, cache)
+        if logits_at is not None:
+            x = x.reshape(-1, x.shape[-1]).index_select(0, logits_at)
+        return self.lm_head(self.norm(x))

@@ -1,0 +1,115 @@
+"""Exactness against the reference implementation (transformers) on checkpoints it saved itself."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.engine.kv_cache import KVCache, Segment
+from core.models.config import ModelConfig, ModelConfigError
+from core.models.loader import load_model
+from tests.checkpoints import hf_checkpoint, hf_model, tiny_config
+
+ARCHS = ["qwen2", "llama", "qwen3"]
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def pair(request, tmp_path_factory):
+    path = hf_checkpoint(tmp_path_factory.mktemp(request.param), request.param, seed=1)
+    return request.param, hf_model(path), load_model(path, "fp32"), path
+
+
+def test_fp32_logits_match_reference(pair):
+    arch, ref, ours, _ = pair
+    tokens = torch.randint(0, 1000, (1, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = ref(tokens).logits
+        got = ours.model(tokens, torch.arange(64)[None])
+    assert expected.abs().max() > 1.0  # logits with a real spread, not near-zero noise
+    assert (expected - got).abs().max().item() <= 1e-4, arch
+
+
+def test_cached_decode_and_chunked_prefill_match_full_forward(pair):
+    """Prefill in chunks of 16, then one token at a time through the KV cache: same logits as one pass."""
+    arch, ref, ours, _ = pair
+    cfg = ours.config
+    tokens = torch.randint(0, 1000, (1, 64), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = ref(tokens).logits[0]
+    cache = KVCache(cfg.num_hidden_layers, 2, 128, cfg.num_key_value_heads, cfg.head_dim, torch.float32)
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, 48, 16):
+            chunk = tokens[:, start:start + 16]
+            step = cache.step([Segment(1, start, 16)])
+            rows.append(ours.model(chunk, torch.arange(start, start + 16)[None], step, torch.arange(16)))
+        for pos in range(48, 64):
+            step = cache.step([Segment(1, pos, 1)])
+            rows.append(ours.model(tokens[:, pos:pos + 1], torch.tensor([[pos]]), step, torch.tensor([0])))
+    got = torch.cat(rows)
+    assert (expected - got).abs().max().item() <= 1e-4, arch
+
+
+def test_greedy_generation_matches_reference(pair):
+    arch, ref, ours, _ = pair
+    prompt = torch.randint(3, 1000, (1, 64), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = ref.generate(prompt, max_new_tokens=32, min_new_tokens=32, do_sample=False,
+                                pad_token_id=0)[0, 64:].tolist()
+    got = _greedy(ours, prompt[0].tolist(), 32)
+    assert got == expected, arch
+
+
+def _greedy(loaded, prompt: list[int], n: int) -> list[int]:
+    cfg = loaded.config
+    cache = KVCache(cfg.num_hidden_layers, 1, len(prompt) + n, cfg.num_key_value_heads, cfg.head_dim,
+                    loaded.compute_dtype)
+    out: list[int] = []
+    with torch.inference_mode():
+        logits = loaded.model(torch.tensor([prompt]), torch.arange(len(prompt))[None],
+                              cache.step([Segment(0, 0, len(prompt))]), torch.tensor([len(prompt) - 1]))
+        for i in range(n):
+            out.append(int(logits[0].argmax()))
+            pos = len(prompt) + i
+            logits = loaded.model(torch.tensor([[out[-1]]]), torch.tensor([[pos]]),
+                                  cache.step([Segment(0, pos, 1)]), torch.tensor([0]))
+    return out
+
+
+def test_reduced_precisions_are_close_and_ordered(pair):
+    """Not exact by nature: error vs fp32 is bounded relative to the logit spread, and grows with fewer bits."""
+    arch, _, ours, path = pair
+    tokens = torch.randint(0, 1000, (1, 32), generator=torch.Generator().manual_seed(3))
+    positions = torch.arange(32)[None]
+    with torch.inference_mode():
+        base = ours.model(tokens, positions)
+        spread = base.std().item()
+        errors = {}
+        for precision in ("bf16", "int8", "int4"):
+            logits = load_model(path, precision).model(tokens, positions).float()
+            errors[precision] = (logits - base).abs().mean().item() / spread
+            agreement = (logits.argmax(-1) == base.argmax(-1)).float().mean().item()
+            assert agreement >= {"bf16": 0.9, "int8": 0.8, "int4": 0.5}[precision], (arch, precision, agreement)
+    assert errors["bf16"] < errors["int8"] < errors["int4"] < 0.5, (arch, errors)
+    assert errors["bf16"] < 0.02, (arch, errors)
+
+
+def test_unsupported_architecture_lists_supported():
+    raw = tiny_config("qwen2", architectures=["MistralForCausalLM"])
+    with pytest.raises(ModelConfigError, match="MistralForCausalLM.*supported: Qwen2ForCausalLM, LlamaForCausalLM"):
+        ModelConfig.from_hf(raw)
+
+
+def test_unsupported_rope_type_is_named():
+    raw = tiny_config("llama", rope_scaling={"rope_type": "longrope", "factor": 4.0})
+    with pytest.raises(ModelConfigError, match="'longrope'.*supported: default, linear, llama3"):
+        ModelConfig.from_hf(raw)
+
+
+def test_classic_and_v5_rope_fields_parse_alike():
+    classic = ModelConfig.from_hf(tiny_config("llama"))
+    v5 = ModelConfig.from_hf({**tiny_config("llama"), "rope_scaling": None, "rope_theta": None,
+                              "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                                  "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                  "original_max_position_embeddings": 64}})
+    assert classic.rope == v5.rope and classic.rope.type == "llama3"
