@@ -161,10 +161,10 @@ class Engine:
         seq.metrics.finished_s = time.perf_counter()
         out = self._outputs.pop(seq.id)
         del self._seqs[seq.id]
+        tail = out.finish() if reason == "abort" else None  # before reading reasoning_unfinished: finish sets it
         event = TokenEvent(seq.id, token, finish_reason=reason, metrics=seq.metrics,
                            reasoning_unfinished=out.reasoning_unfinished)
-        if reason == "abort":
-            tail = out.finish()
+        if tail is not None:
             event.reasoning, event.answer = tail.reasoning, tail.answer
         return event
 

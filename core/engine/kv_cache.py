@@ -34,13 +34,18 @@ class KVCache:
                  dtype: torch.dtype, device: torch.device | str = "cpu") -> None:
         self.num_slots, self.max_tokens = num_slots, max_tokens
         self.num_kv_heads, self.head_dim, self.dtype = num_kv_heads, head_dim, dtype
-        shape = (num_slots, num_kv_heads, max_tokens, head_dim)  # [S, KVH, T, D]
-        self.k = [torch.empty(shape, dtype=dtype, device=device) for _ in range(num_layers)]
-        self.v = [torch.empty(shape, dtype=dtype, device=device) for _ in range(num_layers)]
+        # Keys and values of a layer in one tensor, [slots, 2*KVH (keys then values), tokens, D]: one copy
+        # stores both, and each head's tokens stay contiguous for attention.
+        shape = (num_slots, 2 * num_kv_heads, max_tokens, head_dim)
+        self.kv = [torch.empty(shape, dtype=dtype, device=device) for _ in range(num_layers)]
+
+    @property
+    def device(self) -> torch.device:
+        return self.kv[0].device
 
     @property
     def bytes_per_token(self) -> int:
-        return 2 * len(self.k) * self.num_kv_heads * self.head_dim * self.dtype.itemsize
+        return 2 * len(self.kv) * self.num_kv_heads * self.head_dim * self.dtype.itemsize
 
     @property
     def capacity_bytes(self) -> int:
@@ -54,9 +59,8 @@ class KVCache:
 
     def copy_prefix(self, src_slot: int, dst_slot: int, n_tokens: int) -> None:
         """Copy the first ``n_tokens`` of one slot to another (prefix reuse while the source is busy)."""
-        for k, v in zip(self.k, self.v):
-            k[dst_slot, :, :n_tokens] = k[src_slot, :, :n_tokens]
-            v[dst_slot, :, :n_tokens] = v[src_slot, :, :n_tokens]
+        for kv in self.kv:
+            kv[dst_slot, :, :n_tokens] = kv[src_slot, :, :n_tokens]
 
 
 class KVStep:
@@ -64,36 +68,33 @@ class KVStep:
 
     def __init__(self, cache: KVCache, segments: list[Segment]) -> None:
         self.cache, self.segments = cache, segments
-        self.decode_only = all(s.length == 1 for s in segments)
-        device = cache.k[0].device
-        if self.decode_only and len(segments) > 1:
-            self._slots = torch.tensor([s.slot for s in segments], device=device)
-            self._positions = torch.tensor([s.start for s in segments], device=device)
+        self.batched_decode = len(segments) > 1 and all(s.length == 1 for s in segments)
+        if self.batched_decode:  # one scatter stores every sequence's new k/v
+            self._slots = torch.tensor([s.slot for s in segments], device=cache.device)
+            self._positions = torch.tensor([s.start for s in segments], device=cache.device)
         # Prefill chunks after the first need an explicit causal mask offset by the cached length.
-        self._masks = [None if s.start == 0 or s.length == 1 else _offset_causal_mask(s.start, s.length, device)
+        self._masks = [None if s.start == 0 or s.length == 1 else _offset_causal_mask(s.start, s.length, cache.device)
                        for s in segments]
 
-    def attend(self, layer: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """q [1, N, H, D], k/v [1, N, KVH, D] -> [1, N, H, D]."""
-        kc, vc = self.cache.k[layer], self.cache.v[layer]
-        n_heads, n_kv = q.shape[2], k.shape[2]
+    def attend(self, layer: int, q: Tensor, kv: Tensor) -> Tensor:
+        """q [1, N, H, D], kv [1, N, 2*KVH, D] (keys then values) -> [1, N, H, D]."""
+        cache = self.cache.kv[layer]
+        n_heads, n_kv = q.shape[2], kv.shape[2] // 2
         group = n_heads // n_kv
-        if self.decode_only and len(self.segments) > 1:
-            kc[self._slots, :, self._positions] = k[0]
-            vc[self._slots, :, self._positions] = v[0]
+        if self.batched_decode:
+            cache[self._slots, :, self._positions] = kv[0]
         outs = []
         offset = 0
         for seg, mask in zip(self.segments, self._masks):
             s, end = seg.slot, seg.start + seg.length
+            if not self.batched_decode:
+                cache[s, :, seg.start:end] = kv[0, offset:offset + seg.length].transpose(0, 1)
+            keys, values = cache[s:s + 1, :n_kv, :end], cache[s:s + 1, n_kv:, :end]  # [1, KVH, S, D]
             qs = q[0, offset:offset + seg.length]  # [T, H, D]
-            if not (self.decode_only and len(self.segments) > 1):
-                kc[s, :, seg.start:end] = k[0, offset:offset + seg.length].transpose(0, 1)
-                vc[s, :, seg.start:end] = v[0, offset:offset + seg.length].transpose(0, 1)
-            keys, values = kc[s:s + 1, :, :end], vc[s:s + 1, :, :end]  # [1, KVH, S, D]
             if seg.length == 1:
                 # One query per head: fold the heads sharing a KV head into the query axis, no mask needed.
                 out = F.scaled_dot_product_attention(qs.view(1, n_kv, group, -1), keys, values)
-                outs.append(out.reshape(1, n_heads, -1))
+                outs.append(out.view(1, n_heads, -1))
             else:
                 out = F.scaled_dot_product_attention(
                     qs.transpose(0, 1).unsqueeze(0), keys, values, attn_mask=mask, is_causal=mask is None,

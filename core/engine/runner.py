@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class ModelRunner:
     def __init__(self, model: Transformer, cache: KVCache, compile: bool = False) -> None:
         self.model, self.cache = model, cache
-        self.device = cache.k[0].device
+        self.device = cache.device
         self._forward = model.forward
         if compile:
             log.info("compiling the model's forward with torch.compile (dynamic shapes)")

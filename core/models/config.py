@@ -149,9 +149,9 @@ class ModelConfig:
 
     @classmethod
     def from_hf(cls, raw: dict[str, Any], source: str = "config.json") -> "ModelConfig":
-        archs = raw.get("architectures") or []
-        hf_arch = archs[0] if archs else ""
-        family = SUPPORTED_ARCHITECTURES.get(hf_arch)
+        archs = raw.get("architectures")
+        hf_arch = archs[0] if isinstance(archs, (list, tuple)) and archs else ""
+        family = SUPPORTED_ARCHITECTURES.get(hf_arch) if isinstance(hf_arch, str) else None
         if family is None:
             raise ModelConfigError(
                 f"{source}: architecture {hf_arch or '(none given)'!r} is not supported; "
@@ -197,8 +197,10 @@ class ModelConfig:
                 eos_token_ids=eos_ids,
                 hf_architecture=hf_arch,
             )
-        except TypeError as exc:  # a field of the wrong JSON type
-            raise ModelConfigError(f"{source}: {exc}") from exc
+        except ModelConfigError:
+            raise
+        except (TypeError, ValueError) as exc:  # a field of the wrong JSON type ("1e-6" as text, a list ...)
+            raise ModelConfigError(f"{source}: a field has the wrong type ({exc})") from exc
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -22,8 +22,8 @@ from core.models.config import ModelConfig, RopeConfig
 class AttentionStep(Protocol):
     """What a KV cache hands the model for one forward pass."""
 
-    def attend(self, layer: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """Store k/v [B, T, KVH, D] for ``layer`` and attend q [B, T, H, D] -> [B, T, H, D]."""
+    def attend(self, layer: int, q: Tensor, kv: Tensor) -> Tensor:
+        """Store k|v [B, T, 2*KVH, D] (keys then values) for ``layer``; attend q [B, T, H, D] -> [B, T, H, D]."""
         ...
 
 
@@ -72,30 +72,28 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         h, kvh = self.n_heads, self.n_kv_heads
         qkv = self.qkv_proj(x).view(b, t, h + 2 * kvh, self.head_dim)
-        v = qkv[:, :, h + kvh:]
+        qk = qkv[:, :, :h + kvh]
         if self.q_norm is not None:
-            q = self.q_norm(qkv[:, :, :h])
-            k = self.k_norm(qkv[:, :, h:h + kvh])
-            qk = apply_rope(torch.cat((q, k), dim=2), cos, sin)
-        else:
-            qk = apply_rope(qkv[:, :, :h + kvh], cos, sin)  # q and k rotated in one pass
-        q, k = qk[:, :, :h], qk[:, :, h:]
-        if cache is None:
+            qk = torch.cat((self.q_norm(qkv[:, :, :h]), self.k_norm(qkv[:, :, h:h + kvh])), dim=2)
+        if cache is None:  # training / reference: out of place, autograd-safe
+            qk = apply_rope(qk, cos, sin)  # q and k rotated in one pass
+            q, k, v = qk[:, :, :h], qk[:, :, h:], qkv[:, :, h + kvh:]
             out = F.scaled_dot_product_attention(
                 q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=h != kvh,
             ).transpose(1, 2)  # [B, T, H, D]
-        else:
-            out = cache.attend(self.layer, q, k, v)
+        else:  # inference: rotate in place so k and v stay adjacent in qkv, stored with one copy
+            apply_rope(qk, cos, sin, out=qkv[:, :, :h + kvh])
+            out = cache.attend(self.layer, qkv[:, :, :h], qkv[:, :, h:])
         return self.o_proj(out.reshape(b, t, h * self.head_dim))
 
 
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor, out: Tensor | None = None) -> Tensor:
     """x [B, T, heads, D] rotated by position: x*cos + rotate_half(x)*sin.
 
     ``sin`` is pre-signed ([-sin, sin]) so rotate_half becomes a plain roll: 3 ops instead of 6.
     """
     rolled = torch.roll(x, x.shape[-1] // 2, dims=-1)
-    return torch.addcmul(x * cos, rolled, sin)
+    return torch.addcmul(x * cos, rolled, sin, out=out)
 
 
 class MLP(nn.Module):

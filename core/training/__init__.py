@@ -1,0 +1,1 @@
+"""Training the bundled model: the synthetic reasoning curriculum, supervised and RL stages, evaluation."""

@@ -1,0 +1,140 @@
+"""The ``arithmetic`` family: sums, differences and counts over facts scattered in the document.
+
+Sums are running totals, one addition per step, each written column by column (see ``scratchpad``).
+Counts and totals "over everything the document says about X" quote every matching sentence in
+document order and end the scan with an explicit "Not found" step, so the model learns when to stop.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .example import TraceStep
+from .scratchpad import add_text, sub_text
+from .trace import Question, check, compute, extract, infer, join_names, not_found
+from .world import Fact, World, cap
+
+
+def running_sum(values: list[int], labels: list[str]) -> tuple[list[TraceStep], int]:
+    """One compute step per addition; ``labels`` name what each value counts."""
+    steps, total = [], values[0]
+    for i in range(1, len(values)):
+        lead = f"Add {labels[0]} and {labels[1]}." if i == 1 else f"Add {labels[i]}."
+        steps.append(compute(f"{lead} {add_text(total, values[i])}", str(total + values[i])))
+        total += values[i]
+    return steps, total
+
+
+def _plus(values: list[int]) -> str:
+    return " + ".join(map(str, values))
+
+
+def _sum_sites(world: World, n: int) -> Question:
+    item = world.new("item")
+    facts = [world.add("stock", (world.new("site"), item)) for _ in range(n)]
+    group = f"the {join_names([f.key[0] for f in facts])} warehouses"
+    values = [int(f.value) for f in facts]
+    adds, total = running_sum(values, [f"the {item} of {f.subject}" for f in facts])
+    steps = [extract(f) for f in facts] + adds + [
+        infer(f"So {group} hold {total} {item} in total.", str(total)),
+        check(f"{_plus(values)} = {total}, and each number is quoted from the document.", str(total))]
+    together = "together" if n == 2 else "in total"
+    return Question(f"How many {item} do {group} hold {together}?", steps,
+                    f"{cap(group)} hold {total} {item} in total.", str(total))
+
+
+def _difference(rng: random.Random, world: World, relation: str) -> Question:
+    low, high = (10, 999) if relation == "stock" else (1000, 9999)
+    big, small = sorted(rng.sample(range(low, high + 1), 2), reverse=True)
+    if relation == "stock":
+        item = world.new("item")
+        a, b = (world.add("stock", (world.new("site"), item), str(v)) for v in (big, small))
+        question = f"How many more {item} does {a.subject} hold than {b.subject}?"
+        claim = f"{a.subject} holds {big - small} more {item} than {b.subject}"
+        lead = f"Subtract the {item} of {b.subject} from the {item} of {a.subject}."
+    else:
+        a, b = (world.add("budget", (world.new("team"),), str(v)) for v in (big, small))
+        question = f"How much larger is the budget of {a.subject} than the budget of {b.subject}?"
+        claim = f"the budget of {a.subject} is {big - small} dollars larger than the budget of {b.subject}"
+        lead = f"Subtract the budget of {b.subject} from the budget of {a.subject}."
+    steps = [extract(a), extract(b), compute(f"{lead} {sub_text(big, small)}", str(big - small)),
+             infer(f"So {claim}.", str(big - small)),
+             check(f"{big} - {small} = {big - small}, and both numbers are quoted from the document.",
+                   str(big - small))]
+    return Question(question, steps, cap(claim) + ".", str(big - small))
+
+
+def _scan(world: World, facts: list[Fact], find_one: str, find_more: str) -> list[TraceStep]:
+    """Quote every matching sentence in document order, then say the search is over."""
+    world.orderings.append(facts)
+    steps = [extract(f, f"Find {find_one if i == 0 else find_more}.") for i, f in enumerate(facts)]
+    return steps + [not_found(find_more, "no other sentence says so.")]
+
+
+def _count(rng: random.Random, world: World) -> Question:
+    team = world.new("team")
+    facts = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 5))]
+    world.close("owner", None, team)
+    n = len(facts)
+    steps = _scan(world, facts, f"a project owned by the {team} team",
+                  f"another project owned by the {team} team")
+    listing = ", ".join(f"{f.subject} is {i}" for i, f in enumerate(facts, 1))
+    steps += [compute(f"Count the projects found: {listing}.", str(n)),
+              infer(f"So the {team} team owns {n} projects.", str(n)),
+              check(f"the {n} quoted sentences are the only ones saying a project is owned by the "
+                    f"{team} team.", str(n))]
+    return Question(f"How many projects does the {team} team own?", steps,
+                    f"The {team} team owns {n} projects.", str(n))
+
+
+def _site_total(rng: random.Random, world: World) -> Question:
+    site = world.new("site")
+    facts = [world.add("stock", (site, world.new("item"))) for _ in range(rng.randint(2, 4))]
+    world.close("stock", (site, None))
+    where = facts[0].subject
+    steps = _scan(world, facts, f"an item {where} holds", f"another item {where} holds")
+    values = [int(f.value) for f in facts]
+    adds, total = running_sum(values, [f"the {f.key[1]}" for f in facts])
+    steps += adds + [
+        infer(f"So {where} holds {total} items in total.", str(total)),
+        check(f"{_plus(values)} = {total}, using every sentence that says what {where} holds.",
+              str(total))]
+    return Question(f"How many items does {where} hold in total?", steps,
+                    f"{cap(where)} holds {total} items in total.", str(total))
+
+
+def _budget_left(rng: random.Random, world: World) -> Question:
+    team = world.new("team")
+    owners = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 4))]
+    world.close("owner", None, team)
+    costs = [world.add("cost", (f.key[0],)) for f in owners]
+    spent = sum(int(c.value) for c in costs)
+    budget = world.add("budget", (team,), str(rng.randint(max(1000, spent + 50), 9999)))
+    steps = [extract(budget)] + _scan(world, owners, f"a project owned by the {team} team",
+                                      f"another project owned by the {team} team")
+    steps += [extract(c) for c in costs]
+    adds, total = running_sum([int(c.value) for c in costs], [f"the cost of {c.subject}" for c in costs])
+    left = int(budget.value) - total
+    steps += adds + [
+        compute(f"Subtract the total cost from the budget. {sub_text(int(budget.value), total)}",
+                str(left)),
+        infer(f"So the {team} team has {left} dollars left.", str(left)),
+        check(f"{budget.value} - ({_plus([int(c.value) for c in costs])}) = {left}, using the "
+              f"budget and every project the {team} team owns.", str(left))]
+    return Question(f"How many dollars does the {team} team have left after paying for all of its "
+                    f"projects?", steps,
+                    f"After paying for all of its projects, the {team} team has {left} dollars left.",
+                    str(left))
+
+
+def build_arithmetic(rng: random.Random, world: World, difficulty: int) -> Question:
+    """Level 1: sum or difference of two; 2: sum of three, a count, a warehouse total;
+    3: sum of four or five, or a budget minus the costs of all of a team's projects."""
+    options = {
+        1: (lambda: _sum_sites(world, 2), lambda: _difference(rng, world, "stock"),
+            lambda: _difference(rng, world, "budget")),
+        2: (lambda: _sum_sites(world, 3), lambda: _count(rng, world),
+            lambda: _site_total(rng, world)),
+        3: (lambda: _sum_sites(world, rng.randint(4, 5)), lambda: _budget_left(rng, world)),
+    }[difficulty]
+    return rng.choice(options)()
