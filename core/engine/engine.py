@@ -58,6 +58,18 @@ class TokenEvent:
     reasoning_unfinished: bool = False  # finished while still inside <think>
 
 
+@dataclass(slots=True)
+class Completion:
+    """A finished request, for callers that do not stream (evaluation, RL sampling)."""
+
+    token_ids: list[int] = field(default_factory=list)
+    reasoning: str = ""
+    answer: str = ""
+    finish_reason: str | None = None
+    reasoning_unfinished: bool = False
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)
+
+
 class Engine:
     def __init__(self, loaded: LoadedModel, tokenizer: Tokenizer, config: EngineConfig = EngineConfig()) -> None:
         self.loaded, self.tokenizer, self.config = loaded, tokenizer, config
@@ -133,6 +145,28 @@ class Engine:
         finally:
             if rid in self._seqs:
                 self.abort(rid)
+
+    def generate_batch(self, prompts: list[list[int]], params: SamplingParams | list[SamplingParams],
+                       start_in_reasoning: bool = False) -> list[Completion]:
+        """Run many requests to completion, batched as slots allow; results in prompt order."""
+        plist = params if isinstance(params, list) else [params] * len(prompts)
+        ids = [self.add(p, sp, start_in_reasoning) for p, sp in zip(prompts, plist)]
+        done: dict[str, Completion] = {rid: Completion() for rid in ids}
+        remaining = len(ids)
+        while remaining:
+            for event in self.step():
+                c = done.get(event.request_id)
+                if c is None:
+                    continue
+                if event.token_id is not None:
+                    c.token_ids.append(event.token_id)
+                c.reasoning += event.reasoning
+                c.answer += event.answer
+                if event.finish_reason:
+                    c.finish_reason, c.metrics = event.finish_reason, event.metrics
+                    c.reasoning_unfinished = event.reasoning_unfinished
+                    remaining -= 1
+        return [done[rid] for rid in ids]
 
     def _on_token(self, seq: Sequence, token: int, now: float) -> TokenEvent:
         seq.output_ids.append(token)

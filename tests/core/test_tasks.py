@@ -34,7 +34,7 @@ FACT_PATTERNS = {
     "team_city": (r"The (\w+) team is based in (\w+)", 1),
     "budget": (r"The (\w+) team has a budget of (\d+) dollars", 1),
     "cost": (r"Project (\w+) costs (\d+) dollars", 1),
-    "stock": (r"The (\w+) warehouse holds (\d+) (\w+)", None),  # key (site, item), value count
+    "stock": (r"The stock of (\w+) at the (\w+) warehouse is (\d+)", None),  # key (item, site), value count
     "order": (r"Order (\d+) is worth (\d+) dollars", 1),
     "parcel": (r"Parcel (\d+) weighs (\d+) kilograms", 1),
     "reports_to": (rf"({NAME}) reports to ({NAME})", 1),
@@ -81,7 +81,7 @@ class Facts:
                 if m is None:
                     continue
                 if relation == "stock":
-                    self.by[relation][(m[1], m[3])].append(m[2])
+                    self.by[relation][(m[2], m[1])].append(m[3])
                 elif relation in ("order_rule", "parcel_rule"):
                     self.by[relation][("rule",)].append((m[1], m[2], m[3]))
                 else:
@@ -472,7 +472,7 @@ def test_documents_mix_kinds_and_scatter_facts() -> None:
 
 # Phrases that only fact sentences may use; a sentence containing one must be a well-formed fact.
 FACT_PHRASES = {" is owned by ": "owner", " is managed by ": "manager", " is based in ": "team_city",
-                " has a budget of ": "budget", " costs ": "cost", " holds ": "stock",
+                " has a budget of ": "budget", " costs ": "cost", "The stock of ": "stock",
                 " is worth ": "order", " weighs ": "parcel", " reports to ": "reports_to",
                 " works in the ": "office", " is a member of ": "member", " launched on ": "launch",
                 " opened on ": "opened", " joined the company on ": "joined",

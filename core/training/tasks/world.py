@@ -44,7 +44,7 @@ RELATIONS: dict[str, Relation] = {r.name: r for r in (
        "What is the budget of {S}?", "the budget of {S}"),
     _R("cost", "company", ("project",), "number", "{S} costs {v} dollars.",
        "How much does {S} cost?", "the cost of {S}"),
-    _R("stock", "inventory", ("site", "item"), "number", "{S} holds {v} {1}.",
+    _R("stock", "inventory", ("site", "item"), "number", "The stock of {1} at {S} is {v}.",
        "How many {1} does {S} hold?", "how many {1} {S} holds"),
     _R("order", "inventory", ("order",), "number", "{S} is worth {v} dollars.",
        "How much is {S} worth?", "the value of {S}"),

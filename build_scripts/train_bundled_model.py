@@ -1,0 +1,125 @@
+"""Train Ponder's bundled demonstration model from scratch, all stages, with a fixed seed.
+
+    .venv/bin/python build_scripts/train_bundled_model.py            # run or resume every stage
+    .venv/bin/python build_scripts/train_bundled_model.py --quick    # a minutes-long smoke run
+
+Stages (each resumable; a finished stage is skipped on the next run):
+  1. tokenizer: byte-level BPE in DeepSeek-R1-Distill's layout and chat template;
+  2. sft: supervised curriculum on generated long-document reasoning traces;
+  3. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
+  4. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
+     model card in resources/models/<name>/.
+Uses a CUDA GPU when present, otherwise the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.engine.tokenizer import Tokenizer  # noqa: E402
+from core.models.config import ModelConfig  # noqa: E402
+from core.models.export import save_hf_checkpoint  # noqa: E402
+from core.models.loader import load_model  # noqa: E402
+from core.models.transformer import Transformer  # noqa: E402
+from core.training import pipeline  # noqa: E402
+from core.training.sft import SFTConfig, init_weights, train_sft  # noqa: E402
+from core.training.tokenizer_train import train_tokenizer  # noqa: E402
+
+log = logging.getLogger("train_bundled_model")
+NAME = "ponder-reasoner-mini"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", type=Path, default=ROOT / "build" / "bundled-model")
+    p.add_argument("--out", type=Path, default=ROOT / "resources" / "models" / NAME)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--quick", action="store_true", help="tiny schedule, to check the pipeline end to end")
+    p.add_argument("--stop-after", choices=["tokenizer", "sft", "rl", "eval"], help="stop after this stage")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    plan = pipeline.quick_plan() if args.quick else pipeline.default_plan()
+    times = _read_json(work / "times.json")
+
+    tok_dir = work / "tokenizer"
+    if not (tok_dir / "tokenizer.json").exists():
+        started = time.perf_counter()
+        train_tokenizer(tok_dir, plan.vocab_size, args.seed)
+        times["tokenizer_s"] = time.perf_counter() - started
+        _write_json(work / "times.json", times)
+    tokenizer = Tokenizer.from_dir(tok_dir)
+    if args.stop_after == "tokenizer":
+        return 0
+
+    hf_config = pipeline.hf_config(plan, tokenizer)
+    config = ModelConfig.from_hf(hf_config)
+    sft_dir = work / "sft_model"
+    if not (sft_dir / "model.safetensors").exists():
+        torch.manual_seed(args.seed)
+        model = Transformer(config)
+        init_weights(model)
+        state = train_sft(model, tokenizer, SFTConfig(**plan.sft, seed=args.seed), work / "sft",
+                          on_progress=lambda entry: _append_jsonl(work / "sft_log.jsonl", entry))
+        save_hf_checkpoint(model, hf_config, sft_dir)
+        times["sft_s"] = state.seconds
+        times["sft_tokens"] = state.tokens_seen
+        _write_json(work / "times.json", times)
+    if args.stop_after == "sft":
+        return 0
+
+    final_dir = pipeline.run_rl_and_select(work, sft_dir, tokenizer, plan, args.seed, times)
+    if args.stop_after == "rl":
+        return 0
+    report = pipeline.final_eval(work, final_dir, tok_dir, plan)
+    if args.stop_after == "eval":
+        return 0
+    _export(final_dir, tok_dir, args.out, report, times, plan)
+    log.info("wrote %s", args.out)
+    return 0
+
+
+def _export(model_dir: Path, tok_dir: Path, out: Path, report: dict, times: dict, plan: pipeline.Plan) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy(model_dir / name, out / name)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tok_dir / name, out / name)
+    cfg = json.loads((model_dir / "config.json").read_text())
+    (out / "generation_config.json").write_text(json.dumps(
+        {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"], "do_sample": False}, indent=2) + "\n")
+    (out / "README.md").write_text(pipeline.model_card(NAME, cfg, report, times, plan), encoding="utf-8")
+    # the exported folder must load through the normal loader
+    load_model(out, "fp32")
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _append_jsonl(path: Path, entry: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

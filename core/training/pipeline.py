@@ -1,0 +1,168 @@
+"""The bundled model's training plan and the stages after supervised training (RL, selection, eval, card).
+
+``build_scripts/train_bundled_model.py`` drives these; they live here so the stages stay testable and
+the script stays a thin, readable driver.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.engine.engine import Engine, EngineConfig
+from core.engine.tokenizer import Tokenizer
+from core.models.loader import load_model
+from core.training.evaluate import EvalReport, evaluate
+from core.training.tasks import heldout_set
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    vocab_size: int = 4096
+    hidden_size: int = 256
+    intermediate_size: int = 768
+    num_hidden_layers: int = 8
+    num_attention_heads: int = 8
+    num_key_value_heads: int = 4
+    max_position_embeddings: int = 4096
+    sft: dict[str, Any] = field(default_factory=lambda: {"stage_steps": (250, 500, 2200, 300)})
+    rl: dict[str, Any] = field(default_factory=dict)
+    eval_per_family_per_bucket: int = 10
+    select_per_family: int = 3  # held-out questions per family and bucket <= 1,000 tokens, for keeping RL or not
+    eval_max_tokens: int = 1536
+
+
+def default_plan() -> Plan:
+    return Plan()
+
+
+def quick_plan() -> Plan:
+    return Plan(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=1024,
+                sft={"stage_steps": (4, 4, 4, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 2,
+                     "log_every": 1},
+                rl={"iterations": 2, "questions": 2, "group": 2, "max_tokens": 64},
+                eval_per_family_per_bucket=1, select_per_family=1, eval_max_tokens=64)
+
+
+def hf_config(plan: Plan, tokenizer: Tokenizer) -> dict[str, Any]:
+    """config.json of the bundled model: a Qwen2ForCausalLM like DeepSeek-R1-Distill-Qwen, only smaller."""
+    eos = tokenizer.token_to_id(tokenizer.eos_token)
+    return {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": tokenizer.vocab_size,
+        "hidden_size": plan.hidden_size, "intermediate_size": plan.intermediate_size,
+        "num_hidden_layers": plan.num_hidden_layers, "num_attention_heads": plan.num_attention_heads,
+        "num_key_value_heads": plan.num_key_value_heads, "max_position_embeddings": plan.max_position_embeddings,
+        "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": True,
+        "use_sliding_window": False, "attention_dropout": 0.0, "initializer_range": 0.02,
+        "bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "torch_dtype": "float32",
+    }
+
+
+def engine_for(model_dir: Path, tok_dir: Path, max_sequences: int = 16, context: int = 4096) -> Engine:
+    loaded = load_model(model_dir, "fp32", "cuda" if torch.cuda.is_available() else "cpu")
+    return Engine(loaded, Tokenizer.from_dir(tok_dir), EngineConfig(max_sequences=max_sequences,
+                                                                    context_tokens=context))
+
+
+def run_rl_and_select(work: Path, sft_dir: Path, tokenizer: Tokenizer, plan: Plan, seed: int,
+                      times: dict) -> Path:
+    """Stage 2 (when configured) and the choice of the better model; returns the chosen model folder."""
+    chosen = work / "chosen.txt"
+    if chosen.exists():
+        return Path(chosen.read_text().strip())
+    rl_dir = work / "rl_model"
+    if plan.rl.get("iterations", 0) == 0:
+        chosen.write_text(str(sft_dir))
+        return sft_dir
+    from core.training.rl import RLConfig, train_rl
+
+    if not (rl_dir / "model.safetensors").exists():
+        started = time.perf_counter()
+        train_rl(sft_dir, work / "tokenizer", rl_dir, RLConfig(**plan.rl, seed=seed), work / "rl")
+        times["rl_s"] = time.perf_counter() - started
+        (work / "times.json").write_text(json.dumps(times, indent=2))
+    examples = [e for e in heldout_set(plan.select_per_family, seed=seed + 1) if e.doc_tokens <= 1000]
+    scores = {}
+    for name, path in (("sft", sft_dir), ("rl", rl_dir)):
+        report = evaluate(engine_for(path, work / "tokenizer"), examples, plan.eval_max_tokens)
+        scores[name] = report.accuracy()
+        log.info("selection set: %s accuracy %.3f, reward %.3f", name, scores[name], report.mean_reward)
+    best = rl_dir if scores["rl"] > scores["sft"] else sft_dir
+    (work / "selection.json").write_text(json.dumps(scores, indent=2))
+    chosen.write_text(str(best))
+    return best
+
+
+def final_eval(work: Path, model_dir: Path, tok_dir: Path, plan: Plan) -> dict:
+    path = work / "eval.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    tokenizer = Tokenizer.from_dir(tok_dir)
+    examples = heldout_set(plan.eval_per_family_per_bucket, seed=0,
+                           count_tokens=lambda s: len(tokenizer.encode(s)))
+    report: EvalReport = evaluate(engine_for(model_dir, tok_dir), examples, plan.eval_max_tokens,
+                                  on_progress=lambda i, n: log.info("eval %d/%d", i, n))
+    result = {**report.to_dict(), "markdown": report.markdown()}
+    path.write_text(json.dumps(result, indent=2))
+    (work / "eval_responses.jsonl").write_text("\n".join(json.dumps(asdict(r)) for r in report.results))
+    return result
+
+
+def model_card(name: str, config: dict, report: dict, times: dict, plan: Plan) -> str:
+    params = _param_count(config)
+    minutes = sum(v for k, v in times.items() if k.endswith("_s")) / 60
+    return f"""# {name}
+
+A small demonstration reasoning model shipped inside Ponder so the app works offline on first start.
+It is **not a general model**: it reads the kind of synthetic documents it was trained on (company
+reports, inventories, org charts, timelines, rule books) and answers questions about them step by step,
+inside `<think>`...`</think>`, in DeepSeek-R1's format. For real work, load a real model (for example
+DeepSeek-R1-Distill-Qwen-1.5B) from the model panel.
+
+## What it is
+- Architecture: `Qwen2ForCausalLM` (the architecture of DeepSeek-R1-Distill-Qwen), {params / 1e6:.1f}M
+  parameters: {config['num_hidden_layers']} layers, hidden {config['hidden_size']}, {config['num_attention_heads']}
+  heads ({config['num_key_value_heads']} KV heads), MLP {config['intermediate_size']}, tied embeddings,
+  context {config['max_position_embeddings']} tokens, float32 weights.
+- Tokenizer: byte-level BPE of {config['vocab_size']} tokens in R1-Distill's layout (Qwen2 pre-tokenizer,
+  R1's special tokens and chat template).
+
+## How it was trained
+All by `build_scripts/train_bundled_model.py` (seeded, resumable), in about {minutes:.0f} minutes of
+compute on this project's build machine:
+1. A generated curriculum (`core/training/tasks`): nine question families (lookup, multi-hop, arithmetic,
+   comparison, dates, deduction, causal, unanswerable, contradiction) over documents of 200 to 3,000
+   tokens, each with a gold numbered trace that quotes the sentences it uses and ends with a check.
+2. Supervised training on that curriculum, short and easy first ({sum(plan.sft['stage_steps'])} steps,
+   {times.get('sft_tokens', 0) / 1e6:.1f}M tokens), loss on the assistant turn only.
+3. Reinforcement learning (GRPO: groups of samples per question, group-normalised advantages, KL to the
+   stage-1 model) with a reward for the answer and for each correct step; kept only if better on a
+   held-out selection set.
+
+## Evaluation (held-out, greedy, through Ponder's engine)
+Answer accuracy by task family and document length (tokens):
+
+{report.get('markdown', '(not evaluated)')}
+
+## Limits
+- Synthetic documents only; on other text it produces plausible-looking but unreliable traces.
+- Accuracy falls on long documents (see the table) and on long arithmetic chains.
+- English only; numbers as plain digits; dates as YYYY-MM-DD.
+"""
+
+
+def _param_count(cfg: dict) -> int:
+    h, i, l, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    hd = h // cfg["num_attention_heads"]
+    qkv = h * (h + 2 * cfg["num_key_value_heads"] * hd) + h + 2 * cfg["num_key_value_heads"] * hd
+    return l * (qkv + h * h + 3 * h * i + 2 * h) + v * h + h
