@@ -38,6 +38,7 @@ class EngineConfig:
     max_sequences: int = 4  # cache slots = sequences decoded together
     context_tokens: int = 4096  # per sequence: prompt + output
     step_token_budget: int = 512  # tokens per forward pass (prefill chunk size)
+    max_waiting: int = 64  # queued requests beyond the running ones; more are refused (QueueFullError)
     compile: bool = False
 
     def __post_init__(self) -> None:
@@ -56,6 +57,28 @@ class TokenEvent:
     finish_reason: str | None = None  # "stop" | "length" | "abort" when this is the last event
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     reasoning_unfinished: bool = False  # finished while still inside <think>
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """Live numbers for status pages and the metrics stream."""
+
+    running: int
+    waiting: int
+    kv_tokens_used: int  # tokens held in the KV cache: running sequences plus prefixes kept for reuse
+    kv_tokens_total: int
+    kv_bytes_per_token: int
+    tokens_generated: int  # since start
+    requests_finished: int
+    last_ttft_s: float | None
+
+    @property
+    def kv_bytes_used(self) -> int:
+        return self.kv_tokens_used * self.kv_bytes_per_token
+
+    @property
+    def kv_bytes_total(self) -> int:
+        return self.kv_tokens_total * self.kv_bytes_per_token
 
 
 @dataclass(slots=True)
@@ -78,10 +101,14 @@ class Engine:
         self.cache = KVCache(mc.num_hidden_layers, config.max_sequences, self.context_tokens,
                              mc.num_key_value_heads, mc.head_dim, loaded.compute_dtype, loaded.device)
         self.runner = ModelRunner(loaded.model, self.cache, compile=config.compile)
-        self.scheduler = Scheduler(config.max_sequences, config.step_token_budget)
+        self.scheduler = Scheduler(config.max_sequences, self.cache.copy_prefix, config.step_token_budget,
+                                   config.max_waiting)
         self._seqs: dict[str, Sequence] = {}
         self._outputs: dict[str, OutputProcessor] = {}
         self._ids = itertools.count()
+        self._tokens_generated = 0
+        self._requests_finished = 0
+        self._last_ttft_s: float | None = None
 
     # --- requests ---------------------------------------------------------------------------------
     def render_chat(self, messages: Seq[Mapping[str, Any]], **template_kwargs: Any) -> tuple[list[int], bool]:
@@ -117,6 +144,13 @@ class Engine:
 
     def has_work(self) -> bool:
         return self.scheduler.has_work()
+
+    def snapshot(self) -> EngineSnapshot:
+        sched = self.scheduler
+        used = sum(s.num_cached for s in sched.running) + sched.slots.cached_tokens()
+        return EngineSnapshot(len(sched.running), len(sched.waiting), used, self.cache.num_slots * self.cache.max_tokens,
+                              self.cache.bytes_per_token, self._tokens_generated, self._requests_finished,
+                              self._last_ttft_s)
 
     # --- the loop ---------------------------------------------------------------------------------
     def step(self) -> list[TokenEvent]:
@@ -170,10 +204,12 @@ class Engine:
 
     def _on_token(self, seq: Sequence, token: int, now: float) -> TokenEvent:
         seq.output_ids.append(token)
+        self._tokens_generated += 1
         m = seq.metrics
         m.completion_tokens = len(seq.output_ids)
         if m.first_token_s is None:
             m.first_token_s = now
+            self._last_ttft_s = m.ttft_s
         out = self._outputs[seq.id]
         delta = out.add_token(token)
         m.reasoning_tokens = out.reasoning_tokens
@@ -193,6 +229,7 @@ class Engine:
 
     def _final_event(self, seq: Sequence, reason: str, token: int | None) -> TokenEvent:
         seq.metrics.finished_s = time.perf_counter()
+        self._requests_finished += 1
         out = self._outputs.pop(seq.id)
         del self._seqs[seq.id]
         tail = out.finish() if reason == "abort" else None  # before reading reasoning_unfinished: finish sets it

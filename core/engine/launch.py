@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -50,14 +51,18 @@ def make_plan(options: LaunchOptions, hw: HardwareInfo | None = None) -> tuple[P
     return plan(config, hw, options.context_tokens, options.precision, options.max_sequences), hw
 
 
-def launch(options: LaunchOptions) -> Launched:
+def launch(options: LaunchOptions, on_progress: Callable[[str, float], None] | None = None) -> Launched:
+    """Plan, load and build. ``on_progress(stage, fraction)`` reports "planning", "loading", "ready"."""
     if options.threads:
         torch.set_num_threads(options.threads)
+    report = on_progress or (lambda stage, fraction: None)
+    report("planning", 0.0)
     the_plan, hw = make_plan(options)
     tokenizer = Tokenizer.from_dir(options.model_dir)  # fail on a bad tokenizer before loading weights
     notes: list[str] = []
+    tensors = lambda done, total: report("loading", done / total)  # noqa: E731
     try:
-        loaded = _load(options.model_dir, the_plan, hw)
+        loaded = _load(options.model_dir, the_plan, hw, tensors)
     except (torch.OutOfMemoryError, RuntimeError) as exc:
         lower = step_down(the_plan.precision, hw)
         if not is_out_of_memory(exc) or lower is None:
@@ -67,10 +72,11 @@ def launch(options: LaunchOptions) -> Launched:
         notes.append(note)
         the_plan = plan(ModelConfig.from_dir(options.model_dir), hw, the_plan.context_tokens, lower,
                         options.max_sequences)
-        loaded = _load(options.model_dir, the_plan, hw)
+        loaded = _load(options.model_dir, the_plan, hw, tensors)
     the_plan = replace(the_plan, reasons=[*the_plan.reasons, *notes, *loaded.notes])
     engine = Engine(loaded, tokenizer, EngineConfig(max_sequences=options.max_sequences,
                                                     context_tokens=the_plan.context_tokens, compile=options.compile))
+    report("ready", 1.0)
     return Launched(engine, the_plan, hw, loaded, notes)
 
 
@@ -80,6 +86,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
-def _load(model_dir: Path, the_plan: PrecisionPlan, hw: HardwareInfo) -> LoadedModel:
-    device = "cuda" if hw.device == "cuda" else ("mps" if hw.device == "mps" else "cpu")
-    return load_model(model_dir, the_plan.precision, device, TORCH_DTYPES[the_plan.compute_dtype])
+def _load(model_dir: Path, the_plan: PrecisionPlan, hw: HardwareInfo,
+          on_progress: Callable[[int, int], None]) -> LoadedModel:
+    return load_model(model_dir, the_plan.precision, hw.device, TORCH_DTYPES[the_plan.compute_dtype], on_progress)

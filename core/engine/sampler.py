@@ -1,8 +1,7 @@
 """Next-token choice: greedy, or temperature / top-k / top-p sampling with a per-request seed.
 
-Sampling uses the exponential race (argmax of p / Exp(1) noise), which draws exactly from p with one
-argmax and no cumulative-sum search; a request's own ``torch.Generator`` makes a seeded request
-reproducible whatever else runs in the same batch.
+Sampling draws by inverse CDF over the (top-k / top-p narrowed) candidates: one uniform number from the
+request's own ``torch.Generator``, so a seeded request is reproducible whatever else runs in the batch.
 """
 
 from __future__ import annotations
@@ -54,17 +53,29 @@ def sample(logits: Tensor, params: SamplingParams, generator: torch.Generator | 
     if params.greedy:
         return int(logits.argmax())
     logits = logits.float() / params.temperature
+    ids = None  # candidate token ids, most likely first, once the vocabulary has been narrowed
     if params.top_k:
-        kth = torch.topk(logits, min(params.top_k, logits.numel())).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+        logits, ids = torch.topk(logits, min(params.top_k, logits.numel()))
     probs = torch.softmax(logits, dim=-1)
     if params.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        cumulative = sorted_probs.cumsum(0)
-        drop = cumulative - sorted_probs > params.top_p  # keep the smallest set reaching top_p
-        probs = probs.scatter(0, order, sorted_probs.masked_fill(drop, 0.0))
-    noise = torch.empty_like(probs).exponential_(generator=generator)
-    return int((probs / noise).argmax())
+        if ids is None:
+            probs, ids = _most_likely(probs, params.top_p)
+        n_keep = int(((probs.cumsum(0) - probs) < params.top_p).sum())  # smallest set reaching top_p
+        probs, ids = probs[:n_keep], ids[:n_keep]
+    # Inverse-CDF draw: one uniform number and a binary search (a 150k-entry multinomial is 100x slower).
+    cdf = probs.cumsum(0)
+    u = torch.rand(1, generator=generator) * cdf[-1]
+    j = int(torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.numel() - 1))
+    return int(ids[j]) if ids is not None else j
+
+
+def _most_likely(probs: Tensor, mass: float, candidates: int = 512) -> tuple[Tensor, Tensor]:
+    """The most likely tokens, sorted, covering at least ``mass``: a partial top-k first (the nucleus
+    almost always lies in the top few hundred), a full sort of the vocabulary only when it does not."""
+    top, order = torch.topk(probs, min(candidates, probs.numel()))
+    if float(top.sum()) < mass and top.numel() < probs.numel():
+        top, order = torch.sort(probs, descending=True)
+    return top, order
 
 
 def sample_batch(logits: Tensor, params: list[SamplingParams], generators: list[torch.Generator | None]) -> list[int]:

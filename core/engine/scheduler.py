@@ -1,8 +1,9 @@
-"""Who runs in the next forward pass: continuous batching with chunked prefill.
+"""Who runs in the next forward pass: continuous batching with chunked prefill and prefix reuse.
 
 Every step decodes one token for each running sequence and spends what is left of the step's token
-budget on one chunk of a waiting prompt, so a long document being prefilled never stalls the streams
-already flowing. New requests join at step boundaries when a cache slot is free.
+budget on chunks of prompts being prefilled, so a long document being prefilled never stalls the streams
+already flowing. New requests join at step boundaries when a cache slot is free, starting after the
+longest prefix of their prompt that some slot already holds (``prefix_cache``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from typing import Callable
+
 from core.engine.kv_cache import Segment
+from core.engine.prefix_cache import SlotPool
 from core.engine.sequence import Sequence, Status
+
+
+class QueueFullError(RuntimeError):
+    """Too many requests are waiting; retry later."""
 
 
 @dataclass(slots=True)
@@ -28,13 +36,17 @@ class ScheduledBatch:
 
 
 class Scheduler:
-    def __init__(self, num_slots: int, step_token_budget: int = 512) -> None:
-        self.step_token_budget = step_token_budget
-        self.free_slots: deque[int] = deque(range(num_slots))
+    def __init__(self, num_slots: int, copy_prefix: Callable[[int, int, int], None], step_token_budget: int = 512,
+                 max_waiting: int = 64) -> None:
+        self.step_token_budget, self.max_waiting = step_token_budget, max_waiting
+        self.slots = SlotPool(num_slots)
+        self.copy_prefix = copy_prefix
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
 
     def add(self, seq: Sequence) -> None:
+        if len(self.waiting) >= self.max_waiting:
+            raise QueueFullError(f"{len(self.waiting)} requests are already waiting; retry in a moment")
         self.waiting.append(seq)
 
     def has_work(self) -> bool:
@@ -70,13 +82,21 @@ class Scheduler:
         elif seq in self.waiting:
             self.waiting.remove(seq)
         if seq.slot is not None:
-            self.free_slots.append(seq.slot)
+            self.slots.release(seq.slot, seq.all_ids[:seq.num_cached])
             seq.slot = None
 
     def _admit(self) -> None:
-        while self.waiting and self.free_slots:
-            seq = self.waiting.popleft()
-            seq.slot = self.free_slots.popleft()
+        while self.waiting and self.slots.free_count:
+            seq = self.waiting[0]
+            busy = {s.slot: s.all_ids[:s.num_cached] for s in self.running}
+            grant = self.slots.acquire(seq.prompt_ids, busy)
+            if grant is None:
+                return
+            self.waiting.popleft()
+            if grant.copy_from is not None:
+                self.copy_prefix(grant.copy_from, grant.slot, grant.cached_tokens)
+            seq.slot, seq.num_cached = grant.slot, grant.cached_tokens
+            seq.metrics.cached_prompt_tokens = seq.num_cached
             seq.status = Status.RUNNING
             seq.metrics.scheduled_s = time.perf_counter()
             self.running.append(seq)

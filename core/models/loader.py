@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -52,11 +52,12 @@ class _Target:
 
 
 def load_model(model_dir: str | Path, precision: str = "fp32", device: str | torch.device = "cpu",
-               compute_dtype: torch.dtype | None = None) -> LoadedModel:
+               compute_dtype: torch.dtype | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> LoadedModel:
     """Load ``model_dir`` (HF layout, safetensors) at ``precision`` onto ``device``.
 
     ``compute_dtype`` is the activation dtype for int8/int4 (default bf16); float precisions compute in
-    their own dtype.
+    their own dtype. ``on_progress(done, total)`` is called after each tensor group is loaded.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -73,11 +74,13 @@ def load_model(model_dir: str | Path, precision: str = "fp32", device: str | tor
     notes = _swap_quantized_modules(model, precision, dtype) if precision in ("int8", "int4") else []
     state: dict[str, Tensor] = {}
     with RowReader() as reader, torch.no_grad():
-        for target in targets:
+        for done, target in enumerate(targets, 1):
             if target.name == "lm_head" and config.tie_word_embeddings and precision in FLOAT_PRECISION_DTYPES:
                 continue  # tied: shares the embedding tensor, no second copy
             module = model.get_submodule(target.name.partition("#")[0])
             state.update(_load_target(reader, tensors, target, module, precision, dtype, device))
+            if on_progress:
+                on_progress(done, len(targets))
     model.load_state_dict(state, strict=False, assign=True)
     model.inv_freq = rope_inv_freq(config.rope, config.head_dim).to(device)
     if config.tie_word_embeddings and precision not in ("int8", "int4"):

@@ -99,7 +99,7 @@ def enc(tokenizer: Tokenizer, text: str) -> list[int]:
 
 
 def full_slots(engine: Engine) -> bool:
-    return sorted(engine.scheduler.free_slots) == list(range(engine.config.max_sequences))
+    return engine.scheduler.slots.free_count == engine.config.max_sequences
 
 
 # --- reasoning and answer ------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_abort_while_queued(tokenizer):
     assert [e.request_id for e in engine.step()] == [a]
     b = engine.add(prompt(), GREEDY)
     engine.step()
-    assert list(engine.scheduler.waiting)[0].id == b and len(engine.scheduler.free_slots) == 0
+    assert list(engine.scheduler.waiting)[0].id == b and engine.scheduler.slots.free_count == 0
     event = engine.abort(b)
     assert event is not None and event.request_id == b and event.finish_reason == "abort"
     assert event.token_id is None and event.metrics.completion_tokens == 0
@@ -287,7 +287,7 @@ def test_closing_a_stream_aborts_the_request(tokenizer):
     engine = scripted_engine(tokenizer, [THINK, *enc(tokenizer, LONG_SCRIPT_TEXT)])
     stream = engine.stream(prompt(), GREEDY)
     first = next(stream)
-    assert first.token_id == THINK and len(engine.scheduler.free_slots) == 1
+    assert first.token_id == THINK and engine.scheduler.slots.free_count == 1
     stream.close()
     assert full_slots(engine) and not engine.has_work()
 
@@ -413,6 +413,7 @@ def test_long_prompt_prefilled_in_chunks_while_others_decode(random_model):
     short, long_ = random_prompt(6, 10), random_prompt(80, 11)
     alone = [run_alone(engine, ids, params) for ids in (short, long_)]
 
+    engine = real_engine(random_model, step_token_budget=16)  # fresh: no cached prefix of these prompts
     a = engine.add(short, params)
     got = {a: [e.token_id for e in engine.step() + engine.step()]}
     assert len(got[a]) == 2
@@ -428,3 +429,58 @@ def test_long_prompt_prefilled_in_chunks_while_others_decode(random_model):
             got[e.request_id].append(e.token_id)
     assert interleaved >= 4  # 80 prompt tokens at <= 15 a step, while the short one kept decoding
     assert [got[a], got[b]] == alone
+
+
+# --- prefix reuse -----------------------------------------------------------------------------------
+def test_repeated_prompt_reuses_its_cached_prefix(random_model):
+    engine = real_engine(random_model)
+    params = SamplingParams(max_tokens=8, ignore_eos=True)
+    prompt = random_prompt(60, 21)
+    first = list(engine.stream(prompt, params))
+    second = list(engine.stream(prompt, params))
+    assert first[-1].metrics.cached_prompt_tokens == 0
+    assert second[-1].metrics.cached_prompt_tokens == 59  # all but the last prompt token
+    assert [e.token_id for e in first] == [e.token_id for e in second]
+
+
+def test_follow_up_on_the_same_document_reuses_the_document(random_model):
+    engine = real_engine(random_model)
+    params = SamplingParams(max_tokens=6, ignore_eos=True)
+    document = random_prompt(100, 22)
+    list(engine.stream(document + random_prompt(5, 23), params))
+    follow_up = document + random_prompt(7, 24)
+    events = list(engine.stream(follow_up, params))
+    assert events[-1].metrics.cached_prompt_tokens == 100
+    fresh = real_engine(random_model)
+    assert [e.token_id for e in events] == [e.token_id for e in fresh.stream(follow_up, params)]
+
+
+def test_concurrent_requests_on_one_document_copy_the_busy_prefix(random_model):
+    engine = real_engine(random_model, step_token_budget=64)
+    params = SamplingParams(max_tokens=12, ignore_eos=True)
+    document = random_prompt(64, 25)
+    a = engine.add(document + [5, 6], params)
+    engine.step()
+    while engine.scheduler.running[0].prefilling:  # then a holds the document in its busy slot
+        engine.step()
+    b = engine.add(document + [7, 8, 9], params)
+    outputs = {a: [], b: []}
+    metrics = {}
+    while engine.has_work():
+        for e in engine.step():
+            outputs[e.request_id].append(e.token_id)
+            if e.finish_reason:
+                metrics[e.request_id] = e.metrics
+    assert metrics[b].cached_prompt_tokens == 64
+    fresh = real_engine(random_model)
+    assert outputs[b] == [e.token_id for e in fresh.stream(document + [7, 8, 9], params)]
+
+
+def test_least_recently_used_slot_is_evicted_first(random_model):
+    engine = real_engine(random_model, max_sequences=2)
+    params = SamplingParams(max_tokens=2, ignore_eos=True)
+    docs = [random_prompt(40, 30 + i) for i in range(3)]
+    for d in docs:  # three documents through two slots: the first is evicted
+        list(engine.stream(d, params))
+    cached = [list(engine.stream(d, params))[-1].metrics.cached_prompt_tokens for d in (docs[2], docs[0])]
+    assert cached == [39, 0]
