@@ -68,6 +68,7 @@ class KVStep:
 
     def __init__(self, cache: KVCache, segments: list[Segment]) -> None:
         self.cache, self.segments = cache, segments
+        self.single_decode = len(segments) == 1 and segments[0].length == 1  # the batch-1 hot path
         self.batched_decode = len(segments) > 1 and all(s.length == 1 for s in segments)
         if self.batched_decode:  # one scatter stores every sequence's new k/v
             self._slots = torch.tensor([s.slot for s in segments], device=cache.device)
@@ -81,6 +82,12 @@ class KVStep:
         cache = self.cache.kv[layer]
         n_heads, n_kv = q.shape[2], kv.shape[2] // 2
         group = n_heads // n_kv
+        if self.single_decode:  # as few ops as possible: this runs once per layer per token
+            s, pos = self.segments[0].slot, self.segments[0].start
+            cache[s, :, pos] = kv[0, 0]
+            out = F.scaled_dot_product_attention(q.view(1, n_kv, group, -1), cache[s:s + 1, :n_kv, :pos + 1],
+                                                 cache[s:s + 1, n_kv:, :pos + 1])
+            return out.view(q.shape)
         if self.batched_decode:
             cache[self._slots, :, self._positions] = kv[0]
         outs = []

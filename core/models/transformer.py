@@ -32,9 +32,20 @@ class RMSNorm(nn.Module):
         super().__init__()
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(dim))
+        self._doubled: tuple[int, int, Tensor] | None = None  # (data_ptr, version, [w, w]) for inference
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+        # Inference: rms_norm(x) is layer_norm([x, -x]) cut in half (the mean of [x, -x] is 0 and its
+        # variance is mean(x^2)). On CPU layer_norm is one fused kernel while rms_norm is a chain of small
+        # ops, so this is 2-4x faster, and decode runs two norms per layer per token.
+        w = self.weight
+        key = (w.data_ptr(), 0 if w.is_inference() else w._version)  # inference tensors have no version
+        if self._doubled is None or self._doubled[:2] != key:
+            self._doubled = (*key, torch.cat((w, w)))
+        h = x.shape[-1]
+        return F.layer_norm(torch.cat((x, -x), dim=-1), (2 * h,), self._doubled[2], None, self.eps)[..., :h]
 
 
 def rope_inv_freq(rope: RopeConfig, head_dim: int) -> Tensor:
