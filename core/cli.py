@@ -1,4 +1,4 @@
-"""The ``ponder`` command line: generate, plan (and, as they land, serve, doc, bench).
+"""The ``ponder`` command line: generate, plan, serve (and, as they land, doc, bench).
 
 Argument parsing lives here and only here; each subcommand builds its config once and hands it on.
 Heavy imports (torch) happen inside the subcommands, so ``ponder --help`` is instant.
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.models.config import ModelConfigError
+from core.server.settings import add_serve_arguments
 
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16", "int8", "int4")
 
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="show the memory estimate of every precision and the choice")
     _model_args(pl)
     pl.add_argument("--json", action="store_true")
+
+    srv = sub.add_parser("serve", help="run the engine's OpenAI-compatible API on 127.0.0.1 in the foreground")
+    add_serve_arguments(srv)
     return parser
 
 

@@ -33,6 +33,7 @@ class LaunchOptions:
     device: str = "auto"
     threads: int | None = None
     max_sequences: int = 1
+    max_waiting: int = 64  # queued requests beyond the running ones; more are refused (QueueFullError)
     compile: bool = False
 
 
@@ -75,7 +76,8 @@ def launch(options: LaunchOptions, on_progress: Callable[[str, float], None] | N
         loaded = _load(options.model_dir, the_plan, hw, tensors)
     the_plan = replace(the_plan, reasons=[*the_plan.reasons, *notes, *loaded.notes])
     engine = Engine(loaded, tokenizer, EngineConfig(max_sequences=options.max_sequences,
-                                                    context_tokens=the_plan.context_tokens, compile=options.compile))
+                                                    context_tokens=the_plan.context_tokens,
+                                                    max_waiting=options.max_waiting, compile=options.compile))
     report("ready", 1.0)
     return Launched(engine, the_plan, hw, loaded, notes)
 

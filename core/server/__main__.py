@@ -1,0 +1,57 @@
+"""``python -m core.server``: the engine process the GUI spawns.
+
+stdout carries exactly one line, the JSON handshake (``{"event": "ready", ...}`` or ``{"event": "error",
+...}``); everything else goes to stderr and the log file. Anything printed to stdout by a library is sent
+to stderr instead, so the GUI can trust the first stdout line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from core.server.settings import add_serve_arguments, options_from_args, read_token
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.server",
+                                     description="Ponder's engine: an OpenAI-compatible API on 127.0.0.1.")
+    add_serve_arguments(parser)
+    return parser
+
+
+def json_announcer(out: TextIO):
+    def announce(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n")
+        out.flush()
+
+    return announce
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handshake_out, sys.stdout = sys.stdout, sys.stderr  # stray prints must not corrupt the handshake
+    announce = json_announcer(handshake_out)
+    try:
+        options = options_from_args(args)
+        token, generated = read_token(args.token_stdin)
+    except ValueError as exc:
+        print(f"python -m core.server: {exc}", file=sys.stderr)
+        announce({"event": "error", "message": str(exc)})
+        return 2
+    from core.server.runner import serve  # imports torch: only now
+
+    try:
+        return serve(options, token, generated, announce)
+    except OSError as exc:
+        print(f"python -m core.server: {exc}", file=sys.stderr)
+        announce({"event": "error", "message": str(exc)})
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

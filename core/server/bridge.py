@@ -1,0 +1,58 @@
+"""What crosses between the asyncio handlers and the engine thread: jobs in, items out through a Sink.
+
+A handler creates a ``Sink`` (its own ``asyncio.Queue`` on the server's loop) and submits a ``ChatJob``
+carrying it; the engine thread answers through the sink: ``Accepted`` (queued or running), then one
+``TokenEvent`` per generated token (the last has a finish reason), or ``Failed`` with the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Union
+
+from core.engine.engine import TokenEvent
+from core.server.errors import PonderError
+from core.server.model_state import SamplingOverrides
+from core.server.protocol import LoadProgress
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The engine took the request (it is queued or running)."""
+
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    error: PonderError
+
+
+Item = Union[Accepted, TokenEvent, Failed, LoadProgress]
+
+
+class Sink:
+    """Thread-safe delivery of items into one asyncio queue on the server's loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, q: asyncio.Queue) -> None:
+        self.loop, self.queue = loop, q
+
+    @classmethod
+    def create(cls) -> Sink:
+        return cls(asyncio.get_running_loop(), asyncio.Queue())
+
+    def __call__(self, item: Item) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: nobody listens any more
+            pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChatJob:
+    request_id: str
+    model: str | None
+    messages: list[dict[str, Any]]
+    sampling: SamplingOverrides
+    sink: Sink

@@ -1,0 +1,258 @@
+"""``POST /v1/chat/completions``: validate -> convert -> stream (SSE) or collect (one JSON response).
+
+- validate: every parameter that would change the output is either honoured or refused with a 400
+  naming it (tools, logprobs, response_format, n > 1, penalties, unknown fields ...); never ignored.
+- convert: messages to plain dicts for the model's own chat template (rendered on the engine thread;
+  a request can never supply a template) and sampling overrides.
+- stream: ``ChunkBuilder`` turns engine ``TokenEvent``s into OpenAI chunks, reasoning in
+  ``delta.reasoning_content`` and the answer in ``delta.content``; ends with ``data: [DONE]``.
+- collect: the same events into one ``chat.completion``.
+A client that goes away (disconnect) or the cancel endpoint aborts the request within one engine step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any, AsyncIterator
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from core.engine.engine import TokenEvent
+from core.server.bridge import Accepted, ChatJob, Failed, Sink
+from core.server.errors import BadRequestError, InternalError, PonderError
+from core.server.model_state import SamplingOverrides
+from core.server.protocol import SSE_DONE, ChatCompletionRequest, ChatMessage
+from core.server.serving import EngineService
+
+log = logging.getLogger(__name__)
+
+MAX_STOP_STRINGS = 16
+DISCONNECT_POLL_S = 0.5
+# Other OpenAI (and vLLM) parameters, each accepted only with a value that leaves the output unchanged;
+# anything else, and any parameter not listed, is a 400 naming it.
+_ACCEPTED_IF: dict[str, Any] = {
+    "tools": lambda v: not v, "tool_choice": lambda v: v in (None, "none"), "functions": lambda v: not v,
+    "function_call": lambda v: v in (None, "none"), "parallel_tool_calls": lambda v: True,
+    "logprobs": lambda v: not v, "top_logprobs": lambda v: v in (None, 0),
+    "response_format": lambda v: v is None or (isinstance(v, dict) and v.get("type") == "text"),
+    "logit_bias": lambda v: not v, "modalities": lambda v: v in (None, ["text"]),
+    "user": lambda v: True, "metadata": lambda v: True, "store": lambda v: not v,
+    "service_tier": lambda v: True, "safety_identifier": lambda v: True, "prompt_cache_key": lambda v: True,
+    "repetition_penalty": lambda v: v in (None, 1, 1.0), "min_p": lambda v: v in (None, 0, 0.0),
+    "min_tokens": lambda v: v in (None, 0),
+}
+_TEMPLATE_FIELDS = ("chat_template", "chat_template_kwargs", "add_generation_prompt", "continue_final_message")
+_MESSAGE_EXTRAS = {"refusal", "reasoning"}  # echoed back by clients in assistant turns; "reasoning" is vLLM's name
+
+
+def frame(payload: dict[str, Any] | str) -> str:
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {data}\n\n"
+
+
+def validate(req: ChatCompletionRequest) -> None:
+    """Refuse, with the parameter's name, whatever this server would otherwise silently not honour."""
+    for name, value in (req.model_extra or {}).items():
+        if name in _TEMPLATE_FIELDS:
+            raise BadRequestError(f"'{name}' is not accepted: the model's own chat template is always used",
+                                  param=name, code="unsupported_parameter")
+        check = _ACCEPTED_IF.get(name)
+        if check is None:
+            raise BadRequestError(f"unknown parameter '{name}'", param=name, code="unsupported_parameter")
+        if not check(value):
+            raise BadRequestError(f"'{name}' is not supported by this server (got {json.dumps(value)[:80]})",
+                                  param=name, code="unsupported_parameter")
+    if req.n not in (None, 1):
+        raise BadRequestError(f"n={req.n} is not supported: this server returns one choice per request; "
+                              "send separate requests instead", param="n", code="unsupported_parameter")
+    for name in ("frequency_penalty", "presence_penalty"):
+        if getattr(req, name) not in (None, 0, 0.0):
+            raise BadRequestError(f"'{name}' other than 0 is not supported", param=name,
+                                  code="unsupported_parameter")
+    stops = [req.stop] if isinstance(req.stop, str) else (req.stop or [])
+    if len(stops) > MAX_STOP_STRINGS or any(not s for s in stops):
+        raise BadRequestError(f"'stop' must be at most {MAX_STOP_STRINGS} non-empty strings", param="stop")
+    for i, message in enumerate(req.messages):
+        for name, value in (message.model_extra or {}).items():
+            if name == "tool_calls" and value:
+                raise BadRequestError("tool calls are not supported by this server", param=f"messages[{i}].tool_calls",
+                                      code="unsupported_parameter")
+            if value is not None and name not in _MESSAGE_EXTRAS and name != "tool_calls":
+                raise BadRequestError(f"unknown message field '{name}'", param=f"messages[{i}].{name}")
+
+
+def template_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """Plain dicts for the chat template: role, text, and an assistant turn's reasoning."""
+    out = []
+    for m in messages:
+        item: dict[str, Any] = {"role": m.role, "content": m.text()}
+        reasoning = m.reasoning_content if m.reasoning_content is not None else (m.model_extra or {}).get("reasoning")
+        if reasoning is not None:
+            item["reasoning_content"] = reasoning
+        if m.name:
+            item["name"] = m.name
+        out.append(item)
+    return out
+
+
+def overrides(req: ChatCompletionRequest) -> SamplingOverrides:
+    stops = [req.stop] if isinstance(req.stop, str) else (req.stop or [])
+    return SamplingOverrides(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k, seed=req.seed,
+                             max_tokens=req.max_completion_tokens or req.max_tokens, stop=tuple(stops),
+                             ignore_eos=req.ignore_eos)
+
+
+def usage(event: TokenEvent) -> dict[str, Any]:
+    m = event.metrics
+    return {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens,
+            "total_tokens": m.prompt_tokens + m.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": m.cached_prompt_tokens},
+            "completion_tokens_details": {"reasoning_tokens": m.reasoning_tokens}}
+
+
+def ponder_stats(event: TokenEvent) -> dict[str, Any]:
+    m = event.metrics
+    return {"ttft_s": m.ttft_s, "prefill_tokens_per_s": m.prefill_tokens_per_s,
+            "decode_tokens_per_s": m.decode_tokens_per_s, "reasoning_unfinished": event.reasoning_unfinished}
+
+
+class ChunkBuilder:
+    """Engine events -> ``chat.completion.chunk`` dicts (pure; unit-testable with scripted events)."""
+
+    def __init__(self, request_id: str, model: str, include_usage: bool, created: int | None = None) -> None:
+        self.request_id, self.model, self.include_usage = request_id, model, include_usage
+        self.created = int(time.time()) if created is None else created
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
+        return {"id": self.request_id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}], **extra}
+
+    def first(self) -> dict[str, Any]:
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def on_event(self, event: TokenEvent) -> list[dict[str, Any]]:
+        chunks = []
+        delta: dict[str, Any] = {}
+        if event.reasoning:
+            delta["reasoning_content"] = event.reasoning
+        if event.answer:
+            delta["content"] = event.answer
+        if delta:
+            chunks.append(self._chunk(delta))
+        if event.finish_reason:
+            chunks.append(self._chunk({}, event.finish_reason, ponder=ponder_stats(event)))
+            if self.include_usage:
+                chunks.append({"id": self.request_id, "object": "chat.completion.chunk", "created": self.created,
+                               "model": self.model, "choices": [], "usage": usage(event)})
+        return chunks
+
+
+def completion(request_id: str, model: str, reasoning: str, answer: str, last: TokenEvent) -> dict[str, Any]:
+    message = {"role": "assistant", "content": answer, "reasoning_content": reasoning or None}
+    return {"id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": last.finish_reason, "logprobs": None}],
+            "usage": usage(last), "ponder": ponder_stats(last)}
+
+
+async def create_chat_completion(req: ChatCompletionRequest, request: Request, service: EngineService) -> Response:
+    validate(req)
+    request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    sink = Sink.create()
+    service.submit_chat(ChatJob(request_id, req.model, template_messages(req.messages), overrides(req), sink))
+    handed_over = False
+    try:
+        first = await sink.queue.get()
+        if isinstance(first, Failed):
+            raise first.error
+        assert isinstance(first, Accepted)
+        model = service.model.id if service.model else (req.model or "")
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            stream = _Stream(ChunkBuilder(request_id, model, include_usage), sink.queue, service)
+            handed_over = True
+            # The background task also runs when the client left before the stream even started.
+            return StreamingResponse(stream.frames(), media_type="text/event-stream", background=BackgroundTask(
+                stream.cleanup), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return await _collect(request_id, model, sink.queue, request, service)
+    finally:
+        if not handed_over:
+            service.cancel(request_id)  # a no-op when it already finished
+            service.release(request_id)
+
+
+class _Stream:
+    """One SSE response; a client disconnect cancels (or closes) ``frames``, and ``cleanup`` aborts the request."""
+
+    def __init__(self, builder: ChunkBuilder, q: asyncio.Queue, service: EngineService) -> None:
+        self.builder, self.queue, self.service = builder, q, service
+        self.finished = False
+
+    async def frames(self) -> AsyncIterator[str]:
+        try:
+            yield frame(self.builder.first())
+            while not self.finished:
+                item = await self.queue.get()
+                if isinstance(item, Failed):
+                    self.finished = True
+                    yield frame(item.error.body())
+                    break
+                for chunk in self.builder.on_event(item):
+                    yield frame(chunk)
+                self.finished = item.finish_reason is not None
+            yield frame(SSE_DONE)
+        except Exception as exc:  # noqa: BLE001 - a bug while streaming still ends the stream properly
+            log.exception("chat stream %s failed", self.builder.request_id)
+            yield frame(InternalError(f"internal error while streaming ({type(exc).__name__})").body())
+            yield frame(SSE_DONE)
+        finally:
+            await self.cleanup()
+
+    async def cleanup(self) -> None:
+        """Idempotent: abort the request unless it finished, and forget it."""
+        if not self.finished:
+            log.info("client left %s before it finished; aborting it", self.builder.request_id)
+            self.finished = True
+            self.service.cancel(self.builder.request_id)
+        self.service.release(self.builder.request_id)
+
+
+async def _collect(request_id: str, model: str, q: asyncio.Queue, request: Request,
+                   service: EngineService) -> JSONResponse:
+    """Gather the events into one response; every DISCONNECT_POLL_S, check that the client is still there."""
+    reasoning, answer = [], []
+    getter: asyncio.Future = asyncio.ensure_future(q.get())
+    next_poll = time.monotonic() + DISCONNECT_POLL_S
+    try:
+        while True:
+            done, _ = await asyncio.wait({getter}, timeout=max(next_poll - time.monotonic(), 0.0))
+            if time.monotonic() >= next_poll:
+                if await request.is_disconnected():
+                    log.info("client left %s before it finished; aborting it", request_id)
+                    raise _ClientGone()
+                next_poll = time.monotonic() + DISCONNECT_POLL_S
+            if not done:
+                continue
+            item = getter.result()
+            if isinstance(item, Failed):
+                raise item.error
+            reasoning.append(item.reasoning)
+            answer.append(item.answer)
+            if item.finish_reason:
+                return JSONResponse(completion(request_id, model, "".join(reasoning), "".join(answer), item))
+            getter = asyncio.ensure_future(q.get())
+    finally:
+        getter.cancel()
+
+
+class _ClientGone(PonderError):
+    status, type, code = 499, "client_closed_request", "client_closed_request"
+
+    def __init__(self) -> None:
+        super().__init__("the client closed the connection")

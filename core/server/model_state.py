@@ -1,0 +1,106 @@
+"""The loaded model as the server sees it: its id, summary, plan, and default sampling.
+
+A request's sampling is the request's own values over the model folder's ``generation_config.json``
+(temperature / top_p / top_k, as the model's authors recommend), else greedy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.engine.engine import Engine
+from core.engine.launch import Launched, LaunchOptions
+from core.engine.sampler import SamplingParams
+from core.server.protocol import ModelSummary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingOverrides:
+    """What a request asked for; None = the model's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationDefaults:
+    temperature: float = 0.0  # greedy unless the model folder recommends otherwise
+    top_p: float = 1.0
+    top_k: int = 0
+
+    @classmethod
+    def from_dir(cls, model_dir: Path) -> GenerationDefaults:
+        path = Path(model_dir) / "generation_config.json"
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            log.warning("ignoring unreadable %s (%s): default sampling is greedy", path, exc)
+            return cls()
+        if not isinstance(raw, dict) or raw.get("do_sample") is False:
+            return cls()
+        t, p, k = raw.get("temperature"), raw.get("top_p"), raw.get("top_k")
+        ok = lambda v, lo, hi: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi  # noqa: E731
+        return cls(temperature=float(t) if ok(t, 0.0, 2.0) else 0.0,
+                   top_p=float(p) if ok(p, 1e-6, 1.0) else 1.0,
+                   top_k=int(k) if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else 0)
+
+
+@dataclass(slots=True)
+class ModelState:
+    launched: Launched
+    options: LaunchOptions
+    id: str
+    defaults: GenerationDefaults
+    plan_dict: dict[str, Any]
+    loaded_at: float
+
+    @classmethod
+    def from_launched(cls, launched: Launched, options: LaunchOptions) -> ModelState:
+        folder = Path(options.model_dir)
+        return cls(launched, options, model_id(folder), GenerationDefaults.from_dir(folder),
+                   launched.plan.to_dict(), time.time())
+
+    @property
+    def engine(self) -> Engine:
+        return self.launched.engine
+
+    @property
+    def context_tokens(self) -> int:
+        return self.launched.engine.context_tokens
+
+    def sampling_params(self, req: SamplingOverrides, prompt_tokens: int) -> SamplingParams:
+        d = self.defaults
+        remaining = max(self.context_tokens - prompt_tokens, 1)
+        return SamplingParams(
+            temperature=d.temperature if req.temperature is None else req.temperature,
+            top_p=d.top_p if req.top_p is None else req.top_p,
+            top_k=d.top_k if req.top_k is None else req.top_k,
+            seed=req.seed, max_tokens=min(req.max_tokens or remaining, remaining), stop=req.stop,
+            ignore_eos=req.ignore_eos)
+
+    def summary(self) -> ModelSummary:
+        c, loaded = self.launched.loaded.config, self.launched.loaded
+        return ModelSummary(
+            id=self.id, path=str(Path(self.options.model_dir).resolve()), architecture=c.architecture,
+            parameters=c.num_parameters(), layers=c.num_hidden_layers, hidden_size=c.hidden_size,
+            attention_heads=c.num_attention_heads, kv_heads=c.num_key_value_heads, head_dim=c.head_dim,
+            vocab_size=c.vocab_size, max_position_embeddings=c.max_position_embeddings,
+            context_tokens=self.context_tokens, precision=loaded.precision, loaded_at=self.loaded_at,
+            load_seconds=loaded.load_seconds)
+
+
+def model_id(model_dir: Path) -> str:
+    """The id clients send as ``model``: the folder's name (``ponder-reasoner-mini``)."""
+    return Path(model_dir).resolve().name

@@ -1,0 +1,269 @@
+"""Wire types of the engine API (pydantic), shared by the server and ``core.client``.
+
+OpenAI's chat-completions shapes plus DeepSeek's ``reasoning_content``, and the engine's own endpoints
+(status, live events, load progress). No torch and no FastAPI here: the GUI imports this module.
+
+Requests are strict where a wrong value would change the output (bounds, roles); unknown request fields are
+kept (``extra="allow"``) so the server can name them in its 400 instead of ignoring them silently.
+Responses are lenient (``extra="allow"``, optional fields) because the client also reads other
+OpenAI-compatible servers (vLLM, SGLang), which add and omit fields of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+API_PREFIX = "/v1"
+DEFAULT_MODEL_ALIAS = "default"  # a request's ``model`` may name the served model, be omitted, or say this
+SSE_DONE = "[DONE]"
+
+
+class WireModel(BaseModel):
+    """Base of every response type: unknown fields are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- requests ------------------------------------------------------------------------------------
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the server rejects unknown fields that carry a value
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    reasoning_content: str | None = None  # an assistant turn's reasoning (DeepSeek's field)
+    name: str | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The content as one string (text parts joined by newlines, as vLLM does)."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # checked against the supported set by the server
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0)  # extension (as vLLM): 0 = off
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int | None = None  # only 1
+    frequency_penalty: float | None = None  # only 0
+    presence_penalty: float | None = None  # only 0
+    ignore_eos: bool = False  # extension (as vLLM): generate up to max_tokens whatever the model says
+
+
+class LoadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None  # a model folder; omitted = the one loaded now
+    precision: str | None = None  # auto | fp32 | bf16 | fp16 | int8 | int4; omitted = as now
+    context: int | None = Field(None, ge=2)  # tokens per sequence; omitted = as now (or the new model's default)
+
+
+# --- chat responses ------------------------------------------------------------------------------
+class PromptTokensDetails(WireModel):
+    cached_tokens: int | None = 0
+
+
+class CompletionTokensDetails(WireModel):
+    reasoning_tokens: int | None = 0
+
+
+class Usage(WireModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+
+
+class PonderStats(WireModel):
+    """Ponder's extension on a response: per-request speed, and whether the reasoning ran out of tokens."""
+
+    ttft_s: float | None = None
+    prefill_tokens_per_s: float | None = None
+    decode_tokens_per_s: float | None = None
+    reasoning_unfinished: bool = False
+
+
+class ResponseMessage(WireModel):
+    role: str = "assistant"
+    content: str | None = None
+    reasoning_content: str | None = None
+
+
+class Choice(WireModel):
+    index: int = 0
+    message: ResponseMessage
+    finish_reason: str | None = None
+    logprobs: Any = None
+
+
+class ChatCompletion(WireModel):
+    id: str
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: list[Choice]
+    usage: Usage | None = None
+    ponder: PonderStats | None = None
+
+
+class Delta(WireModel):
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+
+
+class ChunkChoice(WireModel):
+    index: int = 0
+    delta: Delta = Field(default_factory=Delta)
+    finish_reason: str | None = None
+    logprobs: Any = None
+
+
+class ChatCompletionChunk(WireModel):
+    id: str
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    choices: list[ChunkChoice] = Field(default_factory=list)
+    usage: Usage | None = None
+    ponder: PonderStats | None = None
+
+
+# --- models, errors, health ----------------------------------------------------------------------
+class ModelCard(WireModel):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "ponder"
+
+
+class ModelList(WireModel):
+    object: str = "list"
+    data: list[ModelCard] = Field(default_factory=list)
+
+
+class ErrorInfo(WireModel):
+    message: str
+    type: str = "server_error"
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(WireModel):
+    error: ErrorInfo
+
+
+class Health(WireModel):
+    status: str
+
+
+# --- engine endpoints ----------------------------------------------------------------------------
+LoadState = Literal["loading", "ready", "failed"]
+
+
+class ModelSummary(WireModel):
+    id: str
+    path: str
+    architecture: str = ""
+    parameters: int = 0
+    layers: int = 0
+    hidden_size: int = 0
+    attention_heads: int = 0
+    kv_heads: int = 0
+    head_dim: int = 0
+    vocab_size: int = 0
+    max_position_embeddings: int = 0
+    context_tokens: int = 0
+    precision: str = ""
+    loaded_at: float = 0.0  # unix time
+    load_seconds: float = 0.0
+
+
+class MemoryUsage(WireModel):
+    weights_bytes: int = 0
+    kv_cache_used_bytes: int = 0
+    kv_cache_total_bytes: int = 0
+    rss_bytes: int = 0
+    peak_rss_bytes: int = 0
+    vram_allocated_bytes: int | None = None  # None off CUDA
+    vram_reserved_bytes: int | None = None
+
+
+class QueueState(WireModel):
+    running: int = 0
+    waiting: int = 0
+    max_sequences: int = 0
+    max_waiting: int = 0
+
+
+class LoadStatus(WireModel):
+    state: LoadState
+    stage: str | None = None  # while loading: planning | loading
+    fraction: float | None = None
+    target: str | None = None  # the folder being loaded
+    error: str | None = None  # the last failed load's message
+
+
+class EngineStatus(WireModel):
+    version: str = ""
+    load: LoadStatus
+    model: ModelSummary | None = None
+    plan: dict[str, Any] | None = None  # core.precision.PrecisionPlan.to_dict(), reasons included
+    hardware: dict[str, Any] | None = None  # core.hardware.HardwareInfo.to_dict()
+    memory: MemoryUsage = Field(default_factory=MemoryUsage)
+    queue: QueueState = Field(default_factory=QueueState)
+    kv_tokens_used: int = 0
+    kv_tokens_total: int = 0
+    notes: list[str] = Field(default_factory=list)
+
+
+class EngineEvent(WireModel):
+    """One live snapshot of ``GET /v1/engine/events`` (about two per second)."""
+
+    time: float  # unix time
+    state: LoadState
+    tokens_per_s: float = 0.0  # generated tokens per second over the last few seconds
+    last_ttft_s: float | None = None
+    rss_bytes: int = 0
+    vram_allocated_bytes: int | None = None
+    vram_reserved_bytes: int | None = None
+    kv_tokens_used: int = 0
+    kv_tokens_total: int = 0
+    kv_bytes_used: int = 0
+    kv_bytes_total: int = 0
+    running: int = 0
+    waiting: int = 0
+
+
+class LoadProgress(WireModel):
+    """One event of ``POST /v1/engine/load``: planning, loading (fraction), then ready or error."""
+
+    event: Literal["planning", "loading", "ready", "error"]
+    fraction: float | None = None
+    message: str | None = None
+    model: ModelSummary | None = None  # ready: the new model; error: the one still serving (None if none)
+    plan: dict[str, Any] | None = None
