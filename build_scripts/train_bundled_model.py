@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     plan = pipeline.quick_plan() if args.quick else pipeline.default_plan()
     times = _read_json(work / "times.json")
+    times.setdefault("machine", _machine())
 
     tok_dir = work / "tokenizer"
     if not (tok_dir / "tokenizer.json").exists():
@@ -106,6 +107,14 @@ def _export(model_dir: Path, tok_dir: Path, out: Path, report: dict, times: dict
     (out / "README.md").write_text(pipeline.model_card(NAME, cfg, report, times, plan), encoding="utf-8")
     # the exported folder must load through the normal loader
     load_model(out, "fp32")
+
+
+def _machine() -> str:
+    from core.hardware import probe
+
+    hw = probe(measure_bf16=False)
+    where = hw.device_name if hw.device != "cpu" else f"{hw.cpu_name}, {torch.get_num_threads()} threads"
+    return f"{where}, {hw.ram_total_bytes / 2**30:.0f} GiB RAM, torch {torch.__version__}"
 
 
 def _read_json(path: Path) -> dict:

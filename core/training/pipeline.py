@@ -120,7 +120,7 @@ def final_eval(work: Path, model_dir: Path, tok_dir: Path, plan: Plan) -> dict:
 
 def model_card(name: str, config: dict, report: dict, times: dict, plan: Plan) -> str:
     params = _param_count(config)
-    minutes = sum(v for k, v in times.items() if k.endswith("_s")) / 60
+    minutes = sum(v for k, v in times.items() if k.endswith("_s") and isinstance(v, (int, float))) / 60
     return f"""# {name}
 
 A small demonstration reasoning model shipped inside Ponder so the app works offline on first start.
@@ -139,7 +139,7 @@ DeepSeek-R1-Distill-Qwen-1.5B) from the model panel.
 
 ## How it was trained
 All by `build_scripts/train_bundled_model.py` (seeded, resumable), in about {minutes:.0f} minutes of
-compute on this project's build machine:
+compute on {times.get('machine', "the project's build machine")}:
 1. A generated curriculum (`core/training/tasks`): nine question families (lookup, multi-hop, arithmetic,
    comparison, dates, deduction, causal, unanswerable, contradiction) over documents of 200 to 3,000
    tokens, each with a gold numbered trace that quotes the sentences it uses and ends with a check.
