@@ -3,7 +3,7 @@
 It speaks to the local Ponder engine and to any OpenAI-compatible server (vLLM, SGLang, ...):
 - reasoning comes from ``reasoning_content`` (or vLLM's newer ``reasoning``) when the server splits it,
   else from a ``<think>`` block inside ``content`` (``core.reasoning.ReasoningSplitter``);
-- engine-only endpoints (status, events, load, cancel, metrics) raise ``NotSupportedError`` on a server
+- engine-only endpoints (status, events, plan, load, cancel, metrics) raise ``NotSupportedError`` on a server
   that lacks them;
 - every failure is a typed ``EngineError`` built from the OpenAI error body (or a connection failure).
 No torch and no Qt here.
@@ -20,7 +20,8 @@ import httpx
 
 from core.reasoning import ReasoningSplitter
 from core.server.protocol import (API_PREFIX, SSE_DONE, ChatCompletion, ChatCompletionChunk, EngineEvent,
-                                  EngineStatus, LoadProgress, ModelCard, ModelList, PonderStats, Usage)
+                                  EngineStatus, LoadProgress, ModelCard, ModelList, PlanResult, PonderStats,
+                                  Usage)
 
 Message = Mapping[str, Any]
 
@@ -257,6 +258,12 @@ class EngineClient:
             if progress.event == "error":
                 raise LoadFailedError(progress.message or "the load failed", progress.model.id if progress.model else None)
             yield progress
+
+    def plan(self, model: str | None = None, precision: str | None = None,
+             context: int | None = None) -> PlanResult:
+        """The plan a ``load`` with these options would get (does it fit, in what, why), without loading."""
+        body = {k: v for k, v in (("model", model), ("precision", precision), ("context", context)) if v is not None}
+        return PlanResult.model_validate(self._json("POST", f"{API_PREFIX}/engine/plan", json=body, engine_only=True))
 
     def cancel(self, request_id: str) -> None:
         """Stop a running request (its stream ends with finish_reason "abort"); NotFoundError if unknown."""

@@ -18,8 +18,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from core.server import telemetry
 from core.server.chat import create_chat_completion, frame
 from core.server.errors import NotFoundError, install_error_handlers, unavailable_error
+from core.server.planning import plan_load
 from core.server.protocol import (API_PREFIX, SSE_DONE, ChatCompletionRequest, Health, LoadRequest, ModelCard,
-                                  ModelList)
+                                  ModelList, PlanRequest)
 from core.server.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
 from core.server.bridge import Sink
 from core.server.serving import EngineService, load_options
@@ -105,6 +106,11 @@ def create_app(service: EngineService, settings: AppSettings) -> FastAPI:
             yield frame(SSE_DONE)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @app.post(f"{API_PREFIX}/engine/plan")
+    async def plan(body: PlanRequest) -> JSONResponse:
+        result = await asyncio.to_thread(plan_load, service, body.model, body.precision, body.context)
+        return JSONResponse(result.model_dump())
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

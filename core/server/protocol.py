@@ -81,6 +81,10 @@ class LoadRequest(BaseModel):
     context: int | None = Field(None, ge=2)  # tokens per sequence; omitted = as now (or the new model's default)
 
 
+class PlanRequest(LoadRequest):
+    """``POST /v1/engine/plan``: the same fields as a load, answered without loading anything."""
+
+
 # --- chat responses ------------------------------------------------------------------------------
 class PromptTokensDetails(WireModel):
     cached_tokens: int | None = 0
@@ -267,3 +271,22 @@ class LoadProgress(WireModel):
     message: str | None = None
     model: ModelSummary | None = None  # ready: the new model; error: the one still serving (None if none)
     plan: dict[str, Any] | None = None
+
+
+class PlanResult(WireModel):
+    """What ``POST /v1/engine/plan`` answers: the plan a load with these options would get, or why it cannot.
+
+    ``fits`` is False when the planner refuses (nothing fits, the override does not fit or cannot run here);
+    then ``message`` says why with the numbers and ``needs_bytes`` is the estimate of the precision asked
+    (or the smallest one, for "auto"). The budget is the free memory measured before the current model
+    was loaded, i.e. what a reload that replaces it would have.
+    """
+
+    object: str = "engine.plan"
+    model: str = ""  # the model folder planned for
+    fits: bool
+    precision: str | None = None  # the precision the load would use (None when it does not fit)
+    plan: dict[str, Any] | None = None  # core.precision.PrecisionPlan.to_dict() when it fits
+    needs_bytes: int = 0
+    budget_bytes: int = 0
+    message: str | None = None

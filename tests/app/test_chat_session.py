@@ -1,0 +1,129 @@
+"""The chat flow's worker side without an engine: messages from history, stats, statuses in the store."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from app.chat_session import AnswerMeter, StreamState, build_messages, is_interruption, stream_answer
+from core.client import ChatDelta, EngineNotRunningError, LoadingError, ServerError
+from core.server.protocol import CompletionTokensDetails, PonderStats, PromptTokensDetails, Usage
+from core.store import Store
+
+
+class FakeClient:
+    """``chat_stream`` yields the given deltas, then raises ``error`` if one is given."""
+
+    def __init__(self, deltas: list[ChatDelta], error: BaseException | None = None) -> None:
+        self.deltas, self.error, self.sent = deltas, error, None
+
+    def chat_stream(self, messages, **params):
+        self.sent = messages
+        yield from self.deltas
+        if self.error is not None:
+            raise self.error
+
+
+USAGE = Usage(prompt_tokens=12, completion_tokens=4, total_tokens=16,
+              prompt_tokens_details=PromptTokensDetails(cached_tokens=8),
+              completion_tokens_details=CompletionTokensDetails(reasoning_tokens=3))
+DELTAS = [ChatDelta("r1"), ChatDelta("r1", reasoning="Step one. "), ChatDelta("r1", reasoning="Step two."),
+          ChatDelta("r1", reasoning=" Done."), ChatDelta("r1", answer="42"),
+          ChatDelta("r1", finish_reason="stop", stats=PonderStats(ttft_s=0.05, decode_tokens_per_s=20.0)),
+          ChatDelta("r1", usage=USAGE)]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "ponder.db") as s:
+        yield s
+
+
+def new_answer(store: Store) -> StreamState:
+    chat = store.create_chat()
+    store.add_message(chat.id, "user", "What is it?")
+    message = store.add_message(chat.id, "assistant", status="streaming")
+    return StreamState(message.id, time.monotonic(), model="m")
+
+
+def test_history_becomes_messages_with_reasoning_content(store):
+    chat = store.create_chat()
+    store.add_message(chat.id, "user", "Q1")
+    store.add_message(chat.id, "assistant", "A1", reasoning="R1")
+    store.add_message(chat.id, "user", "Q2")
+    store.add_message(chat.id, "assistant", "", reasoning="half a thought", status="interrupted")
+    store.add_message(chat.id, "user", "Q3")
+    assert build_messages(store.messages(chat.id)) == [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1", "reasoning_content": "R1"},
+        {"role": "user", "content": "Q2"},
+        {"role": "user", "content": "Q3"}]
+
+
+def test_a_complete_stream_is_committed_with_its_stats(store):
+    state = new_answer(store)
+    updates = list(stream_answer(FakeClient(DELTAS), store, state, [{"role": "user", "content": "?"}], {}))
+    assert [u.reasoning + u.answer for u in updates if u.reasoning or u.answer] == \
+        ["Step one. ", "Step two.", " Done.", "42"]
+    assert state.status == "complete" and state.request_id == "r1"
+    stored = store.get_message(state.message_id)
+    assert (stored.status, stored.reasoning, stored.content) == ("complete", "Step one. Step two. Done.", "42")
+    stats = stored.stats
+    assert stats["ttft_s"] == 0.05 and stats["tokens_per_s"] == 20.0  # the server's own figures win
+    assert stats["prompt_tokens"] == 12 and stats["cached_tokens"] == 8 and stats["reasoning_tokens"] == 3
+    assert stats["answer_tokens"] == 1 and stats["finish_reason"] == "stop" and stats["model"] == "m"
+
+
+def test_closing_the_stream_marks_it_stopped(store):
+    state = new_answer(store)
+    stream = stream_answer(FakeClient(DELTAS), store, state, [], {})
+    next(stream), next(stream)
+    stream.close()
+    stored = store.get_message(state.message_id)
+    assert stored.status == "stopped" and stored.reasoning == "Step one. "
+
+
+def test_stop_requested_writes_nothing_more(store):
+    state = new_answer(store)
+    stream = stream_answer(FakeClient(DELTAS), store, state, [], {})
+    next(stream), next(stream)
+    state.stop_requested = True
+    assert list(stream) == []
+    stored = store.get_message(state.message_id)
+    assert stored.status == "stopped" and stored.reasoning == "Step one. "
+
+
+@pytest.mark.parametrize("error, status", [
+    (EngineNotRunningError("down"), "error"),  # no transport cause: refused before streaming
+    (ServerError("the engine failed while generating"), "error"),
+    (LoadingError("the engine is shutting down", status=None), "interrupted"),
+])
+def test_failures_keep_the_partial_answer(store, error, status):
+    state = new_answer(store)
+    with pytest.raises(type(error)):
+        list(stream_answer(FakeClient(DELTAS[:3], error), store, state, [], {}))
+    stored = store.get_message(state.message_id)
+    assert stored.status == status and stored.reasoning == "Step one. Step two."
+    assert ("error" in stored.stats) == (status == "error")
+
+
+def test_a_connection_lost_mid_stream_is_an_interruption():
+    try:
+        try:
+            raise httpx.RemoteProtocolError("peer closed connection")
+        except httpx.HTTPError as exc:
+            raise ServerError("closed the connection mid-response") from exc
+    except ServerError as err:
+        assert is_interruption(err)
+    assert not is_interruption(ServerError("bad"))
+
+
+def test_the_meter_measures_when_the_server_does_not():
+    meter = AnswerMeter(sent_s=10.0)
+    for i, t in enumerate((10.5, 10.6, 10.7, 10.9)):
+        meter.add(ChatDelta("x", reasoning=f"t{i}"), t)
+    meter.add(ChatDelta("x", finish_reason="stop"), 11.0)
+    assert meter.tokens == 4 and meter.ttft_s == pytest.approx(0.5)
+    assert meter.tokens_per_s == pytest.approx(3 / 0.4)
