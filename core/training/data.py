@@ -43,17 +43,20 @@ class Batch:
     targets: Tensor  # [B, T] next-token ids, IGNORE outside responses and on padding
     n_target_tokens: int
     n_tokens: int
+    prompt_targets: Tensor  # [B, T] next-token ids inside the prompt (document, question), IGNORE elsewhere
 
 
 def collate(items: list[Encoded], pad_id: int) -> Batch:
     width = max(len(e) for e in items) - 1
     tokens = torch.full((len(items), width), pad_id, dtype=torch.long)
     targets = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    prompt_targets = torch.full((len(items), width), IGNORE, dtype=torch.long)
     for row, e in enumerate(items):
         ids = torch.tensor(e.ids)
         tokens[row, :len(ids) - 1] = ids[:-1]
         targets[row, e.prompt_len - 1:len(ids) - 1] = ids[e.prompt_len:]
-    return Batch(tokens, targets, int((targets != IGNORE).sum()), sum(len(e) for e in items))
+        prompt_targets[row, :e.prompt_len - 1] = ids[1:e.prompt_len]
+    return Batch(tokens, targets, int((targets != IGNORE).sum()), sum(len(e) for e in items), prompt_targets)
 
 
 def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, tokens_per_batch: int, seed: int,

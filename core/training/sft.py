@@ -31,6 +31,7 @@ class SFTConfig:
     tokens_per_batch: int = 8192
     steps_per_chunk: int = 25  # data is drawn (and resumable) per chunk of steps
     max_len: int = 4096
+    prompt_loss_weight: float = 0.25  # language modelling of the document as an auxiliary loss
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
@@ -84,16 +85,32 @@ def init_weights(model: Transformer, std: float = 0.02) -> None:
             torch.nn.init.normal_(p, 0.0, std)
 
 
-def batch_loss(model: Transformer, batch: Batch, bf16: bool) -> torch.Tensor:
-    """Mean cross-entropy over response tokens; the LM head runs only on those positions."""
+def batch_loss(model: Transformer, batch: Batch, bf16: bool,
+               prompt_weight: float = 0.0) -> tuple[torch.Tensor, float]:
+    """(Loss to minimise, response-only cross-entropy for the log): the mean cross-entropy over response
+    tokens, plus ``prompt_weight`` x the mean over prompt tokens.
+
+    The prompt term is plain language modelling of the document: names and numbers recur in a document,
+    so predicting them teaches the copy-from-context (induction) circuits that reading needs, on many
+    more tokens than the responses alone. The LM head runs only on the positions that are scored.
+    """
     device = model.norm.weight.device
     b, t = batch.tokens.shape
     positions = torch.arange(t, device=device).expand(b, t)
     flat_targets = batch.targets.reshape(-1).to(device)
     rows = (flat_targets != IGNORE).nonzero().squeeze(1)
+    if prompt_weight > 0:
+        flat_prompt = batch.prompt_targets.reshape(-1).to(device)
+        prompt_rows = (flat_prompt != IGNORE).nonzero().squeeze(1)
+        rows = torch.cat((rows, prompt_rows))
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = model(batch.tokens.to(device), positions, logits_at=rows)
-    return F.cross_entropy(logits.float(), flat_targets[rows])
+        logits = model(batch.tokens.to(device), positions, logits_at=rows).float()
+    n = batch.n_target_tokens
+    response_loss = F.cross_entropy(logits[:n], flat_targets[rows[:n]])
+    loss = response_loss
+    if prompt_weight > 0 and len(rows) > n:
+        loss = loss + prompt_weight * F.cross_entropy(logits[n:], flat_prompt[rows[n:]])
+    return loss, response_loss.item()
 
 
 def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir: Path,
@@ -125,7 +142,7 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
             started = time.perf_counter()
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(state.step)
-            loss = batch_loss(model, batch, cfg.bf16)
+            loss, response_loss = batch_loss(model, batch, cfg.bf16, cfg.prompt_loss_weight)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
@@ -134,7 +151,7 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
             state.batch_in_chunk += 1
             state.tokens_seen += batch.n_tokens
             state.seconds += time.perf_counter() - started
-            window["loss"] += loss.item()
+            window["loss"] += response_loss
             window["n"] += 1
             window["tokens"] += batch.n_tokens
             if state.step % cfg.log_every == 0 or state.step == cfg.total_steps:
