@@ -5,9 +5,11 @@
 
 Stages (each resumable; a finished stage is skipped on the next run):
   1. tokenizer: byte-level BPE in DeepSeek-R1-Distill's layout and chat template;
-  2. sft: supervised curriculum on generated long-document reasoning traces;
-  3. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
-  4. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
+  2. warm-up: repeated random token spans on a 2-layer model until it copies from context (induction
+     heads), then grown to full depth with identity layers (see core/training/warmup.py);
+  3. sft: supervised curriculum on generated long-document reasoning traces;
+  4. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
+  5. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
      model card in resources/models/<name>/.
 Uses a CUDA GPU when present, otherwise the CPU.
 """
@@ -28,12 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.engine.tokenizer import Tokenizer  # noqa: E402
-from core.models.config import ModelConfig  # noqa: E402
 from core.models.export import save_hf_checkpoint  # noqa: E402
 from core.models.loader import load_model  # noqa: E402
-from core.models.transformer import Transformer  # noqa: E402
 from core.training import pipeline  # noqa: E402
-from core.training.sft import SFTConfig, init_weights, train_sft  # noqa: E402
+from core.training.sft import SFTConfig, train_sft  # noqa: E402
 from core.training.tokenizer_train import train_tokenizer  # noqa: E402
 
 log = logging.getLogger("train_bundled_model")
@@ -69,12 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     hf_config = pipeline.hf_config(plan, tokenizer)
-    config = ModelConfig.from_hf(hf_config)
     sft_dir = work / "sft_model"
     if not (sft_dir / "model.safetensors").exists():
-        torch.manual_seed(args.seed)
-        model = Transformer(config)
-        init_weights(model)
+        model = pipeline.warmed_model(work, hf_config, plan, args.seed, times)
         state = train_sft(model, tokenizer, SFTConfig(**plan.sft, seed=args.seed), work / "sft",
                           on_progress=lambda entry: _append_jsonl(work / "sft_log.jsonl", entry))
         save_hf_checkpoint(model, hf_config, sft_dir)

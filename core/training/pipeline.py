@@ -18,9 +18,12 @@ import torch
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.tokenizer import Tokenizer
+from core.models.config import ModelConfig
 from core.models.loader import load_model
+from core.models.transformer import Transformer
 from core.training.evaluate import EvalReport, evaluate
 from core.training.tasks import heldout_set
+from core.training.tokenizer_train import CONTROL_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +33,15 @@ class Plan:
     vocab_size: int = 4096
     hidden_size: int = 256
     intermediate_size: int = 768
-    num_hidden_layers: int = 8
+    num_hidden_layers: int = 4
     num_attention_heads: int = 8
-    num_key_value_heads: int = 4
+    num_key_value_heads: int = 8
     max_position_embeddings: int = 4096
-    sft: dict[str, Any] = field(default_factory=lambda: {"stage_steps": (250, 500, 2200, 300)})
-    rl: dict[str, Any] = field(default_factory=dict)
+    warmup_layers: int = 2  # the induction warm-up runs on this many layers, then the model is grown
+    warmup: dict[str, Any] = field(default_factory=dict)
+    sft: dict[str, Any] = field(default_factory=lambda: {"stage_steps": (150, 300, 2400, 350)})
+    rl: dict[str, Any] = field(default_factory=lambda: {"iterations": 20, "questions": 8, "group": 4,
+                                                        "max_tokens": 512})
     eval_per_family_per_bucket: int = 10
     select_per_family: int = 3  # held-out questions per family and bucket <= 1,000 tokens, for keeping RL or not
     eval_max_tokens: int = 1536
@@ -47,7 +53,8 @@ def default_plan() -> Plan:
 
 def quick_plan() -> Plan:
     return Plan(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, vocab_size=1024,
+                num_key_value_heads=2, vocab_size=1024, warmup_layers=1,
+                warmup={"steps": 3, "batch": 4, "source_tokens": 16, "copies_tokens": 16},
                 sft={"stage_steps": (4, 4, 4, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 2,
                      "log_every": 1},
                 rl={"iterations": 2, "questions": 2, "group": 2, "max_tokens": 64},
@@ -66,6 +73,35 @@ def hf_config(plan: Plan, tokenizer: Tokenizer) -> dict[str, Any]:
         "use_sliding_window": False, "attention_dropout": 0.0, "initializer_range": 0.02,
         "bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos, "torch_dtype": "float32",
     }
+
+
+def warmed_model(work: Path, hf: dict[str, Any], plan: Plan, seed: int, times: dict) -> Transformer:
+    """Stage 0: the induction warm-up on ``plan.warmup_layers`` layers, grown to the full depth (see warmup.py)."""
+    from core.training.sft import init_weights
+    from core.training.warmup import WarmupConfig, grow, induction_warmup
+
+    config = ModelConfig.from_hf(hf)
+    shallow_config = ModelConfig.from_hf({**hf, "num_hidden_layers": plan.warmup_layers})
+    path = work / "warmup_model.pt"
+    torch.manual_seed(seed)
+    shallow = Transformer(shallow_config)
+    init_weights(shallow)
+    if path.exists():
+        shallow.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        started = time.perf_counter()
+        specials = len(CONTROL_TOKENS) + 2  # + <think>, </think>: the last ids of the vocabulary
+        history = induction_warmup(shallow, WarmupConfig(**plan.warmup, seed=seed),
+                                   (10, hf["vocab_size"] - specials))
+        torch.save(shallow.state_dict(), path)
+        times["warmup_s"] = time.perf_counter() - started
+        times["warmup_steps"] = history[-1]["step"] if history else 0
+        times["warmup_loss"] = history[-1]["loss"] if history else None
+        (work / "times.json").write_text(json.dumps(times, indent=2))
+    torch.manual_seed(seed + 1)
+    deep = Transformer(config)
+    init_weights(deep)
+    return grow(shallow, deep)
 
 
 def engine_for(model_dir: Path, tok_dir: Path, max_sequences: int = 16, context: int = 4096) -> Engine:

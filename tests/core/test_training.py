@@ -1,0 +1,98 @@
+"""Training: the induction warm-up and growth, a micro supervised run, and its checkpoint served by the engine.
+
+The shipped model's own behaviour is tested in test_bundled_model.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from core.engine.engine import Engine, EngineConfig
+from core.engine.sampler import SamplingParams
+from core.engine.tokenizer import Tokenizer
+from core.models.config import ModelConfig
+from core.models.export import save_hf_checkpoint
+from core.models.loader import load_model
+from core.models.transformer import Transformer
+from core.training import pipeline
+from core.training.sft import SFTConfig, init_weights, train_sft
+from core.training.tokenizer_train import train_tokenizer
+from core.training.warmup import WarmupConfig, grow, induction_warmup, warmup_batch
+
+TINY = dict(architectures=["Qwen2ForCausalLM"], vocab_size=96, hidden_size=32, intermediate_size=64,
+            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+            tie_word_embeddings=True)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory) -> tuple[Tokenizer, object]:
+    out = tmp_path_factory.mktemp("tok")
+    train_tokenizer(out, vocab_size=1024, seed=0)
+    return Tokenizer.from_dir(out), out
+
+
+def test_warmup_batches_are_copies_of_the_source() -> None:
+    cfg = WarmupConfig(batch=3, source_tokens=20, copies_tokens=30, span=(3, 5))
+    tokens, targets = warmup_batch(cfg, (10, 90), torch.Generator().manual_seed(0))
+    assert tokens.shape == targets.shape == (3, 49)
+    for row_tokens, row_targets in zip(tokens, targets):
+        source = row_tokens[:20].tolist()
+        assert (row_targets[:19] == -100).all()  # nothing in the source can be known
+        known = (row_targets != -100).nonzero().squeeze(1).tolist()
+        assert len(known) > 15
+        for i in known:  # each known target continues, in the source, the token it follows
+            prev, nxt = int(row_tokens[i]), int(row_targets[i])
+            assert any(source[j] == prev and source[j + 1] == nxt for j in range(19))
+
+
+def test_grown_model_computes_what_the_shallow_one_did() -> None:
+    torch.manual_seed(0)
+    shallow = Transformer(ModelConfig.from_hf(TINY))
+    init_weights(shallow)
+    deep = Transformer(ModelConfig.from_hf({**TINY, "num_hidden_layers": 4}))
+    init_weights(deep)
+    grow(shallow, deep)
+    tokens = torch.randint(0, 96, (2, 24))
+    positions = torch.arange(24).expand(2, 24)
+    torch.testing.assert_close(deep(tokens, positions), shallow(tokens, positions), rtol=0, atol=0)
+    with pytest.raises(ValueError):
+        grow(deep, shallow)
+
+
+def test_warmup_lowers_the_copy_loss() -> None:
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.from_hf(TINY))
+    init_weights(model)
+    history = induction_warmup(model, WarmupConfig(steps=50, batch=8, source_tokens=16, copies_tokens=32,
+                                                   bf16=False, stop_below=0.0), (10, 90))
+    assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_micro_sft_lowers_loss_and_its_checkpoint_serves(tokenizer, tmp_path) -> None:
+    tok, tok_dir = tokenizer
+    plan = replace(pipeline.quick_plan(), vocab_size=tok.vocab_size)
+    hf = pipeline.hf_config(plan, tok)
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.from_hf(hf))
+    init_weights(model)
+    cfg = SFTConfig(stage_steps=(12,), tokens_per_batch=2048, steps_per_chunk=4, warmup_steps=2, log_every=4,
+                    lr=3e-3, bf16=False)
+    state = train_sft(model, tok, cfg, tmp_path / "sft")
+    losses = [entry["loss"] for entry in state.history]
+    assert state.step == 12 and losses[-1] < losses[0] - 0.5  # 6.7 -> 5.7 nats measured
+    assert (tmp_path / "sft" / "sft_checkpoint.pt").exists()
+
+    out = save_hf_checkpoint(model, hf, tmp_path / "model")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (out / name).write_bytes((tok_dir / name).read_bytes())
+    loaded = load_model(out, "fp32", "cpu")
+    tokens = torch.randint(0, tok.vocab_size, (1, 16))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(tokens, torch.arange(16)[None]), model(tokens, torch.arange(16)[None]))
+    engine = Engine(loaded, Tokenizer.from_dir(out), EngineConfig(max_sequences=2, context_tokens=512))
+    prompt = engine.tokenizer.prompt_ids([{"role": "user", "content": "How much does parcel 12 weigh?"}])
+    [done] = engine.generate_batch([prompt], SamplingParams(max_tokens=8))
+    assert 1 <= len(done.token_ids) <= 8
