@@ -1,0 +1,143 @@
+"""Token-sized chunks of a document, each anchored (section, page, character range) for citations.
+
+A chunk never crosses a section, so it has one page and one heading. Sections are cut at sentence and line
+ends into pieces; pieces are packed greedily up to ``chunk_tokens``, and the next chunk starts with the last
+pieces of the previous one, up to ``overlap_tokens``, so a fact cut by a boundary is whole in one of them.
+A piece longer than a chunk (a huge paragraph, a line without spaces) is split at words, then characters.
+Each chunk's ``tokens`` is counted on its own text, so it is exact for an exact counter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from core.documents.parsed import ParsedDocument
+
+CountTokens = Callable[[str], int]
+DEFAULT_CHUNK_TOKENS = 512
+DEFAULT_OVERLAP_TOKENS = 64
+_BOUNDARY = re.compile(r"(?<=[.!?;:])[\"'’”)\]]*\s+|\n\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    index: int
+    section_index: int
+    page: int | None
+    char_start: int  # in ParsedDocument.text
+    char_end: int
+    tokens: int
+    text: str
+
+    def anchor(self) -> dict[str, Any]:
+        """Where the chunk is, without its text (for JSON, citations and "what was included" lists)."""
+        data = asdict(self)
+        del data["text"]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SectionTokens:
+    section_index: int
+    title: str | None
+    page: int | None
+    chars: int
+    tokens: int
+
+
+def count_sections(document: ParsedDocument, count_tokens: CountTokens) -> list[SectionTokens]:
+    return [SectionTokens(i, s.title, s.page, len(s.text), count_tokens(s.text))
+            for i, s in enumerate(document.sections)]
+
+
+def chunk_document(document: ParsedDocument, count_tokens: CountTokens, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                   overlap_tokens: int = DEFAULT_OVERLAP_TOKENS) -> list[Chunk]:
+    """The document's chunks in reading order."""
+    if chunk_tokens < 16:
+        raise ValueError(f"chunk_tokens must be at least 16, got {chunk_tokens}")
+    if not 0 <= overlap_tokens <= chunk_tokens // 2:
+        raise ValueError(f"overlap_tokens must be between 0 and half of chunk_tokens ({chunk_tokens // 2}), "
+                         f"got {overlap_tokens}")
+    chunks: list[Chunk] = []
+    for section_index, section in enumerate(document.sections):
+        pieces = [p for start, end in _pieces(section.text)
+                  for p in _fit(section.text, start, end, count_tokens, chunk_tokens)]
+        for start, end in _pack(pieces, chunk_tokens, overlap_tokens, section.text, count_tokens):
+            raw = section.text[start:end]
+            text = raw.strip()
+            start += len(raw) - len(raw.lstrip())
+            end = start + len(text)
+            chunks.append(Chunk(len(chunks), section_index, section.page, section.char_start + start,
+                                section.char_start + end, count_tokens(text), text))
+    return chunks
+
+
+def _pieces(text: str) -> list[tuple[int, int]]:
+    """(start, end) of sentences and lines, trailing whitespace included, leading whitespace skipped."""
+    pieces, start = [], len(text) - len(text.lstrip())
+    for match in _BOUNDARY.finditer(text):
+        if match.start() > start:
+            pieces.append((start, match.end()))
+            start = match.end()
+    if start < len(text):
+        pieces.append((start, len(text)))
+    return pieces
+
+
+def _fit(text: str, start: int, end: int, count_tokens: CountTokens, limit: int) -> list[tuple[int, int, int]]:
+    """(start, end, tokens) pieces of text[start:end], each at most ``limit`` tokens: split at the whitespace
+    nearest the middle, or at the middle character when there is none."""
+    tokens = count_tokens(text[start:end])
+    if tokens <= limit or end - start <= 1:
+        return [(start, end, tokens)]
+    middle = (start + end) // 2
+    cut = max(text.rfind(" ", start + 1, middle + 1), text.rfind("\n", start + 1, middle + 1))
+    if cut <= start:
+        after = [i for i in (text.find(" ", middle, end - 1), text.find("\n", middle, end - 1)) if i > start]
+        cut = min(after) if after else middle
+    return _fit(text, start, cut, count_tokens, limit) + _fit(text, cut, end, count_tokens, limit)
+
+
+def _pack(pieces: list[tuple[int, int, int]], limit: int, overlap: int, text: str,
+          count_tokens: CountTokens) -> list[tuple[int, int]]:
+    """Greedy packing of consecutive pieces into (start, end) ranges of at most ``limit`` tokens (by the sum of
+    piece counts), each starting with up to ``overlap`` tokens of the previous range's end: its last whole
+    pieces, or, when the last piece alone is longer than that, the words at the end of it."""
+    ranges: list[tuple[int, int]] = []
+    pieces = list(pieces)
+    first, count = 0, len(pieces)
+    while first < count:
+        last, total = first, pieces[first][2]
+        while last + 1 < count and total + pieces[last + 1][2] <= limit:
+            last += 1
+            total += pieces[last][2]
+        start, end = pieces[first][0], pieces[last][1]
+        ranges.append((start, end))
+        if last + 1 >= count:
+            break
+        back, carried = last + 1, 0
+        while back - 1 > first and carried + pieces[back - 1][2] <= overlap:
+            back -= 1
+            carried += pieces[back][2]
+        if back == last + 1 and overlap > 0:
+            tail = _tail(text, pieces[last], overlap, count_tokens)
+            if tail is not None and tail[2] + pieces[last + 1][2] <= limit:
+                pieces[last] = tail  # already packed above: from here on only the tail is carried
+                back = last
+        first = back
+    return ranges
+
+
+def _tail(text: str, piece: tuple[int, int, int], overlap: int,
+          count_tokens: CountTokens) -> tuple[int, int, int] | None:
+    """The longest run of whole words ending ``piece`` that has at most ``overlap`` tokens (None if no word fits)."""
+    start, end, _tokens = piece
+    best = None
+    for match in reversed(list(re.finditer(r"\S+", text[start:end]))):
+        tokens = count_tokens(text[start + match.start():end])
+        if tokens > overlap:
+            break
+        best = (start + match.start(), end, tokens)
+    return best

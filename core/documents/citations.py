@@ -1,0 +1,109 @@
+"""Which sentences of an answer (or of the reasoning) quote or closely paraphrase the document, and where.
+
+Words are normalised (case-folded, accents dropped) and the document is indexed by word n-grams ("shingles",
+5 words by default). A sentence of the answer is a citation when enough of its shingles occur in the
+document: at least ``threshold`` of them (and at least two, when it has two), or ``long_quote_shingles`` of
+them whatever the sentence's length (a long quote inside a long sentence). Its place in the document is the
+alignment most of its matching shingles agree on, so a phrase repeated elsewhere does not scatter the span.
+
+``CitationIndex(document)`` is built once per document; ``find(text)`` is then fast enough to run on every
+streamed update. Spans are character ranges of ``ParsedDocument.text``, with the section and page, so the
+GUI can scroll to them and highlight them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from core.documents.parsed import ParsedDocument
+
+_WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)\]]*\s+|\n+")
+_MAX_POSITIONS = 16  # per shingle: a phrase repeated more often than this is boilerplate, not a citation
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    text_start: int  # the citing sentence, in the answer/reasoning text
+    text_end: int
+    char_start: int  # the quoted passage, in ParsedDocument.text
+    char_end: int
+    section_index: int
+    page: int | None
+    score: float  # share of the sentence's shingles found in the passage
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def normalise_word(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+class CitationIndex:
+    def __init__(self, document: ParsedDocument, shingle_words: int = 5) -> None:
+        if shingle_words < 2:
+            raise ValueError(f"shingle_words must be at least 2, got {shingle_words}")
+        self.document, self.n = document, shingle_words
+        self._spans = [(m.start(), m.end()) for m in _WORD.finditer(document.text)]
+        words = [normalise_word(document.text[a:b]) for a, b in self._spans]
+        self._index: dict[int, list[int]] = {}  # hash of a shingle (64-bit: collisions are negligible) -> positions
+        for position in range(len(words) - shingle_words + 1):
+            positions = self._index.setdefault(hash(tuple(words[position:position + shingle_words])), [])
+            if len(positions) < _MAX_POSITIONS:
+                positions.append(position)
+
+    def find(self, text: str, threshold: float = 0.5, long_quote_shingles: int = 4) -> list[Citation]:
+        """Citations of the sentences of ``text`` that quote or closely paraphrase the document."""
+        citations = []
+        for start, end in _sentences(text):
+            citation = self._cite(text, start, end, threshold, long_quote_shingles)
+            if citation is not None:
+                citations.append(citation)
+        return citations
+
+    def _cite(self, text: str, start: int, end: int, threshold: float, long_quote: int) -> Citation | None:
+        words = [normalise_word(m.group()) for m in _WORD.finditer(text, start, end)]
+        total = len(words) - self.n + 1
+        if total < 1:
+            return None
+        hits = [(i, self._index.get(hash(tuple(words[i:i + self.n])), [])) for i in range(total)]
+        matched = [(i, positions) for i, positions in hits if positions]
+        share = len(matched) / total
+        if not ((share >= threshold and len(matched) >= min(2, total)) or len(matched) >= long_quote):
+            return None
+        votes = Counter(p - i for i, positions in matched for p in positions)
+        best = votes.most_common(1)[0][0]
+        aligned = [p for i, positions in matched for p in positions if abs((p - i) - best) <= self.n]
+        first, last = min(aligned), max(aligned) + self.n - 1
+        char_start, char_end = self._spans[first][0], self._spans[last][1]
+        section_index = self.document.section_at(char_start)
+        page = self.document.sections[section_index].page
+        return Citation(start, end, char_start, char_end, section_index, page, round(share, 3))
+
+
+def find_citations(text: str, document: ParsedDocument, shingle_words: int = 5,
+                   threshold: float = 0.5) -> list[Citation]:
+    """One-off ``CitationIndex(document).find(text)``; build the index once when citing repeatedly."""
+    return CitationIndex(document, shingle_words).find(text, threshold)
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line of ``text``, whitespace trimmed."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    result = []
+    for a, b in spans:
+        chunk = text[a:b]
+        if chunk.strip():
+            a += len(chunk) - len(chunk.lstrip())
+            result.append((a, a + len(chunk.strip())))
+    return result

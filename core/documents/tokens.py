@@ -1,0 +1,65 @@
+"""Counting tokens for documents and prompts: exactly with the model's tokenizer, or a labelled estimate.
+
+The GUI may talk to a remote OpenAI-compatible server whose tokenizer it does not have; then the estimate
+(deliberately on the high side) decides strategies, and the server's own check (a 400 naming both token
+counts) stays the last word. ``TokenCounter`` is the interface the rest of the package takes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+Messages = Sequence[Mapping[str, Any]]
+
+
+class TokenCounter(Protocol):
+    exact: bool  # False for an estimate
+    label: str  # says where the counts come from, for people
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_prompt(self, messages: Messages) -> int: ...
+
+
+class TokenizerCounter:
+    """Exact counts from a ``core.engine.tokenizer.Tokenizer`` (prompt counts through its chat template)."""
+
+    exact = True
+
+    def __init__(self, tokenizer: Any, label: str = "model tokenizer") -> None:
+        self._tokenizer = tokenizer
+        self.label = label
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | Path) -> TokenizerCounter:
+        from core.engine.tokenizer import Tokenizer  # light: tokenizers + jinja2, no torch
+
+        return cls(Tokenizer.from_dir(model_dir), f"tokenizer of {Path(model_dir).name}")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text)) if text else 0
+
+    def count_prompt(self, messages: Messages) -> int:
+        return len(self._tokenizer.prompt_ids(messages, add_generation_prompt=True))
+
+
+class EstimatedCounter:
+    """A tokenizer-free estimate: UTF-8 bytes / ``bytes_per_token`` (3.5 is high for English, about right for
+    European languages, and counts a CJK character as about one token), plus a per-message allowance."""
+
+    exact = False
+
+    def __init__(self, bytes_per_token: float = 3.5, message_overhead_tokens: int = 8) -> None:
+        if bytes_per_token <= 0:
+            raise ValueError(f"bytes_per_token must be > 0, got {bytes_per_token}")
+        self.bytes_per_token, self.message_overhead_tokens = bytes_per_token, message_overhead_tokens
+        self.label = f"estimated at {bytes_per_token:g} bytes per token, without the model's tokenizer"
+
+    def count_tokens(self, text: str) -> int:
+        return math.ceil(len(text.encode("utf-8", errors="replace")) / self.bytes_per_token)
+
+    def count_prompt(self, messages: Messages) -> int:
+        return sum(self.count_tokens(str(m.get("content") or "")) + self.message_overhead_tokens
+                   for m in messages) + self.message_overhead_tokens

@@ -1,0 +1,190 @@
+"""Documents in the main window, end to end: drop files on the window (real parser worker processes), the
+panel's pages, token counts and budget bar, the strategy, a follow-up question served from the engine's
+prefix cache, citations that scroll the panel, refusals and parse errors in the notice bar, and cancelling
+a sequential reading. The engine is the scripted one (real server, real tokenizer, real prefix cache).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QLabel
+
+from tests.app.scripted_engine import write_model_folder
+from tests.app.window_support import QUESTION, ask_and_wait, close_window, make_window, wait_ready, wait_until
+from tests.core.test_documents_support import FACT_PAGE, FACT_QUESTION, fact_pages, filler_page, make_pdf
+
+pytestmark = pytest.mark.timeout(180)
+CITED = "The first invoice is 1,250 euros and the second is 730 euros."  # step 2 of the scripted reasoning
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return write_model_folder(tmp_path_factory.mktemp("models") / "scripted-reasoner")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("files")
+    pages = [filler_page(n, sentences=4) for n in range(1, 6)]
+    pages[3] += " Billing. " + CITED + " Both were paid late."
+    make_pdf(folder / "invoices.pdf", pages)
+    make_pdf(folder / "survey.pdf", fact_pages())
+    make_pdf(folder / "locked.pdf", ["secret"], password="pw")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "data.xyz").write_bytes(b"\x00\x01\x02 binary")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def window(qapp, model_dir, tmp_path_factory):
+    w = make_window(tmp_path_factory.mktemp("app"), model_dir)
+    wait_ready(w)
+    wait_until(lambda: w.documents.context_tokens is not None, 20, "the model's context")
+    w.new_chat()
+    yield w
+    close_window(w)
+
+
+def drop(window, *paths: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def wait_built(window, count: int) -> None:
+    wait_until(lambda: len(window.documents.documents) == count and window.documents.built is not None
+               and not window.documents.parsing, 60, f"{count} document(s) parsed and counted")
+
+
+def test_a_dropped_pdf_shows_pages_tokens_and_the_budget(window, files):
+    drop(window, files / "invoices.pdf")
+    wait_built(window, 1)
+    panel, context = window.document_panel, window.documents.context()
+    assert panel.picker.currentText().startswith("invoices.pdf (PDF, 5 pages")
+    assert panel.sections.topLevelItemCount() == 5 and panel.sections.topLevelItem(3).text(0) == "Page 4"
+    counts = window.documents.built.section_tokens[0]
+    assert [int(panel.sections.topLevelItem(i).text(1).replace(",", "")) for i in range(5)] == counts
+    bar = panel.budget_bar
+    assert bar.context_tokens == 2048 and bar.reserve_tokens == 1024  # half of a small context is kept
+    assert bar.document_tokens == context.document_tokens and 0 < bar.room_tokens < 1024 and not bar.over
+    assert f"{context.document_tokens:,} of {bar.room_tokens:,} tokens" in panel.budget_label.text()
+    assert panel.strategy_combo.currentText() == "Automatic: whole document" and "fits" in panel.reason_label.text()
+    stored = window.store.chat_documents(window.session.chat_id)
+    assert [d.name for d in stored] == ["invoices.pdf"]
+
+
+def test_a_follow_up_question_reuses_the_cached_document(window):
+    first_id = ask_and_wait(window, QUESTION)
+    second_id = ask_and_wait(window, "And what was paid late?")
+    first, second = window.view.message(first_id).stats, window.view.message(second_id).stats
+    document_tokens = window.documents.context().document_tokens
+    print(f"document {document_tokens} tokens; first: {first['prompt_tokens']} prompt, {first['cached_tokens']} "
+          f"cached, TTFT {first['ttft_s']:.3f} s; follow-up: {second['prompt_tokens']} prompt, "
+          f"{second['cached_tokens']} cached, TTFT {second['ttft_s']:.3f} s")
+    assert first["document_strategy"] == second["document_strategy"] == "whole"
+    assert first["prompt_tokens"] > document_tokens
+    assert second["cached_tokens"] >= 0.9 * document_tokens
+    prompt_label = window.stats_bar.findChild(QLabel, "prompt")
+    assert prompt_label.text() == f"prompt {second['prompt_tokens']:,} · {second['cached_tokens']:,} cached"
+
+
+def test_a_cited_step_scrolls_the_panel_to_the_passage(window):
+    message_id = window.view.message_ids()[-1]
+    labels = window.view.citation_labels(message_id)
+    assert "step 2" in labels and labels["step 2"].isVisibleTo(window)
+    assert "page 4" in labels["step 2"].text()
+    key = re.search(r'href="([^"]+)"', labels["step 2"].text()).group(1)
+    panel = window.document_panel
+    panel.text.verticalScrollBar().setValue(0)
+    labels["step 2"].linkActivated.emit(key)  # what a click on the link does
+    document_index, start, end = panel.highlighted
+    text = window.documents.documents[0][1].text
+    assert document_index == 0 and "first invoice is 1,250 euros" in " ".join(text[start:end].split())
+    assert "first invoice" in panel.highlighted_text()
+    assert panel.sections.currentItem().text(0) == "Page 4"
+    assert panel.text.verticalScrollBar().value() > 0  # scrolled down to page 4
+
+
+def test_parse_errors_go_to_the_notice_bar_and_nothing_crashes(window, files):
+    for name, words in (("locked.pdf", "password"), ("empty.txt", "empty"), ("data.xyz", "PDF (.pdf)")):
+        window.notice.hide()
+        drop(window, files / name)
+        wait_until(lambda: window.notice.isVisible() and not window.documents.parsing, 30, f"the notice for {name}")
+        assert words in window.notice.text, window.notice.text
+        assert window.notice.level in ("error", "info")
+    assert len(window.documents.documents) == 1 and window.link.client is not None
+    assert window.engine.state == "ready"
+
+
+def test_over_the_context_retrieves_and_forcing_whole_is_refused(window, files):
+    window.new_chat()
+    drop(window, files / "survey.pdf")
+    wait_built(window, 1)
+    panel = window.document_panel
+    assert panel.budget_bar.over and "retrieval" in panel.strategy_combo.currentText().lower()
+    plans = []
+    window.session.document_plan.connect(plans.append)
+    ask_and_wait(window, FACT_QUESTION)
+    assert plans[-1].strategy == "retrieval" and FACT_PAGE in [c.page for c in plans[-1].included]
+    assert "passages were included" in panel.reason_label.text()
+    window.notice.hide()
+    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("whole"))
+    panel.strategy_changed.emit("whole")
+    message_id = ask_and_wait(window, FACT_QUESTION)
+    assert window.view.message(message_id).status == "error"
+    document_tokens = window.documents.context().document_tokens
+    counts = re.search(r"is ([\d,]+) tokens but the model's context is ([\d,]+) tokens", window.notice.text)
+    assert counts and window.notice.level == "error", window.notice.text
+    assert int(counts.group(1).replace(",", "")) > document_tokens and counts.group(2) == "2,048"
+    assert window.link.client is not None
+
+
+def test_sequential_reading_shows_progress_and_cancels(window):
+    panel = window.document_panel
+    panel.strategy_changed.emit("auto")
+    window.prompt.set_text("Summarise the whole survey.")
+    window.prompt.submit()
+    wait_until(lambda: "Reading part 2 of" in panel.progress_label.text(), 60, "part 2 of the sequential reading")
+    assert panel.progress_box.isVisible() and panel.progress_bar.maximum() > 2
+    panel.cancel_button.click()
+    wait_until(lambda: not window.session.busy, 30, "the reading to stop")
+    assert window.view.message(window.session.state.message_id).status == "stopped"
+    assert not panel.progress_box.isVisible()
+
+
+def test_documents_stay_with_their_chat_and_are_stored_once(window, files):
+    chats = [c.id for c in window.store.list_chats()]
+    survey_chat, invoice_chat = window.session.chat_id, next(c for c in chats if c != window.session.chat_id
+                                                            and window.store.chat_documents(c))
+    window.open_chat(invoice_chat)
+    wait_built(window, 1)
+    assert window.document_panel.picker.currentText().startswith("invoices.pdf")
+    drop(window, files / "survey.pdf")  # a second document in this chat: the same stored row as the other chat's
+    wait_built(window, 2)
+    rows = {c: [d.id for d in window.store.chat_documents(c)] for c in (survey_chat, invoice_chat)}
+    assert rows[invoice_chat][1] == rows[survey_chat][0]
+    assert window.document_panel.picker.count() == 2
+    assert window.documents.context().documents.combined.name.startswith("2 documents (invoices.pdf, survey.pdf")
+    window.document_panel.remove_requested.emit(1)
+    wait_built(window, 1)
+    assert [d.name for d in window.store.chat_documents(invoice_chat)] == ["invoices.pdf"]
+    assert [d.name for d in window.store.chat_documents(survey_chat)] == ["survey.pdf"]  # still there
+
+
+def test_file_open_document_asks_for_files(window, files, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames",
+                        lambda *a, **k: (asked.append(a) or [str(files / "empty.txt")], ""))
+    window.notice.hide()
+    window.open_document_action.trigger()
+    wait_until(lambda: window.notice.isVisible() and not window.documents.parsing, 30, "the notice for empty.txt")
+    assert asked and "empty" in window.notice.text
