@@ -1,0 +1,171 @@
+"""One precision of a benchmark run, in its own process: ``python -m core.bench.precision_run CONFIG.json PRECISION``.
+
+Why a child process of the engine, not the engine's own model: loading fp32 next to the model the engine
+is serving could double the memory in use (a 7B model in fp32 is 28 GB), an out-of-memory in the middle
+of a sweep must not take the engine down, and peak RSS / VRAM are only meaningful when the process holds
+nothing but this precision. The child loads through ``launch`` (the planner and loader the engine uses),
+measures, and exits; the OS takes all of its memory back.
+
+Protocol on stdout, one JSON object per line: ``{"event": "progress", "stage", "done", "total"}`` ... then
+``{"event": "result", "result": {...}}``. Logs go to stderr. The fp32 run writes the reference log-probs
+(``CONFIG.json``'s folder / ``fp32_logprobs.pt``) that the later precisions compare against.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+from core.bench import quality, timing
+from core.bench.measure import copy_bandwidth_bytes_per_s, decode_weight_bytes
+from core.bench.spec import BASELINE, SuiteConfig, Spread, capped_depths
+from core.engine.launch import LaunchOptions, launch
+from core.hardware import peak_rss_bytes
+from core.models.config import ModelConfig
+from core.server.settings import BUNDLED_MODEL
+
+REFERENCE_FILE = "fp32_logprobs.pt"
+
+
+class Reporter:
+    """Progress lines for the parent: ``step(stage)`` once per unit of work."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def step(self, stage: str) -> None:
+        self.done += 1
+        emit({"event": "progress", "stage": stage, "done": min(self.done, self.total), "total": self.total})
+
+
+def emit(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message, allow_nan=True) + "\n")
+    sys.stdout.flush()
+
+
+def work_units(cfg: SuiteConfig, n_depths: int, bundled: bool) -> int:
+    """Steps reported: load, warm-up, errors, per depth (repeats + one per batch size > 1), bandwidth,
+    retention cases, tasks."""
+    per_depth = cfg.repeats + sum(1 for b in cfg.batch_sizes if b > 1)
+    tasks = 1 if bundled and cfg.task_examples else 0
+    return 4 + n_depths * per_depth + len(cfg.retention_positions) + tasks
+
+
+def is_bundled(model_dir: Path) -> bool:
+    return Path(model_dir).resolve().name == BUNDLED_MODEL
+
+
+def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    mc = ModelConfig.from_dir(cfg.model_dir)
+    reserve = cfg.decode_tokens + timing.SUFFIX_TOKENS
+    depths = capped_depths(cfg.depths, mc.max_position_embeddings, reserve)
+    doc_tokens = min(cfg.retention_tokens, mc.max_position_embeddings - cfg.retention_max_tokens - 64)
+    context = min(mc.max_position_embeddings, max([*depths, doc_tokens + 64]) + reserve + cfg.retention_max_tokens)
+    bundled = is_bundled(cfg.model_dir)
+    report = Reporter(work_units(cfg, len(depths), bundled))
+
+    launched = launch(LaunchOptions(cfg.model_dir, precision, context, cfg.device, cfg.threads,
+                                    max_sequences=max(cfg.batch_sizes)))
+    engine, loaded = launched.engine, launched.loaded
+    cuda = loaded.device.type == "cuda"
+    result: dict[str, Any] = {
+        "precision": precision, "compute_dtype": launched.plan.compute_dtype, "device": loaded.device.type,
+        "load_s": loaded.load_seconds, "weights_bytes": loaded.weights_bytes,
+        "rss_after_load_bytes": psutil.Process().memory_info().rss, "peak_rss_load_bytes": peak_rss_bytes(),
+        "context_tokens": engine.context_tokens, "depths": depths, "notes": list(launched.notes),
+    }
+    report.step("load")
+    timing.warm_up(engine)
+    report.step("warm-up")
+    result["error"] = quality.error_section(engine, cfg.error_tokens, work_dir / REFERENCE_FILE, precision == BASELINE)
+    report.step("error vs fp32")
+    result["speed"] = _speed(engine, cfg, depths, report)
+    result["bandwidth"] = _bandwidth(engine, cfg, depths, result["speed"])
+    report.step("bandwidth")
+    result["retention"] = quality.retention(engine, doc_tokens, cfg.retention_positions, cfg.retention_max_tokens,
+                                            cfg.seed, on_case=lambda: report.step("retention"))
+    if bundled and cfg.task_examples:
+        result["tasks"] = quality.task_accuracy(engine, cfg.task_examples, cfg.task_max_tokens, cfg.seed)
+        report.step("task accuracy")
+    result["peak_rss_bytes"] = peak_rss_bytes()
+    if cuda:
+        result["peak_vram_bytes"] = int(torch.cuda.max_memory_allocated(loaded.device))
+    return result
+
+
+def _speed(engine: Any, cfg: SuiteConfig, depths: list[int], report: Reporter) -> dict[str, Any]:
+    """Per depth: TTFT, prefill tok/s and decode tok/s at batch 1 from the same runs; decode at larger batches."""
+    out: dict[str, Any] = {}
+    for d in depths:
+        runs = []
+        for r in range(cfg.repeats):
+            runs.append(timing.single(engine, d, cfg.decode_tokens, cfg.seed * 1_000_003 + 17 * r + d))
+            report.step(f"prefill + decode @{d}")
+        entry = {"ttft_s": Spread.of([r.ttft_s for r in runs]).to_dict(),
+                 "prefill_tok_s": Spread.of([d / r.ttft_s for r in runs]).to_dict(),
+                 "decode_tok_s@1": Spread.of([r.decode_tokens_per_s for r in runs]).to_dict()}
+        for b in (b for b in cfg.batch_sizes if b > 1):
+            rates = [timing.batched(engine, d, b, cfg.decode_tokens, cfg.seed * 7919 + 31 * r + d).decode_tokens_per_s
+                     for r in range(cfg.repeats)]
+            entry[f"decode_tok_s@{b}"] = Spread.of(rates).to_dict()
+            report.step(f"decode batch {b} @{d}")
+        out[str(d)] = entry
+    return out
+
+
+def _bandwidth(engine: Any, cfg: SuiteConfig, depths: list[int], speed: dict[str, Any]) -> dict[str, Any]:
+    """Bytes one batch-1 decode step reads (weights + the KV cache up to the depth) x steps per second,
+    against this machine's peak measured now."""
+    device = engine.loaded.device
+    peak = Spread.of([copy_bandwidth_bytes_per_s(device, cfg.bandwidth_bytes, 3) for _ in range(cfg.repeats)])
+    weights = decode_weight_bytes(engine.loaded.model)
+    per_depth = {}
+    for d in depths:
+        step_bytes = weights + engine.cache.bytes_per_token * d
+        rate = speed[str(d)]["decode_tok_s@1"]
+        achieved = {k: rate[k] * step_bytes for k in ("median", "min", "max")}
+        per_depth[str(d)] = {"bytes_per_step": step_bytes, "achieved_bytes_s": achieved,
+                             "fraction_of_peak": achieved["median"] / peak.median}
+    return {"peak_bytes_s": peak.to_dict(), "decode_weight_bytes": weights, "per_depth": per_depth}
+
+
+def exit_with_parent(interval_s: float = 1.0) -> None:
+    """End this process when its parent (the engine or ``ponder bench``) is gone, even after a kill -9."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m core.bench.precision_run CONFIG.json PRECISION", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    exit_with_parent()
+    config_path = Path(args[0])
+    cfg = SuiteConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    emit({"event": "result", "result": run(cfg, args[1], config_path.parent)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

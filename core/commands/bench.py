@@ -1,0 +1,55 @@
+"""``ponder bench``: what each precision costs and loses on this machine, as a table, JSON or CSV.
+
+The same suite as the panel's (``core.bench.suite``), run here without a server; progress goes to
+stderr, the result to stdout, so ``ponder bench --json > run.json`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.bench import report
+from core.bench.spec import SuiteConfig
+from core.bench.suite import SuiteProgress, run_suite
+from core.server.settings import default_model_dir
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=str, help="model folder (default: the bundled model)")
+    p.add_argument("--quick", action="store_true", help="about a minute on a small model: fewer depths and repeats")
+    p.add_argument("--precisions", help="comma-separated subset, e.g. fp32,bf16,int8 (default: all this machine runs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the full result as JSON")
+    out.add_argument("--csv", action="store_true", help="print the table as CSV (one line per metric and precision)")
+
+
+def config_from_args(args: argparse.Namespace) -> SuiteConfig:
+    model = args.model or default_model_dir()
+    if model is None:
+        raise ValueError("no --model given and the bundled model is not installed")
+    precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip()) if args.precisions else None
+    return SuiteConfig.make(model, quick=args.quick, precisions=precisions, seed=args.seed, threads=args.threads,
+                            device=args.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    result = run_suite(cfg, _print_progress)
+    print(file=sys.stderr)
+    if args.json:
+        print(report.to_json(result))
+    elif args.csv:
+        sys.stdout.write(report.to_csv(result))
+    else:
+        print(report.markdown(result))
+    return 0 if result["status"] == "done" else 1
+
+
+def _print_progress(p: SuiteProgress) -> None:
+    eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+    where = f"{p.precision} ({p.index + 1}/{p.count}): " if p.precision else ""
+    print(f"\r{p.fraction:6.1%}  {where}{p.stage}{eta}".ljust(78), end="", file=sys.stderr, flush=True)
