@@ -101,7 +101,9 @@ def _export(model_dir: Path, tok_dir: Path, out: Path, report: dict, times: dict
     cfg = json.loads((model_dir / "config.json").read_text())
     (out / "generation_config.json").write_text(json.dumps(
         {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"], "do_sample": False}, indent=2) + "\n")
-    (out / "README.md").write_text(pipeline.model_card(NAME, cfg, report, times, plan), encoding="utf-8")
+    selection = _read_json(model_dir.parent / "selection.json")
+    (out / "README.md").write_text(pipeline.model_card(NAME, cfg, report, {**times, "selection": selection}, plan),
+                                   encoding="utf-8")
     # the exported folder must load through the normal loader
     load_model(out, "fp32")
 

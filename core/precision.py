@@ -257,6 +257,11 @@ def _check_inputs(config: ModelConfig, context_tokens: int | None, precision: st
     return context
 
 
+def runnable_precisions(hw: HardwareInfo) -> list[str]:
+    """Every precision this hardware can run at all (whether the model fits is the plan's question)."""
+    return [p for p in PRECISIONS if _unsupported(p, hw) is None]
+
+
 def _unsupported(precision: str, hw: HardwareInfo) -> str | None:
     """Why this GPU cannot run ``precision`` at all (CPUs run everything, some slowly)."""
     if hw.device == "cpu":
@@ -325,7 +330,7 @@ def _reasons(chosen: str, requested: str, auto: str | None, order: list[str], es
     else:
         reasons.append(_why_dense(chosen, hw))
     batch = f" for {concurrent} concurrent sequences" if concurrent > 1 else ""
-    reasons.append(f"{config.num_parameters() / 1e9:.1f}B parameters in {chosen} with a {context:,}-token "
+    reasons.append(f"{_param_text(config.num_parameters())} parameters in {chosen} with a {context:,}-token "
                    f"context{batch} need {format_bytes(est.total_bytes)}; {free} are free")
     reasons.append(f"breakdown: {est.describe()} (KV cache and activations in {compute})")
     return reasons
@@ -367,3 +372,8 @@ def _too_big_message(precision: str, est: Estimate, auto: str | None, requested:
             f"not fit, even in {precision}, the smallest precision")
     return (f"{head}: it needs {format_bytes(est.total_bytes)} ({est.describe()}) and "
             f"{format_bytes(hw.free_memory_bytes)} of {memory} are free. Ways out: {'; '.join(ways)}")
+
+
+def _param_text(n: int) -> str:
+    """1.8B, 494M, 4.5M: a bundled model is millions, a real one billions."""
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"

@@ -1,0 +1,49 @@
+"""The shipped model (resources/models/ponder-reasoner-mini) through the normal loader and engine, greedy.
+
+Its full evaluation (360 held-out questions) is in its model card; here a fixed handful of held-out
+questions on short documents, from seeds the training never drew, must come back with well-formed
+traces, and at least as many right as the shipped model got when it was trained.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.engine.engine import Engine, EngineConfig
+from core.engine.tokenizer import Tokenizer
+from core.models.loader import load_model
+from core.training.evaluate import evaluate
+from core.training.tasks import heldout_set
+
+MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "ponder-reasoner-mini"
+FAMILIES = ("lookup", "multihop", "deduction", "contradiction", "causal", "comparison")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    loaded = load_model(MODEL, "fp32", "cpu")
+    return Engine(loaded, Tokenizer.from_dir(MODEL), EngineConfig(max_sequences=8, context_tokens=4096))
+
+
+def test_the_bundled_model_loads_like_a_real_checkpoint(engine: Engine) -> None:
+    assert json.loads((MODEL / "config.json").read_text())["architectures"] == ["Qwen2ForCausalLM"]
+    assert (MODEL / "README.md").read_text().startswith("# ponder-reasoner-mini")
+    assert (MODEL / "model.safetensors").stat().st_size <= 40 * 1024 * 1024
+    tokenizer = engine.tokenizer
+    ids = tokenizer.prompt_ids([{"role": "user", "content": "hi"}])
+    assert tokenizer.decode(ids, skip_special_tokens=False).startswith("<｜begin▁of▁sentence｜><｜User｜>hi<｜Assistant｜>")
+
+
+def test_it_answers_held_out_questions_with_well_formed_traces(engine: Engine) -> None:
+    examples = [e for e in heldout_set(1, seed=0, count_tokens=lambda s: len(engine.tokenizer.encode(s)))
+                if e.family in FAMILIES and e.doc_tokens <= 500]
+    assert len(examples) == len(FAMILIES)
+    report = evaluate(engine, examples, max_tokens=768)
+    assert all(r.well_formed for r in report.results), [r.response for r in report.results if not r.well_formed]
+    correct = [r.family for r in report.results if r.correct]
+    # measured: 2 of these 6 (comparison, causal), in line with the card's ~30% on short documents; the
+    # model does not meet the accuracy targets yet (see the model card), and this guards against worse
+    assert len(correct) >= 2, f"only {correct} of {FAMILIES} answered right"
