@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Generator, Iterator, Sequence
 
 import httpx
 from PySide6.QtCore import QObject, Signal
 
 from app.tasks import Task, TaskRunner
 from core.client import ChatDelta, EngineClient, EngineError, LoadingError, NotFoundError, NotSupportedError
+from core.documents import DocumentContext, DocumentPlan, Prepared, ReadProgress
 from core.store import Message, Store
 
 log = logging.getLogger(__name__)
@@ -148,11 +149,23 @@ def is_interruption(exc: BaseException) -> bool:
 
 
 def stream_answer(client: EngineClient, store: Store, state: StreamState, messages: list[dict[str, Any]],
-                  params: dict[str, Any]) -> Iterator[StreamUpdate]:
-    """The worker side of one answer: stream, commit each delta, finish the stored message whatever happens."""
+                  params: dict[str, Any], documents: DocumentContext | None = None) -> Iterator[Any]:
+    """The worker side of one answer: stream, commit each delta, finish the stored message whatever happens.
+
+    With ``documents``, the chat's documents are put into the messages first (``DocumentContext.prepare``):
+    its ``DocumentPlan`` and, for sequential reading, each ``ReadProgress`` are yielded before the deltas.
+    """
     meter = AnswerMeter(state.sent_s)
-    deltas = client.chat_stream(messages, **params)
+    deltas: Iterator[ChatDelta] | None = None
+    plan: DocumentPlan | None = None
     try:
+        if documents is not None:
+            prepared = yield from _with_documents(client, documents, messages, params)
+            messages, plan = prepared.messages, prepared.plan
+            if state.stop_requested:
+                state.status = "stopped"
+                return
+        deltas = client.chat_stream(messages, **params)
         for delta in deltas:
             if state.stop_requested:
                 break
@@ -174,14 +187,26 @@ def stream_answer(client: EngineClient, store: Store, state: StreamState, messag
         state.status = "stopped" if state.stop_requested else "interrupted" if is_interruption(exc) else "error"
         raise
     finally:
-        deltas.close()  # closes the HTTP response now: the server sees the disconnect and aborts
+        if deltas is not None:
+            deltas.close()  # closes the HTTP response now: the server sees the disconnect and aborts
         state.stats = meter.stats(state.finish_reason, state.model, time.monotonic())
+        if plan is not None:
+            state.stats.update(document_strategy=plan.strategy, document_tokens=plan.document_tokens)
         if state.status == "error" and state.error is not None:
             state.stats["error"] = str(state.error)
         try:
             store.finish_message(state.message_id, state.status, state.stats)
         except Exception:  # noqa: BLE001 - the stream's own outcome matters more; the next start recovers it
             log.exception("could not record the end of message %s", state.message_id)
+
+
+def _with_documents(client: EngineClient, documents: DocumentContext, messages: list[dict[str, Any]],
+                    params: dict[str, Any]) -> Generator[Any, None, Prepared]:
+    """Documents into the messages; sequential reading asks the engine once per part (not streamed)."""
+    def ask(part: list[dict[str, str]]) -> str:
+        return client.chat(part, **{k: v for k, v in params.items() if k != "include_usage"}).answer
+
+    return (yield from documents.prepare(messages, ask))
 
 
 def cancel_request(client: EngineClient, request_id: str) -> None:
@@ -203,6 +228,8 @@ class ChatSession(QObject):
     progress = Signal(object, object, int)  # ttft_s, tokens_per_s, tokens: this answer so far
     answer_finished = Signal(int, str, object, dict)  # message id, status, finish reason, stats
     busy_changed = Signal(bool)
+    document_plan = Signal(object)  # DocumentPlan: how this question met the chat's documents
+    reading_progress = Signal(object)  # ReadProgress: sequential reading, part k of n
     failed = Signal(object)  # an error to show the user (interruptions are not: the engine notice says it)
 
     def __init__(self, store: Store, tasks: TaskRunner, chat_id: int, parent: QObject | None = None) -> None:
@@ -216,6 +243,7 @@ class ChatSession(QObject):
         self._meter: AnswerMeter | None = None
         self._first_s: float | None = None
         self._tokens = 0
+        self.documents: Callable[[], DocumentContext | None] = lambda: None  # the chat's documents, if any
 
     @property
     def busy(self) -> bool:
@@ -274,15 +302,21 @@ class ChatSession(QObject):
         sent = time.monotonic()
         message = self.store.add_message(self.chat_id, "assistant", status="streaming", model=self.model)
         state = StreamState(message.id, sent, self.model)
-        client, store, params = self.client, self.store, dict(self.params)
+        client, store, params, documents = self.client, self.store, dict(self.params), self.documents()
         self._state, self._first_s, self._tokens = state, None, 0
-        self._task = self.tasks.iterate(lambda: stream_answer(client, store, state, messages, params),  # type: ignore[arg-type]
-                                        name=f"chat {self.chat_id}", on_item=self._on_update,
+        work = lambda: stream_answer(client, store, state, messages, params, documents)  # noqa: E731
+        self._task = self.tasks.iterate(work, name=f"chat {self.chat_id}", on_item=self._on_update,
                                         on_error=self._on_error, on_finished=lambda: self._on_finished(state))
         self.busy_changed.emit(True)
         self.answer_started.emit(message.id, sent)
 
-    def _on_update(self, update: StreamUpdate) -> None:
+    def _on_update(self, update: StreamUpdate | DocumentPlan | ReadProgress) -> None:
+        if isinstance(update, DocumentPlan):
+            self.document_plan.emit(update)
+            return
+        if isinstance(update, ReadProgress):
+            self.reading_progress.emit(update)
+            return
         if update.reasoning or update.answer:
             self.delta_received.emit(update.reasoning, update.answer, update.n_tokens, update.t_s)
             self._tokens += update.n_tokens

@@ -14,15 +14,14 @@ worker (``app.tasks``); the window is usable at once and follows the signals:
 Watching: the child's exit is polled every ``POLL_MS`` (``Popen.poll``, no I/O) and ``/health`` every
 ``HEALTH_MS`` on a worker; ``HEALTH_FAILURES`` failures in a row while the process lives count as a wedged
 engine, which is killed and restarted. After ``MAX_RESTARTS`` crashes within ``RESTART_WINDOW_S`` it gives
-up and reports ``failed``. A frozen build (PyInstaller, ``sys.frozen``) runs its own executable with the
-``engine`` subcommand instead of ``python -m core.server``.
+up and reports ``failed``. A frozen build (PyInstaller, ``sys.frozen``) runs the bundle's ``ponder-engine``
+executable, next to the window's own, instead of ``python -m core.server``.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,6 +30,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.tasks import Task, TaskRunner
 from core.client import EngineClient, EngineError, LoadingError
+from core.frozen import ENGINE_EXECUTABLE, is_frozen, sibling_executable
 from core.server.settings import BUNDLED_MODEL, default_model_dir, resources_dir
 from core.server.spawn import EngineStartError, EngineSubprocess
 
@@ -45,10 +45,11 @@ START_TIMEOUT_S = 600.0  # a large model on a slow disk takes minutes
 
 
 def engine_command() -> list[str] | None:
-    """The command that starts the engine: the frozen app's own executable with ``engine``, else the default."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "engine"]
-    return None  # EngineSubprocess's default: python -m core.server
+    """The command that starts the engine: in a frozen bundle its sibling ``ponder-engine`` executable (the
+    window's own executable holds no torch), else ``None``: ``EngineSubprocess``'s ``python -m core.server``."""
+    if is_frozen():
+        return [str(sibling_executable(ENGINE_EXECUTABLE))]
+    return None
 
 
 def bundled_model_dir() -> Path | None:
@@ -101,6 +102,11 @@ class EngineProcess(QObject):
     @property
     def token(self) -> str:
         return self._sub.token if self._sub is not None else ""
+
+    @property
+    def child(self) -> EngineSubprocess | None:
+        """The engine subprocess now in use (its exit status stays readable after ``stop``)."""
+        return self._sub
 
     @property
     def pid(self) -> int | None:

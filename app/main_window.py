@@ -1,14 +1,17 @@
 """MainWindow: composes the panels and menus and wires their signals; the logic lives in what it wires.
 
-    ┌ chats ┐┌ notice ─────────────────────────┐┌ model panel ┐
-    │ list  ││ ReasoningView (steps, answer)   ││ model, plan │
-    │       ││ PromptBox (Send / Stop)         ││ load        │
-    └───────┘└─────────────────────────────────┘└─────────────┘
+    ┌ chats ┐┌ notice ─────────────────────────┐┌ documents ───┐┌ model panel ┐
+    │ list  ││ ReasoningView (steps, answer)   ││ budget, text ││ model, plan │
+    │       ││ PromptBox (Send / Stop)         ││ strategy     ││ load        │
+    └───────┘└─────────────────────────────────┘└──────────────┘└─────────────┘
      StatsBar (this answer, engine memory / KV / queue)
+     BenchmarkPanel (a dock, hidden until View ▸ Benchmark precisions)
      status line: the engine's state
 
 Who does what: ``EngineLink`` (local ``EngineProcess`` or a remote server, live events), ``ChatSession``
 (one chat's requests, stream -> store -> view), ``ModelController`` (status, plan, reload, download),
+``BenchController`` (benchmark runs in the engine, their history in the store, exports),
+``DocumentController`` (dropped files -> parser process -> store; budget, strategy, citations),
 ``app.tasks`` (every blocking call), ``app.dialogs.error_dialog`` (every error shown to the user).
 """
 
@@ -21,18 +24,24 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtGui import (QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence,
+                           QShortcut)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from app import theme
+from app.bench_controller import BenchController
 from app.chat_session import ChatSession
 from app.dialogs.connect_dialog import ConnectDialog
 from app.dialogs.error_dialog import show_error
+from app.document_controller import DocumentController
 from app.engine_link import EngineLink, ready_text
 from app.engine_process import EngineProcess
 from app.model_controller import ModelController
 from app.tasks import TaskRunner
+from app.widgets.benchmark_panel import BenchmarkPanel
 from app.widgets.chat_list import ChatListPanel
+from app.widgets.document_panel import DocumentPanel, local_paths
 from app.widgets.model_panel import ModelPanel
 from app.widgets.notice_bar import NoticeBar
 from app.widgets.prompt_box import PromptBox
@@ -40,6 +49,7 @@ from app.widgets.reasoning_view import ReasoningView
 from app.widgets.stats_bar import StatsBar
 from app.widgets.trace_export import history_entry, trace_json, trace_markdown
 from core.client import EngineClient
+from core.documents import SUPPORTED_TYPES_TEXT, DocumentError
 from core.server.protocol import EngineStatus
 from core.store import Message, RowNotFound, Store
 
@@ -92,6 +102,9 @@ class MainWindow(QMainWindow):
         self.stats_bar.setObjectName("statsBar")
         self.model_panel = ModelPanel()
         self.models = ModelController(self.model_panel, self.tasks, self)
+        self.document_panel = DocumentPanel()
+        self.documents = DocumentController(self.document_panel, self.store, self.tasks, self)
+        self.setAcceptDrops(True)
         center = QWidget()
         column = QVBoxLayout(center)
         column.setContentsMargins(0, 0, 0, 0)
@@ -102,9 +115,10 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
         self.splitter.addWidget(self.chat_list)
         self.splitter.addWidget(center)
+        self.splitter.addWidget(self.document_panel)
         self.splitter.addWidget(self.model_panel)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([220, 640, 340])
+        self.splitter.setSizes([200, 560, 340, 300])
         root = QWidget()
         layout = QVBoxLayout(root)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -112,6 +126,12 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.stats_bar)
         self.setCentralWidget(root)
+        self.bench_panel = BenchmarkPanel()
+        self.bench = BenchController(self.bench_panel, self.tasks, self.store, self)
+        self.bench_dock = QDockWidget("Benchmark", self, objectName="benchmarkDock")
+        self.bench_dock.setWidget(self.bench_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bench_dock)
+        self.bench_dock.hide()
         self.engine_state = QLabel("Starting…", objectName="engineState")
         self.statusBar().addWidget(self.engine_state, 1)
         self.resize(1280, 800)
@@ -121,6 +141,8 @@ class MainWindow(QMainWindow):
         file = bar.addMenu("&File")
         self.new_chat_action = file.addAction("&New chat", self.new_chat, QKeySequence.StandardKey.New)
         self.open_model_action = file.addAction("&Open model folder…", self.open_model_folder, QKeySequence("Ctrl+O"))
+        self.open_document_action = file.addAction("Open &document…", lambda: self.open_documents(),
+                                                   QKeySequence("Ctrl+Shift+O"))
         file.addSeparator()
         file.addAction("&Quit", self.close, QKeySequence.StandardKey.Quit)
         chat = bar.addMenu("&Chat")
@@ -135,6 +157,13 @@ class MainWindow(QMainWindow):
         self.panel_action = QAction("&Model panel", self, checkable=True, checked=True)
         self.panel_action.toggled.connect(self.model_panel.setVisible)
         view.addAction(self.panel_action)
+        self.documents_action = QAction("&Documents panel", self, checkable=True, checked=True)
+        self.documents_action.toggled.connect(self.document_panel.setVisible)
+        view.addAction(self.documents_action)
+        self.bench_action = self.bench_dock.toggleViewAction()
+        self.bench_action.setText("&Benchmark precisions")
+        self.bench_action.setShortcut(QKeySequence("Ctrl+B"))
+        view.addAction(self.bench_action)
         themes = view.addMenu("&Theme")
         self.theme_actions = theme.add_theme_actions(themes, self.set_theme)
         help_menu = bar.addMenu("&Help")
@@ -162,6 +191,9 @@ class MainWindow(QMainWindow):
         models.load_finished.connect(self._refresh_prompt)
         models.start_requested.connect(self._start_engine_with)
         models.error.connect(self.report)
+        link.connected.connect(self.bench.set_client)
+        link.disconnected.connect(lambda _reason: self.bench.set_client(None))
+        self.bench.error.connect(self.report)
         self.prompt.submitted.connect(self.ask)
         self.prompt.stop_requested.connect(self.stop_answer)
         self.chat_list.chat_selected.connect(self.open_chat)
@@ -170,6 +202,11 @@ class MainWindow(QMainWindow):
         self.chat_list.delete_requested.connect(self.delete_chat)
         self.view.link_activated.connect(self._open_link)
         self.view.export_requested.connect(self.export_trace)
+        self.view.citation_activated.connect(self.show_citation)
+        self.document_panel.add_requested.connect(lambda: self.open_documents())
+        self.documents.notice.connect(self.notice.show_notice)
+        self.documents.changed.connect(self.cite_all)
+        self.documents.reading_cancel_requested.connect(self.stop_answer)
 
     # --- engine ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -186,6 +223,8 @@ class MainWindow(QMainWindow):
             if session is not None:
                 session.set_client(client, info.get("model"), self._client_params)
         self.models.set_client(client, info.get("mode", "local"), info)
+        if info.get("mode") == "remote":
+            self.documents.set_model(None, None)
         self._refresh_prompt()
         self.prompt.editor.setFocus()
 
@@ -210,6 +249,7 @@ class MainWindow(QMainWindow):
     def _status_received(self, status: EngineStatus) -> None:
         if self.link.mode == "local" and status.model is not None:
             self.engine_state.setText(ready_text(status.model.id, status.plan or {}))
+            self.documents.set_model(status.model.path, status.model.context_tokens or None)
 
     def show_connect_dialog(self) -> None:
         dialog = ConnectDialog(str(self.settings.value("remote/url", "")), self)
@@ -248,6 +288,7 @@ class MainWindow(QMainWindow):
             old.busy_changed.connect(lambda busy, s=old: None if busy else self._retired.discard(s))
         self.session = None
         self.view.clear()
+        self.documents.set_chat(chat_id)
         if chat_id is None:
             self.chat_list.select(None)
             self._refresh_prompt()
@@ -272,7 +313,11 @@ class MainWindow(QMainWindow):
         s.progress.connect(current(self.stats_bar.update_request))
         s.answer_finished.connect(current(lambda *a: self._answer_finished(s, *a)))
         s.busy_changed.connect(lambda _busy: self._refresh_prompt())
-        s.failed.connect(lambda exc: self.report(exc, "The answer failed"))
+        s.failed.connect(self._answer_failed)
+        s.documents = self.documents.context
+        s.document_plan.connect(current(self.documents.show_plan))
+        s.reading_progress.connect(current(self.documents.show_reading))
+        s.busy_changed.connect(current(lambda busy: None if busy else self.documents.show_reading(None)))
 
     def new_chat(self) -> None:
         chat = self.store.create_chat()
@@ -323,9 +368,17 @@ class MainWindow(QMainWindow):
         self.stats_bar.reset_request()
         self.view.begin_assistant(message_id, start_s)
 
+    def _answer_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, DocumentError):  # e.g. a prompt over the context: a message, not a crash dialog
+            self.notice.show_notice(str(exc), "error")
+        else:
+            self.report(exc, "The answer failed")
+
     def _answer_finished(self, session: ChatSession, message_id: int, status: str, finish_reason: str | None,
                          stats: dict) -> None:
         self.view.finish(finish_reason, stats, status)
+        self.stats_bar.update_prompt(stats.get("prompt_tokens"), stats.get("cached_tokens"))
+        self.cite(message_id)
         if status == "interrupted" and self.link.mode == "remote":  # no restart to announce: say it here
             self.notice.show_notice(f"The server {self.link.info.get('url', '')} stopped answering mid-answer; the "
                                     "partial answer was kept. Check the server, or switch back to the local "
@@ -347,6 +400,49 @@ class MainWindow(QMainWindow):
             state = "no_engine"
         self.prompt.set_state(state)
         self.stop_shortcut.setEnabled(state == "streaming")
+
+    # --- documents ---------------------------------------------------------------------------------------
+    def open_documents(self, paths: list[str] | None = None) -> None:
+        """File ▸ Open document…, the panel's Add… and drops: parse and add the files to this chat."""
+        if paths is None:
+            paths, _ = QFileDialog.getOpenFileNames(self, "Add documents to this chat", "",
+                                                    "Documents (*.pdf *.docx *.html *.htm *.md *.markdown *.txt);;"
+                                                    "All files (*)")
+        if not paths:
+            return
+        if self.session is None:
+            self.new_chat()
+        self.documents_action.setChecked(True)
+        self.documents.add_files(paths)
+
+    def cite(self, message_id: Any) -> None:
+        """Link the answer's sentences and the steps that quote the chat's documents to their passages."""
+        try:
+            message = self.view.message(message_id)
+        except KeyError:
+            return
+        answer_links, step_links = self.documents.cite(message.answer, [step.text for step in message.steps])
+        self.view.set_citations(message_id, answer_links, step_links)
+
+    def cite_all(self) -> None:
+        for message_id in self.view.message_ids():
+            self.cite(message_id)
+
+    def show_citation(self, key: str) -> None:
+        if self.documents.show_citation(key):
+            self.documents_action.setChecked(True)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        if local_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+        paths = local_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.open_documents(paths)
+        else:
+            self.notice.show_notice(f"Only files can be dropped here: {SUPPORTED_TYPES_TEXT}.", "info")
 
     # --- small actions -----------------------------------------------------------------------------------
     def report(self, error: BaseException | str, title: str = "Something went wrong") -> None:
@@ -393,6 +489,7 @@ class MainWindow(QMainWindow):
         if splitter is not None:
             self.splitter.restoreState(splitter)
         self.panel_action.setChecked(str(self.settings.value("view/model_panel", "true")).lower() != "false")
+        self.documents_action.setChecked(str(self.settings.value("view/documents_panel", "true")).lower() != "false")
         self.set_theme(str(self.settings.value("view/theme", "system")))
 
     def shutdown(self) -> None:
@@ -404,6 +501,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.setValue("view/model_panel", self.panel_action.isChecked())
+        self.settings.setValue("view/documents_panel", self.documents_action.isChecked())
         self.settings.sync()
         for session in (self.session, *self._retired):
             if session is not None:

@@ -1,6 +1,11 @@
 """Screenshot of Ponder answering a question: the window, the reasoning steps expanded, the answer, live stats.
 
     .venv/bin/python build_scripts/screenshot.py [--model DIR] [--question TEXT] [--out PNG] [--theme light|dark]
+    .venv/bin/python build_scripts/screenshot.py --documents [--document FILE] ...   # a document dropped in
+
+``--documents`` first adds a document to the chat as a drop does (``--document``, else a generated invoice
+PDF whose text the stand-in's reasoning quotes), then asks; the picture shows the document panel (pages,
+token counts, budget bar, strategy) and the first cited step, clicked, so its passage is highlighted.
 
 The real app (MainWindow, its own engine subprocess, a throw-away chat database and settings) on the
 offscreen Qt platform (``--platform xcb`` runs it under ``Xvfb :99`` instead, started here when there is
@@ -43,7 +48,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size", default="1360x860", help="window size WxH")
     p.add_argument("--platform", choices=["offscreen", "xcb"], default="offscreen")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds for the engine and the answer")
+    p.add_argument("--documents", action="store_true", help="drop a document in first (see --document)")
+    p.add_argument("--document", type=Path, help="the document to drop in (default: a generated invoice PDF)")
     return p.parse_args(argv)
+
+
+DEMO_QUESTION = "What do the two invoices in the attached statement come to in total?"
+
+
+def demo_pdf(path: Path) -> Path:
+    """A three-page statement whose page 2 states what the stand-in's reasoning quotes (needs fpdf2)."""
+    from fpdf import FPDF
+
+    pages = [
+        "Quarterly statement, Harbor Street workshop. This statement lists the invoices received this quarter, "
+        "the payments made, and the balance carried forward. All amounts are in euros and include VAT.",
+        "Invoices. The first invoice is 1,250 euros and the second is 730 euros. The supplier of the second "
+        "invoice grants a 10% discount for payment within thirty days, which was used. No other invoices were "
+        "received this quarter.",
+        "Payments and balance. Both invoices were paid on time from the workshop account. The balance carried "
+        "forward is 3,410 euros. The next statement is due at the end of the following quarter.",
+    ]
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 7, text)
+    pdf.output(str(path))
+    return path
 
 
 def start_display(platform: str) -> subprocess.Popen | None:
@@ -93,7 +125,8 @@ def take(args: argparse.Namespace) -> int:
         options.update(command=[sys.executable, "-m", "tests.app.scripted_engine", "--token-delay", "0.02"],
                        cwd=ROOT, extra_args=["--context", "4096"])
         print("no model given and the bundled model is not installed: using the scripted stand-in engine")
-    out = args.out or (ROOT / "build" / "screenshot-stand-in.png" if stand_in else ROOT / "docs" / "screenshot.png")
+    name = "screenshot-documents" if args.documents else "screenshot"
+    out = args.out or (ROOT / "build" / f"{name}-stand-in.png" if stand_in else ROOT / "docs" / f"{name}.png")
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
     settings.setValue("view/theme", args.theme)
     store = Store(work / "ponder.db")
@@ -114,12 +147,19 @@ def take(args: argparse.Namespace) -> int:
     try:
         wait(lambda: window.link.client is not None and window.prompt.state == "ready", "the engine")
         question = args.question_file.read_text(encoding="utf-8") if args.question_file else args.question
+        if args.documents:
+            document = args.document or demo_pdf(work / "statement.pdf")
+            question = question if args.question != DEFAULT_QUESTION else DEMO_QUESTION
+            wait(lambda: window.documents.context_tokens is not None, "the model's context")
+            window.open_documents([str(document)])
+            wait(lambda: window.documents.built is not None and not window.documents.parsing, "the document")
         window.prompt.set_text(question)
         window.prompt.submit()
         message_id = window.session.state.message_id
         wait(lambda: not window.session.busy, "the answer")
         message = window.view.message(message_id)
         window.view.set_all_expanded(message_id, True)
+        cited = show_first_citation(window, message_id) if args.documents else None
         settle = time.monotonic() + 1.5  # a couple of engine events for the sparklines, the answer rendered
         while time.monotonic() < settle:
             app.processEvents()
@@ -129,10 +169,28 @@ def take(args: argparse.Namespace) -> int:
         print(f"saved {out}: {message.status}, {len(message.steps)} steps, {len(message.answer)} answer characters, "
               f"{'stand-in' if stand_in else model}")
         ok = message.status == "complete" and len(message.steps) >= 2 and bool(message.answer.strip())
+        if args.documents:
+            bar = window.document_panel.budget_bar
+            print(f"document: {bar.document_tokens:,} of {bar.room_tokens:,} tokens; cited: {cited}")
+            ok = ok and cited is not None
         return 0 if ok else 1
     finally:
         window.close()
         store.close()
+
+
+def show_first_citation(window, message_id) -> str | None:
+    """Click the first cited step's link (else the answer's): the panel scrolls to the passage, highlighted."""
+    import re
+
+    labels = window.view.citation_labels(message_id)
+    for name in sorted((n for n in labels if n.startswith("step")), key=lambda n: int(n.split()[1])) + ["answer"]:
+        label = labels.get(name)
+        match = re.search(r'href="([^"]+)"', label.text()) if label is not None else None
+        if match:
+            label.linkActivated.emit(match.group(1))
+            return f"{name} -> {window.document_panel.highlighted_text()[:60]!r}"
+    return None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The ``ponder`` command line: generate, plan, serve (and, as they land, doc, bench).
+"""The ``ponder`` command line: generate, plan, serve, doc, bench.
 
 Argument parsing lives here and only here; each subcommand builds its config once and hands it on.
 Heavy imports (torch) happen inside the subcommands, so ``ponder --help`` is instant.
@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser("serve", help="run the engine's OpenAI-compatible API on 127.0.0.1 in the foreground")
     add_serve_arguments(srv)
+
+    from core.commands.doc import add_doc_arguments  # light (no torch); here, as core.commands.doc imports this module
+
+    add_doc_arguments(sub.add_parser("doc", help="show a document's text, token counts and how it fits a context"))
+
+    from core.commands.bench import add_bench_arguments  # light (no torch)
+
+    add_bench_arguments(sub.add_parser("bench", help="measure what each precision costs and loses on this machine"))
     return parser
 
 

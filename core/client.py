@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 import httpx
 
 from core.reasoning import ReasoningSplitter
-from core.server.protocol import (API_PREFIX, SSE_DONE, ChatCompletion, ChatCompletionChunk, EngineEvent,
+from core.server.protocol import (API_PREFIX, SSE_DONE, BenchRun, ChatCompletion, ChatCompletionChunk, EngineEvent,
                                   EngineStatus, LoadProgress, ModelCard, ModelList, PlanResult, PonderStats,
                                   Usage)
 
@@ -269,6 +270,31 @@ class EngineClient:
         """Stop a running request (its stream ends with finish_reason "abort"); NotFoundError if unknown."""
         self._json("POST", f"{API_PREFIX}/engine/cancel/{request_id}", engine_only=True)
 
+    def bench_start(self, quick: bool = True, model: str | None = None, precisions: Sequence[str] | None = None,
+                    seed: int = 0, threads: int | None = None) -> BenchRun:
+        """Start a benchmark run in the engine; ``BadRequestError`` (409) while another one is running."""
+        body: dict[str, Any] = {"quick": quick, "seed": seed}
+        body |= {k: v for k, v in (("model", model), ("precisions", list(precisions) if precisions else None),
+                                    ("threads", threads)) if v is not None}
+        return BenchRun.model_validate(self._json("POST", f"{API_PREFIX}/bench/runs", json=body, engine_only=True))
+
+    def bench_run(self, run_id: str) -> BenchRun:
+        """A run's progress, and its result once finished."""
+        return BenchRun.model_validate(self._json("GET", f"{API_PREFIX}/bench/runs/{run_id}", engine_only=True))
+
+    def bench_cancel(self, run_id: str) -> BenchRun:
+        """Ask the run to stop (it ends as "cancelled" with the precisions measured so far)."""
+        return BenchRun.model_validate(self._json("DELETE", f"{API_PREFIX}/bench/runs/{run_id}", engine_only=True))
+
+    def bench_watch(self, run_id: str, interval_s: float = 0.5) -> Iterator[BenchRun]:
+        """Progress every ``interval_s`` until the run is no longer running (the last item is the final state)."""
+        while True:
+            run = self.bench_run(run_id)
+            yield run
+            if run.state != "running":
+                return
+            time.sleep(interval_s)
+
     def metrics_text(self) -> str:
         response = self._send("GET", "/metrics")
         if response.status_code >= 400:
@@ -325,7 +351,7 @@ class EngineClient:
         except ValueError:
             body = response.text
         error = error_from_response(response.status_code, body, response.headers)
-        known = isinstance(error, NotFoundError) and error.code in ("request_not_found", "model_not_found")
+        known = isinstance(error, NotFoundError) and error.code in ("request_not_found", "model_not_found", "bench_not_found")
         if engine_only and response.status_code in (404, 405) and not known:
             return NotSupportedError(f"{response.request.method} {response.request.url.path} is not supported by "
                                      f"this server ({self.root_url}); it is a Ponder engine endpoint",

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Modules the GUI process may import: they must stay free of torch (and of course of Qt).
 LIGHT_CORE_MODULES = ["core.client", "core.reasoning", "core.precision", "core.hardware", "core.models.config",
                       "core.engine.tokenizer", "core.cli", "core.training.tasks", "core.store",
-                      "core.server.spawn", "core.server.protocol"]
+                      "core.server.spawn", "core.server.protocol", "core.bench.report", "core.bench.spec",
+                      "core.bench.suite", "core.commands.bench"]
 
 
 def _imports_after(code: str) -> set[str]:

@@ -18,6 +18,7 @@ are replaced by a placeholder, and links are reported through ``link_activated``
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import time
@@ -65,6 +66,7 @@ class _StepRow:
     step: Step
     expanded: bool = False
     body_stale: bool = True
+    cite_label: QLabel | None = None
 
 
 @dataclass(eq=False)
@@ -90,6 +92,7 @@ class _Block:
     all_expanded: bool = False
     last_t: float = 0.0  # seconds since start of the latest delta
     explicit_clock: bool = False
+    answer_cites: QLabel | None = None
 
 
 class ReasoningView(QWidget):
@@ -97,6 +100,7 @@ class ReasoningView(QWidget):
     link_activated = Signal(str)  # a link in an answer was clicked (nothing is opened here)
     export_requested = Signal(object)  # message id: the owner asks where, then writes trace_markdown/json
     trace_copied = Signal(object)  # message id: its trace is on the clipboard as Markdown
+    citation_activated = Signal(str)  # the key of a clicked citation link (see ``set_citations``)
 
     RENDER_INTERVAL_MS = 100
     FOLLOW_SLACK_PX = 24  # "at the bottom" when within this of it
@@ -243,6 +247,47 @@ class ReasoningView(QWidget):
                 self._refresh_header(block)
                 self._refresh_budget(block)
         self._pin_bottom = True
+
+    def message_ids(self) -> list[MessageId]:
+        return list(self._blocks)
+
+    def set_citations(self, message_id: MessageId, answer_links: list[tuple[str, str]],
+                      step_links: dict[int, list[tuple[str, str]]]) -> None:
+        """Show where the answer and the steps (1-based) cite the documents: ``(label, key)`` links; a click
+        emits ``citation_activated(key)``. Replaces the message's previous citations."""
+        block = self._blocks.get(message_id)
+        if block is None:
+            return
+        for row in block.rows:
+            links = step_links.get(row.step.index, [])
+            if row.cite_label is None and links:
+                row.cite_label = self._citation_label("stepCitations")
+                row.head.layout().insertWidget(3, row.cite_label)
+            if row.cite_label is not None:
+                row.cite_label.setText(citation_html(links))
+                row.cite_label.setVisible(bool(links))
+        if block.answer_cites is None and answer_links:
+            block.answer_cites = self._citation_label("answerCitations")
+            box = block.frame.layout()
+            box.insertWidget(box.indexOf(block.answer) + 1, block.answer_cites)
+        if block.answer_cites is not None:
+            block.answer_cites.setText(("Cited: " + citation_html(answer_links)) if answer_links else "")
+            block.answer_cites.setVisible(bool(answer_links))
+
+    def citation_labels(self, message_id: MessageId) -> dict[str, QLabel]:
+        """The citation labels of a message: "answer" and "step N" (tests click their links)."""
+        block = self._blocks[message_id]
+        found = {f"step {row.step.index}": row.cite_label for row in block.rows if row.cite_label is not None}
+        if block.answer_cites is not None:
+            found["answer"] = block.answer_cites
+        return found
+
+    def _citation_label(self, name: str) -> QLabel:
+        label = QLabel(objectName=name, textFormat=Qt.TextFormat.RichText)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        label.setToolTip("Show the quoted passage in the document panel")
+        label.linkActivated.connect(self.citation_activated)
+        return label
 
     # --- per-message actions -----------------------------------------------------------------------
     def copy_trace(self, message_id: MessageId) -> None:
@@ -600,6 +645,11 @@ class ReasoningView(QWidget):
         if (self._current is not None and self._follow) or self._pin_bottom:
             self._pin_bottom = False
             self._scroll.verticalScrollBar().setValue(maximum)
+
+
+def citation_html(links: list[tuple[str, str]]) -> str:
+    """``(label, key)`` links as rich text: "↗ page 37 · ↗ page 38"."""
+    return " · ".join(f'<a href="{html.escape(key)}">↗ {html.escape(label)}</a>' for label, key in links)
 
 
 def _blend(colour: QColor, under: QColor, amount: float) -> QColor:

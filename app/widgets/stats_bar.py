@@ -2,7 +2,8 @@
 
 Two feeds, both on the GUI thread:
 - ``update_request(ttft_s, tokens_per_s, tokens)`` from the chat stream (this answer: time to first
-  token, speed, tokens so far); ``reset_request()`` before the next one;
+  token, speed, tokens so far); ``reset_request()`` before the next one; ``update_prompt(prompt, cached)``
+  when it ends (how much of the prompt the engine's prefix cache served: a follow-up on a document);
 - ``update_engine(event)`` from the engine's ``/v1/engine/events`` (about two per second): RSS, VRAM
   (hidden off CUDA, where the engine reports None), KV cache fill, queue, and two 60 s sparklines (memory
   and speed). A remote server without those events: ``set_unavailable(reason)`` says so instead of zeros.
@@ -54,6 +55,9 @@ class StatsBar(QWidget):
         self._speed = self._label("speed", "Generation speed: tokens per second of this answer (the engine's "
                                            "recent average when no answer streams)")
         self._count = self._label("tokens", "Tokens generated so far for this answer (reasoning and answer)")
+        self._prompt = self._label("prompt", "Prompt tokens of the last answer, and how many of them the engine "
+                                             "served from its prefix cache (not computed again)")
+        self._prompt.setVisible(False)
         self._rss = self._label("rss", "RSS: the engine process's resident memory (weights on CPU, KV cache, "
                                        "workspace)")
         self._vram = self._label("vram", "VRAM: GPU memory allocated by the engine / reserved by its allocator")
@@ -78,7 +82,8 @@ class StatsBar(QWidget):
         row.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)  # narrower than all figures: graphs go
         row.setContentsMargins(8, 2, 8, 2)
         row.setSpacing(14)
-        for widget in (self._ttft, self._speed, self._count, _separator(), self._engine, self._unavailable_label):
+        for widget in (self._ttft, self._speed, self._count, self._prompt, _separator(), self._engine,
+                       self._unavailable_label):
             row.addWidget(widget)
         row.addStretch(1)
         self._vram.setVisible(False)
@@ -107,6 +112,12 @@ class StatsBar(QWidget):
 
     def reset_request(self) -> None:
         self.update_request(None, None, 0)
+
+    def update_prompt(self, prompt_tokens: int | None, cached_tokens: int | None) -> None:
+        """The last answer's prompt size and its cached part (hidden when the server did not say)."""
+        self._prompt.setVisible(prompt_tokens is not None)
+        if prompt_tokens is not None:
+            self._prompt.setText(f"prompt {prompt_tokens:,} · {cached_tokens or 0:,} cached")
 
     def update_engine(self, event: EngineEvent) -> None:
         if self._unavailable:

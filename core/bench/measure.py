@@ -100,3 +100,21 @@ def logit_errors(reference: Tensor, logits: Tensor) -> LogitErrors:
     kl = (ref_logp.exp() * (ref_logp - got_logp)).sum(-1).mean()
     return LogitErrors(float((ref - got).abs().max()), float((ref.argmax(-1) == got.argmax(-1)).float().mean()),
                        float(kl))
+
+
+def copy_bandwidth_bytes_per_s(device: torch.device | str = "cpu", n_bytes: int = 256 * 2**20,
+                               repeats: int = 5) -> float:
+    """This machine's peak memory bandwidth, STREAM-copy style: best of ``repeats`` copies of a buffer far
+    larger than the caches, counting bytes read plus bytes written (on a GPU: device memory)."""
+    device = torch.device(device)
+    src = torch.ones(n_bytes // 4, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def copy() -> None:
+        dst.copy_(src)
+        sync()
+
+    copy()
+    best = min(timed(copy) for _ in range(repeats))
+    return 2 * n_bytes / best

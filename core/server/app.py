@@ -16,11 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from core.server import telemetry
+from core.server.benchmarking import BenchService
 from core.server.chat import create_chat_completion, frame
 from core.server.errors import NotFoundError, install_error_handlers, unavailable_error
 from core.server.planning import plan_load
-from core.server.protocol import (API_PREFIX, SSE_DONE, ChatCompletionRequest, Health, LoadRequest, ModelCard,
-                                  ModelList, PlanRequest)
+from core.server.protocol import (API_PREFIX, SSE_DONE, BenchRequest, ChatCompletionRequest, Health, LoadRequest,
+                                  ModelCard, ModelList, PlanRequest)
 from core.server.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
 from core.server.bridge import Sink
 from core.server.serving import EngineService, load_options
@@ -111,6 +112,21 @@ def create_app(service: EngineService, settings: AppSettings) -> FastAPI:
     async def plan(body: PlanRequest) -> JSONResponse:
         result = await asyncio.to_thread(plan_load, service, body.model, body.precision, body.context)
         return JSONResponse(result.model_dump())
+
+    bench = app.state.bench = BenchService(service)
+
+    @app.post(f"{API_PREFIX}/bench/runs")
+    async def bench_start(body: BenchRequest) -> JSONResponse:
+        run = await asyncio.to_thread(bench.start, body)  # probes the model folder: off the loop
+        return JSONResponse(run.model_dump(), status_code=202)
+
+    @app.get(f"{API_PREFIX}/bench/runs/{{run_id}}")
+    async def bench_progress(run_id: str) -> JSONResponse:
+        return JSONResponse(bench.get(run_id).model_dump())
+
+    @app.delete(f"{API_PREFIX}/bench/runs/{{run_id}}")
+    async def bench_cancel(run_id: str) -> JSONResponse:
+        return JSONResponse(bench.cancel(run_id).model_dump())
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

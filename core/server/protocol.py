@@ -290,3 +290,35 @@ class PlanResult(WireModel):
     needs_bytes: int = 0
     budget_bytes: int = 0
     message: str | None = None
+
+
+# --- benchmark runs --------------------------------------------------------------------------------
+BenchState = Literal["running", "done", "cancelled", "failed"]
+
+
+class BenchRequest(BaseModel):
+    """``POST /v1/bench/runs``: quick (about a minute on a small model) or full; the loaded model by default."""
+
+    model_config = ConfigDict(extra="forbid")
+    quick: bool = True
+    model: str | None = None  # a model folder; omitted = the one the engine serves
+    precisions: list[str] | None = Field(None, min_length=1)  # omitted = every precision this hardware runs
+    seed: int = Field(0, ge=0)
+    threads: int | None = Field(None, ge=1)
+
+
+class BenchRun(WireModel):
+    """A benchmark run's progress; ``result`` (``core.bench.suite``'s dict) once done, or partial if cancelled."""
+
+    object: str = "bench.run"
+    id: str
+    state: BenchState
+    fraction: float = 0.0
+    stage: str = ""
+    precision: str | None = None  # the precision being measured
+    index: int = 0  # its number (0-based) among ``count``
+    count: int = 0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    message: str | None = None  # why it failed
+    result: dict[str, Any] | None = None

@@ -174,6 +174,7 @@ def serve(options: ServeOptions, token: str, token_generated: bool, announce: An
     try:
         server.run(sockets=[sock])
     finally:
+        app.state.bench.stop_all()  # benchmark children end with the engine
         service.stop()
         sock.close()
     log.info("engine stopped")

@@ -53,9 +53,23 @@ def resources_dir() -> Path:
     return Path(frozen) / "resources" if frozen else Path(__file__).resolve().parents[2] / "resources"
 
 
+DEFAULT_MODEL_FILE = "default-model.txt"  # in resources/models/ of a bundle built with another model (--model)
+
+
 def default_model_dir() -> Path | None:
-    folder = resources_dir() / "models" / BUNDLED_MODEL
-    return folder if (folder / "config.json").is_file() else None
+    """The model a start without ``--model`` loads: the one ``resources/models/default-model.txt`` names (a
+    bundle built with ``build.py --model``), else the bundled ``ponder-reasoner-mini``; None if not installed."""
+    models = resources_dir() / "models"
+    names = [BUNDLED_MODEL]
+    marker = models / DEFAULT_MODEL_FILE
+    if marker.is_file():
+        named = marker.read_text(encoding="utf-8").strip()
+        if named and Path(named).name == named:  # a folder name inside models/, never a path out of it
+            names.insert(0, named)
+    for name in names:
+        if (models / name / "config.json").is_file():
+            return models / name
+    return None
 
 
 def default_log_file() -> Path:

@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
+# Windows: a console program started from the (windowed) GUI would open a console window of its own.
+NO_CONSOLE_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+
+
 class EngineStartError(RuntimeError):
     """The engine exited or failed before it was ready; the message carries its reason."""
 
@@ -27,7 +31,7 @@ class EngineSubprocess:
     def __init__(self, args: Sequence[str] = (), command: Sequence[str] | None = None,
                  env: dict[str, str] | None = None, cwd: str | Path | None = None) -> None:
         """``args`` are the server's options (--model, --precision, ...); ``command`` defaults to
-        ``python -m core.server`` (a frozen build passes its own executable with the ``engine`` subcommand)."""
+        ``python -m core.server`` (a frozen bundle passes its ``ponder-engine`` executable)."""
         self.token = secrets.token_urlsafe(32)
         self.argv = [*(command or [sys.executable, "-m", "core.server"]), "--port", "0", *args]
         self._env = {**os.environ, **(env or {}), "PONDER_API_TOKEN": self.token}
@@ -42,7 +46,8 @@ class EngineSubprocess:
     def start(self, timeout_s: float = 300.0) -> dict[str, Any]:
         """Spawn and block until the handshake (or failure); returns the handshake object."""
         self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        stdin=subprocess.DEVNULL, env=self._env, cwd=self._cwd)
+                                        stdin=subprocess.DEVNULL, env=self._env, cwd=self._cwd,
+                                        creationflags=NO_CONSOLE_WINDOW)
         tail: list[str] = []
         threading.Thread(target=_drain, args=(self.process.stderr, tail), daemon=True).start()
         lines: queue.Queue[str] = queue.Queue()

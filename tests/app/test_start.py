@@ -36,10 +36,11 @@ def test_missing_streams_of_a_windowed_app_are_replaced(monkeypatch):
     assert sys.stdout is not None and sys.stdout.write("ok") == 2
 
 
-def test_a_frozen_app_runs_its_own_executable_as_the_engine(monkeypatch):
+def test_a_frozen_app_runs_the_bundles_engine_executable(monkeypatch, tmp_path):
     assert engine_process.engine_command() is None  # source checkout: python -m core.server
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    assert engine_process.engine_command() == [sys.executable, "engine"]
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "ponder"))
+    assert engine_process.engine_command() == [str(tmp_path.resolve() / "ponder-engine")]  # its sibling
 
 
 def test_no_model_yet_then_a_folder_that_fails_to_load(qapp, tmp_path, monkeypatch):

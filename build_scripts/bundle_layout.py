@@ -1,0 +1,69 @@
+"""What goes into the installed bundle, as plain lists: ``ponder.spec`` builds from them, ``build.py``
+reports sizes with them, and ``tests/test_packaging.py`` checks them without building anything.
+
+One onedir bundle, two programs sharing one folder (the Python runtime, shared libraries, ``resources/``):
+
+- ``ponder``: the window (PySide6: QtCore, QtGui, QtWidgets only). Its analysis excludes torch and
+  everything of the engine, so a stray import drops out of the build instead of adding a gigabyte.
+- ``ponder-engine``: the engine server (torch, FastAPI, uvicorn). Its analysis excludes every Qt binding.
+
+Whether torch brings CUDA is decided by the torch wheel installed in the build environment (the CPU wheel
+pinned in constraints.txt brings none), never by excluding torch submodules.
+"""
+
+from __future__ import annotations
+
+from core.frozen import ENGINE_EXECUTABLE, GUI_EXECUTABLE
+
+APP_NAME = "Ponder"
+APP_ID = "ponder"  # the bundle folder, the .desktop file, the icon name
+BUNDLE_IDENTIFIER = "local.ponder.Ponder"  # macOS
+
+GUI_NAME = GUI_EXECUTABLE
+ENGINE_NAME = ENGINE_EXECUTABLE
+GUI_ENTRY = "build_scripts/entries/ponder_gui.py"
+ENGINE_ENTRY = "build_scripts/entries/ponder_engine.py"
+
+# The Qt modules the window imports; every other PySide6 module is excluded by name (never collect_all).
+QT_MODULES_USED = ["PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"]
+QT_MODULES_EXCLUDED = [f"PySide6.{name}" for name in (
+    "QtWebEngineCore", "QtWebEngineWidgets", "QtWebEngineQuick", "QtWebChannel", "QtWebSockets", "QtWebView",
+    "QtQml", "QtQuick", "QtQuick3D", "QtQuickControls2", "QtQuickWidgets", "QtQuickTest",
+    "Qt3DCore", "Qt3DRender", "Qt3DInput", "Qt3DLogic", "Qt3DAnimation", "Qt3DExtras",
+    "QtMultimedia", "QtMultimediaWidgets", "QtSpatialAudio", "QtTextToSpeech",
+    "QtCharts", "QtDataVisualization", "QtGraphs", "QtGraphsWidgets", "QtCanvasPainter",
+    "QtPdf", "QtPdfWidgets", "QtDesigner", "QtUiTools", "QtHelp", "QtTest", "QtSql",
+    "QtNetwork", "QtNetworkAuth", "QtHttpServer", "QtOpenGL", "QtOpenGLWidgets", "QtPrintSupport",
+    "QtBluetooth", "QtNfc", "QtPositioning", "QtLocation", "QtSensors", "QtSerialPort", "QtSerialBus",
+    "QtRemoteObjects", "QtScxml", "QtStateMachine", "QtConcurrent", "QtDBus", "QtSvg", "QtSvgWidgets",
+    "QtAxContainer",
+)]
+OTHER_QT_BINDINGS = ["PyQt5", "PyQt6", "PySide2", "shiboken2"]  # one binding per build, or PyInstaller aborts
+
+# Never in either program: test and development tools that happen to be in the build environment.
+DEV_ONLY = ["pytest", "_pytest", "pytestqt", "pytest_timeout", "transformers", "openai", "fpdf", "importlinter",
+            "grimp", "IPython", "matplotlib", "tkinter", "_tkinter", "PIL", "PyInstaller"]
+
+# The engine's world: never in the window.
+ENGINE_ONLY = ["torch", "torchvision", "torchaudio", "triton", "functorch", "sympy", "networkx", "mpmath",
+               "uvicorn", "fastapi", "starlette", "safetensors"]
+# Our own engine-side modules: the window reaches the engine only over HTTP (core.client).
+ENGINE_ONLY_OWN = ["core.engine.engine", "core.engine.runner", "core.engine.launch", "core.models.loader",
+                   "core.models.transformer", "core.server.runner", "core.server.app", "core.server.serving",
+                   "core.server.__main__", "core.training.sft", "core.training.rl", "core.bench.random_checkpoint"]
+
+GUI_EXCLUDES = ENGINE_ONLY + ENGINE_ONLY_OWN + QT_MODULES_EXCLUDED + OTHER_QT_BINDINGS + DEV_ONLY
+ENGINE_EXCLUDES = ["PySide6", "shiboken6", "app", *OTHER_QT_BINDINGS, *DEV_ONLY]
+
+# Imported by name at run time (not visible to the analysis).
+GUI_HIDDEN_IMPORTS: list[str] = []
+ENGINE_HIDDEN_IMPORTS: list[str] = []  # uvicorn's protocol/loop modules come from its contrib hook
+
+# Packages whose version is read at run time (importlib.metadata): their dist-info goes in.
+GUI_METADATA = ["ponder"]
+ENGINE_METADATA = ["ponder", "torch", "tokenizers", "safetensors", "huggingface-hub", "fastapi", "uvicorn",
+                   "pydantic"]
+
+# Data: (source relative to the repository, destination in the bundle). The model is added by build.py.
+RESOURCE_DIRS = [("resources/icons", "resources/icons")]
+MODELS_DEST = "resources/models"
