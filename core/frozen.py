@@ -14,6 +14,7 @@ from pathlib import Path
 
 GUI_EXECUTABLE = "ponder"
 ENGINE_EXECUTABLE = "ponder-engine"
+PRECISION_RUN_FLAG = "--bench-precision-run"  # ponder-engine runs one benchmark precision (core.bench.precision_run)
 
 
 def is_frozen() -> bool:

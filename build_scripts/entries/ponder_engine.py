@@ -17,6 +17,12 @@ def main() -> int:
 
     guard_streams()
     os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
+    from core.frozen import PRECISION_RUN_FLAG
+
+    if sys.argv[1:2] == [PRECISION_RUN_FLAG]:  # a benchmark child (core.bench.suite.precision_run_command)
+        from core.bench.precision_run import main as run_precision
+
+        return run_precision(sys.argv[2:])
     from core.server.__main__ import main as serve
 
     return serve(sys.argv[1:])

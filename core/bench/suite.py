@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.bench.spec import SuiteConfig, json_safe
+from core.frozen import PRECISION_RUN_FLAG, is_frozen
 from core.hardware import HardwareInfo, probe
 from core.models.config import ModelConfig
 from core.precision import runnable_precisions
@@ -109,6 +110,14 @@ def run_suite(cfg: SuiteConfig, on_progress: Callable[[SuiteProgress], None] | N
     return json_safe(result)
 
 
+def precision_run_command() -> list[str]:
+    """How to start ``core.bench.precision_run``: ``python -m`` from source; in the frozen bundle the engine
+    program itself, with the flag its entry point dispatches on (there is no ``-m`` in a frozen program)."""
+    if is_frozen():
+        return [sys.executable, PRECISION_RUN_FLAG]
+    return [sys.executable, "-m", "core.bench.precision_run"]
+
+
 def _run_child(config_path: Path, precision: str, cancel: threading.Event,
                on_fraction: Callable[[float, str], None]) -> dict[str, Any]:
     """One precision's child; its result, or ``{"precision", "failed": why}`` if it failed. Raises on cancel."""
@@ -116,7 +125,7 @@ def _run_child(config_path: Path, precision: str, cancel: threading.Event,
     env.pop("PONDER_API_TOKEN", None)  # the child serves nothing
     stderr_path = config_path.parent / f"{precision}.stderr"
     with open(stderr_path, "w+", encoding="utf-8") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "core.bench.precision_run", str(config_path), precision],
+        proc = subprocess.Popen([*precision_run_command(), str(config_path), precision],
                                 stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True, env=env,
                                 cwd=REPO_ROOT)
         lines: queue.Queue[str | None] = queue.Queue()
