@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> dict:
         hf = HFReference(args.model, TORCH_DTYPES[args.precision])
 
     for length in args.prompt_lens:
-        prompt = random_prompt(length, length, vocab)
         ours, theirs = [], []
-        for _ in range(args.rounds):
+        for r in range(args.rounds):
+            prompt = random_prompt(length, length * 1000 + r, vocab)  # fresh each round: no prefix-cache hits
             last = list(engine.stream(prompt, SamplingParams(max_tokens=1, ignore_eos=True)))[-1]
             ours.append(last.metrics.ttft_s)
             if hf:
