@@ -71,6 +71,7 @@ class PromptBox(QWidget):
             raise ValueError(f"unknown prompt state {state!r}")
         self.state = state
         self.editor.setPlaceholderText(PLACEHOLDERS[state])
+        self.editor.viewport().update()  # Qt does not repaint an empty editor when only its placeholder changes
         self._refresh()
 
     def can_send(self) -> bool:
