@@ -39,6 +39,7 @@ class Plan:
     max_position_embeddings: int = 4096
     warmup_layers: int = 2  # the induction warm-up runs on this many layers, then the model is grown
     warmup: dict[str, Any] = field(default_factory=dict)
+    recall: dict[str, Any] = field(default_factory=lambda: {"steps": 1200, "lr": 2e-3, "stop_below": 0.4})
     sft: dict[str, Any] = field(default_factory=lambda: {"stage_steps": (150, 300, 1300, 150)})
     rl: dict[str, Any] = field(default_factory=lambda: {"iterations": 20, "questions": 8, "group": 4,
                                                         "max_tokens": 512})
@@ -55,6 +56,7 @@ def quick_plan() -> Plan:
     return Plan(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=2, vocab_size=1024, warmup_layers=1,
                 warmup={"steps": 3, "batch": 4, "source_tokens": 16, "copies_tokens": 16},
+                recall={"steps": 2, "batch": 2, "records": 4, "queries": 2},
                 sft={"stage_steps": (4, 4, 4, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 2,
                      "log_every": 1},
                 rl={"iterations": 2, "questions": 2, "group": 2, "max_tokens": 64},
@@ -76,27 +78,35 @@ def hf_config(plan: Plan, tokenizer: Tokenizer) -> dict[str, Any]:
 
 
 def warmed_model(work: Path, hf: dict[str, Any], plan: Plan, seed: int, times: dict) -> Transformer:
-    """Stage 0: the induction warm-up on ``plan.warmup_layers`` layers, grown to the full depth (see warmup.py)."""
+    """Stage 0: the copy warm-ups on ``plan.warmup_layers`` layers, grown to the full depth (see warmup.py).
+
+    First induction (copy what followed the previous token), then recall (find a record by a key several
+    tokens back, past template tokens that every record shares), each resumable from its own checkpoint.
+    """
     from core.training.sft import init_weights
     from core.training.warmup import WarmupConfig, grow, induction_warmup
 
     config = ModelConfig.from_hf(hf)
     shallow_config = ModelConfig.from_hf({**hf, "num_hidden_layers": plan.warmup_layers})
-    path = work / "warmup_model.pt"
     torch.manual_seed(seed)
     shallow = Transformer(shallow_config)
     init_weights(shallow)
-    if path.exists():
-        shallow.load_state_dict(torch.load(path, weights_only=True))
-    else:
+    specials = len(CONTROL_TOKENS) + 2  # + <think>, </think>: the last ids of the vocabulary
+    token_range = (10, hf["vocab_size"] - specials)
+    stages = [("warmup", "warmup_model.pt", WarmupConfig(**plan.warmup, seed=seed))]
+    if plan.recall:
+        stages.append(("recall", "recall_model.pt", WarmupConfig(**plan.recall, task="recall", seed=seed + 2)))
+    for name, file, cfg in stages:
+        path = work / file
+        if path.exists():
+            shallow.load_state_dict(torch.load(path, weights_only=True))
+            continue
         started = time.perf_counter()
-        specials = len(CONTROL_TOKENS) + 2  # + <think>, </think>: the last ids of the vocabulary
-        history = induction_warmup(shallow, WarmupConfig(**plan.warmup, seed=seed),
-                                   (10, hf["vocab_size"] - specials))
+        history = induction_warmup(shallow, cfg, token_range)
         torch.save(shallow.state_dict(), path)
-        times["warmup_s"] = time.perf_counter() - started
-        times["warmup_steps"] = history[-1]["step"] if history else 0
-        times["warmup_loss"] = history[-1]["loss"] if history else None
+        times[f"{name}_s"] = time.perf_counter() - started
+        times[f"{name}_steps"] = history[-1]["step"] if history else 0
+        times[f"{name}_loss"] = history[-1]["loss"] if history else None
         (work / "times.json").write_text(json.dumps(times, indent=2))
     torch.manual_seed(seed + 1)
     deep = Transformer(config)
@@ -179,9 +189,11 @@ compute on {times.get('machine', "the project's build machine")}:
 1. A generated curriculum (`core/training/tasks`): nine question families (lookup, multi-hop, arithmetic,
    comparison, dates, deduction, causal, unanswerable, contradiction) over documents of 200 to 3,000
    tokens, each with a gold numbered trace that quotes the sentences it uses and ends with a check.
-2. An induction warm-up: {times.get('warmup_steps', 0)} steps of repeated random token spans on a
-   {plan.warmup_layers}-layer model until it copies from context, then grown to {config['num_hidden_layers']} layers
-   with identity blocks (a deeper model trained from scratch never learnt to copy in our budget).
+2. Copy warm-ups on a {plan.warmup_layers}-layer model: {times.get('warmup_steps', 0)} steps of repeated random
+   token spans until it copies from context (induction), then {times.get('recall_steps', 0)} steps of recall
+   (records of random tokens written with shared templates, asked again by their key), then grown to
+   {config['num_hidden_layers']} layers with identity blocks (a deeper model trained from scratch never learnt
+   to copy in our budget).
 3. Supervised training on that curriculum, short and easy first ({sum(plan.sft['stage_steps'])} steps,
    {times.get('sft_tokens', 0) / 1e6:.1f}M tokens), loss on the assistant turn plus a 0.25-weighted
    language-modelling loss on the document.

@@ -33,6 +33,10 @@ class WarmupConfig:
     lr: float = 3e-3
     bf16: bool = True
     seed: int = 0
+    task: str = "induction"  # or "recall": see recall_batch
+    records: int = 12  # recall: records per sequence ...
+    templates: int = 3  # ... written with this many shared templates
+    queries: int = 6  # ... then this many of them asked again
 
 
 def warmup_batch(cfg: WarmupConfig, vocab: tuple[int, int], gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,15 +65,69 @@ def warmup_batch(cfg: WarmupConfig, vocab: tuple[int, int], gen: torch.Generator
     return seq[:, :-1], lab[:, 1:]  # ... shifted: position i predicts token i+1
 
 
+def recall_batch(cfg: WarmupConfig, vocab: tuple[int, int], gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """tokens [B, T] and targets [B, T]: records written with shared templates, then some asked again.
+
+    The skill a lookup needs after plain copying. "If the Brno warehouse closes, its items move to the
+    Seville warehouse": the value (Seville) follows a key (Brno) and several template tokens that every
+    record of that kind shares, so copying what followed the previous token ("the") picks a random
+    record; only a match on the key, several tokens back, finds the right one. Each record here is
+    prefix + key + middle + value + end, with random tokens: a few templates (prefix, middle, end)
+    shared by all records, keys of one or two tokens (two-token keys share their first token, as
+    "Aiko Reyes" and "Aiko Tanaka" do), values of one to three tokens. Then records are asked again
+    as prefix + key + middle, and the loss is on their values only.
+    """
+    lo, hi = vocab
+
+    def rand(n: int) -> list[int]:
+        return torch.randint(lo, hi, (n,), generator=gen).tolist()
+
+    def pick(a: int, b: int) -> int:
+        return int(torch.randint(a, b + 1, (), generator=gen))
+
+    rows_tokens, rows_targets, length = [], [], 0
+    for _ in range(cfg.batch):
+        templates = [(rand(pick(1, 3)), rand(pick(1, 6)), rand(pick(1, 2))) for _ in range(cfg.templates)]
+        first = rand(cfg.templates)  # the shared first token of two-token keys, one per template
+        records, used = [], set()
+        while len(records) < cfg.records:
+            t = pick(0, cfg.templates - 1)
+            key = tuple([first[t], *rand(1)] if pick(0, 1) else rand(1))
+            if key in used:
+                continue
+            used.add(key)
+            records.append((t, list(key), rand(pick(1, 3))))
+        tokens, targets = [], []
+        for t, key, value in records:
+            prefix, middle, end = templates[t]
+            record = prefix + key + middle + value + end
+            tokens += record
+            targets += [-100] * len(record)
+        for i in torch.randperm(len(records), generator=gen)[:cfg.queries].tolist():
+            t, key, value = records[i]
+            prefix, middle, end = templates[t]
+            asked = prefix + key + middle
+            tokens += asked + value + end
+            targets += [-100] * len(asked) + value + [-100] * len(end)
+        rows_tokens.append(tokens)
+        rows_targets.append(targets)
+        length = max(length, len(tokens))
+    pad = lo  # padding at the end: never a target, never attended to by a target (causal)
+    seq = torch.tensor([r + [pad] * (length - len(r)) for r in rows_tokens])
+    lab = torch.tensor([r + [-100] * (length - len(r)) for r in rows_targets])
+    return seq[:, :-1], lab[:, 1:]  # position i predicts token i+1
+
+
 def induction_warmup(model: Transformer, cfg: WarmupConfig, token_range: tuple[int, int]) -> list[dict]:
-    """Train ``model`` in place on repeated random sequences; returns the loss history."""
+    """Train ``model`` in place on repeated random sequences (``cfg.task``); returns the loss history."""
+    make_batch = recall_batch if cfg.task == "recall" else warmup_batch
     gen = torch.Generator().manual_seed(cfg.seed)
     device = model.norm.weight.device
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1)
     model.train()
     history, started = [], time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        tokens, targets = warmup_batch(cfg, token_range, gen)
+        tokens, targets = make_batch(cfg, token_range, gen)
         b, t = tokens.shape
         rows = (targets.reshape(-1) != -100).nonzero().squeeze(1).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -83,7 +141,7 @@ def induction_warmup(model: Transformer, cfg: WarmupConfig, token_range: tuple[i
         opt.zero_grad(set_to_none=True)
         if step % 25 == 0 or step == cfg.steps:
             history.append({"step": step, "loss": loss.item(), "elapsed_s": time.perf_counter() - started})
-            log.info("induction warm-up step %d/%d loss %.3f", step, cfg.steps, loss.item())
+            log.info("%s warm-up step %d/%d loss %.3f", cfg.task, step, cfg.steps, loss.item())
             if loss.item() < cfg.stop_below:
                 break
     model.eval()

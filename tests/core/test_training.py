@@ -20,7 +20,7 @@ from core.models.transformer import Transformer
 from core.training import pipeline
 from core.training.sft import SFTConfig, init_weights, train_sft
 from core.training.tokenizer_train import train_tokenizer
-from core.training.warmup import WarmupConfig, grow, induction_warmup, warmup_batch
+from core.training.warmup import WarmupConfig, grow, induction_warmup, recall_batch, warmup_batch
 
 TINY = dict(architectures=["Qwen2ForCausalLM"], vocab_size=96, hidden_size=32, intermediate_size=64,
             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
@@ -46,6 +46,26 @@ def test_warmup_batches_are_copies_of_the_source() -> None:
         for i in known:  # each known target continues, in the source, the token it follows
             prev, nxt = int(row_tokens[i]), int(row_targets[i])
             assert any(source[j] == prev and source[j + 1] == nxt for j in range(19))
+
+
+def test_recall_batches_ask_records_again_by_their_key() -> None:
+    cfg = WarmupConfig(task="recall", batch=4, records=8, templates=2, queries=3)
+    tokens, targets = recall_batch(cfg, (10, 900), torch.Generator().manual_seed(1))
+    assert tokens.shape == targets.shape
+    ambiguous = 0
+    for row_tokens, row_targets in zip(tokens.tolist(), targets.tolist()):
+        known = [i for i, t in enumerate(row_targets) if t != -100]
+        first = [i for i in known if i - 1 not in known]  # where each asked value starts
+        assert len(first) == 3
+        for i in first:
+            value = [row_targets[j] for j in range(i, len(row_targets)) if j in known and j - i < 3]
+            # The value was written earlier, right after the same question tokens (key and template).
+            written = [j for j in range(i - 2) if row_tokens[j - 1:j + 1] == row_tokens[i - 1:i + 1]
+                       and row_tokens[j + 1:j + 1 + len(value)] == value]
+            assert written
+            # The previous token alone (a shared template token) also precedes other records' values.
+            ambiguous += any(row_tokens[j] == row_tokens[i] and row_tokens[j + 1] != value[0] for j in range(i))
+    assert ambiguous >= 6  # most questions cannot be answered by plain induction
 
 
 def test_grown_model_computes_what_the_shallow_one_did() -> None:
