@@ -37,8 +37,8 @@ class _ChartBase(QWidget):
 
     top_margin = MARGIN_TOP
 
-    def _frame(self, p: QPainter) -> QRectF:
-        """Background, title and the plot area."""
+    def _frame(self, p: QPainter, top: float | None) -> QRectF:
+        """Background, title and the plot area, its left margin wide enough for the y labels up to ``top``."""
         pal = self.palette()
         p.fillRect(self.rect(), pal.color(QPalette.ColorRole.Base))
         p.setPen(pal.color(QPalette.ColorRole.Text))
@@ -47,7 +47,11 @@ class _ChartBase(QWidget):
         p.setFont(bold)
         p.drawText(QRectF(0, 2, self.width(), MARGIN_TOP - 4), Qt.AlignmentFlag.AlignCenter, self.title)
         p.setFont(self.font())
-        return QRectF(MARGIN_LEFT, self.top_margin, max(self.width() - MARGIN_LEFT - MARGIN_RIGHT, 10),
+        left = MARGIN_LEFT
+        if top is not None:  # "12,000 tok/s" does not fit a fixed margin
+            left = max(left, 8 + max(p.fontMetrics().horizontalAdvance(self.format_value(top * i / 3))
+                                     for i in range(4)))
+        return QRectF(left, self.top_margin, max(self.width() - left - MARGIN_RIGHT, 10),
                       max(self.height() - self.top_margin - MARGIN_BOTTOM, 10))
 
     def _axis(self, p: QPainter, area: QRectF, top: float) -> None:
@@ -60,7 +64,7 @@ class _ChartBase(QWidget):
             p.setPen(QPen(grid, 1))
             p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
             p.setPen(pal.color(QPalette.ColorRole.Text))
-            p.drawText(QRectF(0, y - 8, MARGIN_LEFT - 4, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            p.drawText(QRectF(0, y - 8, area.left() - 4, 16), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                        self.format_value(top * i / 3))
 
     def _empty(self, p: QPainter, area: QRectF) -> None:
@@ -82,11 +86,11 @@ class BarChartView(_ChartBase):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        area = self._frame(p)
-        if not self.bars:
+        top = (max(max(b[3], b[1]) for b in self.bars) * 1.1 or 1.0) if self.bars else None
+        area = self._frame(p, top)
+        if top is None:
             self._empty(p, area)
             return
-        top = max(max(b[3], b[1]) for b in self.bars) * 1.1 or 1.0
         self._axis(p, area, top)
         slot = area.width() / len(self.bars)
         text = self.palette().color(QPalette.ColorRole.Text)
@@ -123,12 +127,12 @@ class LineChartView(_ChartBase):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        area = self._frame(p)
-        if not self.series:
+        top = (max(v for points in self.series.values() for _, v in points) * 1.1 or 1.0) if self.series else None
+        area = self._frame(p, top)
+        if top is None:
             self._empty(p, area)
             return
         depths = sorted({d for points in self.series.values() for d, _ in points})
-        top = max(v for points in self.series.values() for _, v in points) * 1.1 or 1.0
         self._axis(p, area, top)
         # Depths are spaced evenly (512, 2k, 8k would otherwise crowd the left): a categorical x axis.
         xs = {d: area.left() + area.width() * (i + 0.5) / len(depths) for i, d in enumerate(depths)}
