@@ -44,6 +44,7 @@ def test_it_answers_held_out_questions_with_well_formed_traces(engine: Engine) -
     report = evaluate(engine, examples, max_tokens=768)
     assert all(r.well_formed for r in report.results), [r.response for r in report.results if not r.well_formed]
     correct = [r.family for r in report.results if r.correct]
-    # measured: 2 of these 6 (comparison, causal), in line with the card's ~30% on short documents; the
-    # model does not meet the accuracy targets yet (see the model card), and this guards against worse
-    assert len(correct) >= 2, f"only {correct} of {FAMILIES} answered right"
+    # measured: 3 of these 6 (comparison, deduction, causal), in line with the card's ~30% on short
+    # documents; the model does not meet the accuracy targets yet (see the model card), and this guards
+    # against worse
+    assert len(correct) >= 3, f"only {correct} of {FAMILIES} answered right"
