@@ -84,7 +84,7 @@ def warmed_model(work: Path, hf: dict[str, Any], plan: Plan, seed: int, times: d
     tokens back, past template tokens that every record shares), each resumable from its own checkpoint.
     """
     from core.training.sft import init_weights
-    from core.training.warmup import WarmupConfig, grow, induction_warmup
+    from core.training.warmup import WarmupConfig, grow, copy_warmup
 
     config = ModelConfig.from_hf(hf)
     shallow_config = ModelConfig.from_hf({**hf, "num_hidden_layers": plan.warmup_layers})
@@ -102,7 +102,7 @@ def warmed_model(work: Path, hf: dict[str, Any], plan: Plan, seed: int, times: d
             shallow.load_state_dict(torch.load(path, weights_only=True))
             continue
         started = time.perf_counter()
-        history = induction_warmup(shallow, cfg, token_range)
+        history = copy_warmup(shallow, cfg, token_range)
         torch.save(shallow.state_dict(), path)
         times[f"{name}_s"] = time.perf_counter() - started
         times[f"{name}_steps"] = history[-1]["step"] if history else 0

@@ -1,11 +1,12 @@
-"""Stage 0: an induction warm-up, a few minutes of "repeat what you saw" before the curriculum.
+"""Stage 0: copy warm-ups, a few minutes of "repeat what you saw" before the curriculum.
 
 Reading a document is mostly copying: the name in the question, the sentence that holds the fact, the
 number in that sentence. A small model trained only on the task data picks this up slowly, because the
 copied tokens are a small share of each response (measured here: after 1.6M task tokens it still copied
 nothing, not even a name from its own previous step). Random token sequences repeated after a random
 gap make copying the *only* way to lower the loss, so the copy-from-context (induction) circuits form
-in a couple of hundred steps; the curriculum then only has to learn what to copy.
+in a couple of hundred steps; the curriculum then only has to learn what to copy. A second warm-up,
+recall (``recall_batch``), then teaches finding *which* record to copy from by its key.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def recall_batch(cfg: WarmupConfig, vocab: tuple[int, int], gen: torch.Generator
     return seq[:, :-1], lab[:, 1:]  # position i predicts token i+1
 
 
-def induction_warmup(model: Transformer, cfg: WarmupConfig, token_range: tuple[int, int]) -> list[dict]:
+def copy_warmup(model: Transformer, cfg: WarmupConfig, token_range: tuple[int, int]) -> list[dict]:
     """Train ``model`` in place on repeated random sequences (``cfg.task``); returns the loss history."""
     make_batch = recall_batch if cfg.task == "recall" else warmup_batch
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -20,7 +20,7 @@ from core.models.transformer import Transformer
 from core.training import pipeline
 from core.training.sft import SFTConfig, init_weights, train_sft
 from core.training.tokenizer_train import train_tokenizer
-from core.training.warmup import WarmupConfig, grow, induction_warmup, recall_batch, warmup_batch
+from core.training.warmup import WarmupConfig, grow, copy_warmup, recall_batch, warmup_batch
 
 TINY = dict(architectures=["Qwen2ForCausalLM"], vocab_size=96, hidden_size=32, intermediate_size=64,
             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
@@ -86,7 +86,7 @@ def test_warmup_lowers_the_copy_loss() -> None:
     torch.manual_seed(0)
     model = Transformer(ModelConfig.from_hf(TINY))
     init_weights(model)
-    history = induction_warmup(model, WarmupConfig(steps=50, batch=8, source_tokens=16, copies_tokens=32,
+    history = copy_warmup(model, WarmupConfig(steps=50, batch=8, source_tokens=16, copies_tokens=32,
                                                    bf16=False, stop_below=0.0), (10, 90))
     assert history[-1]["loss"] < history[0]["loss"]
 
