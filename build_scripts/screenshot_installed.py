@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build_scripts"))
 
-from smoke_test import QUESTION, STATEMENT, clean_env, install  # noqa: E402
+from smoke_test import QUESTION, DOCUMENT, clean_env, install  # noqa: E402
 
 SCREEN = "1360x860"
 
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         time.sleep(1.5)
         env = {**env, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-        document = home / "work" / "statement.txt"
-        document.write_text(STATEMENT, encoding="utf-8")
+        document = home / "work" / "handbook.txt"
+        document.write_text(DOCUMENT, encoding="utf-8")
         log = home / ".cache" / "ponder" / "logs" / "ponder-app.log"
         app = subprocess.Popen([str(bundle / "ponder"), "--self-test", "--document", str(document), "--question",
                                 args.question, "--hold", "20", "--timeout", str(args.timeout),

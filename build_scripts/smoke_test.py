@@ -11,7 +11,7 @@ XDG folders, the working directory outside the repository, ``QT_QPA_PLATFORM=off
    icons and command must be there, the ``.desktop`` file's ``Exec`` must point at the installed window
    program (checked with ``desktop-file-validate`` when present).
 2. ``ponder-engine --help`` answers (the frozen engine starts at all).
-3. ``ponder --self-test --document statement.txt``: the window opens, starts the engine from the bundle
+3. ``ponder --self-test --document handbook.txt``: the window opens, starts the engine from the bundle
    itself (the sibling ``ponder-engine``, the report shows its command line), a document is parsed in a
    worker process (the frozen window re-runs its executable for it; ``freeze_support`` must stop it there),
    one question on the bundled model is answered, the window closes and the engine is gone.
@@ -39,10 +39,16 @@ import time
 from pathlib import Path
 
 GUI, ENGINE = "ponder", "ponder-engine"
-QUESTION = "What do the two invoices in the statement come to in total?"
-STATEMENT = ("Quarterly statement, Harbor Street workshop.\n\n"
-             "Invoices. The first invoice is 1,250 euros and the second is 730 euros. No other invoices were "
-             "received this quarter.\n\nPayments. Both invoices were paid on time from the workshop account.\n")
+# A short document of the kind the bundled model was trained on (a generated held-out one, shortened), so
+# its answer is a real answer, not the loop a 4.5M-parameter model falls into off its training data.
+QUESTION = "How is parcel 535 sent?"
+DOCUMENT = ("Northwind company handbook\n\nRule book\n\nMeeting rooms can be booked up to 29 days ahead. "
+             "Evacuation drills take place 16 times a year. If the Quito warehouse closes, its items move to the "
+             "Recife warehouse. If Sofia Bianchi leaves, the role passes to Lucas Nair.\n\n"
+             "Parcels heavier than 17 kilograms are sent by truck, and other parcels by van.\n\nInventory\n\n"
+             "Parcel 535 weighs 60 kilograms. The cables in the Recife warehouse are checked every 16 days. Every "
+             "shipment is logged in the stock system on arrival. The stock of cables at the Quito warehouse is "
+             "292.\n")
 
 
 class Failed(AssertionError):
@@ -156,8 +162,8 @@ def check_engine_help(bundle: Path, env: dict[str, str], summary: dict) -> None:
 
 # --- 3. the window answers a question --------------------------------------------------------------------
 def check_self_test(bundle: Path, env: dict[str, str], home: Path, args: argparse.Namespace, summary: dict) -> None:
-    document = home / "work" / "statement.txt"
-    document.write_text(STATEMENT, encoding="utf-8")
+    document = home / "work" / "handbook.txt"
+    document.write_text(DOCUMENT, encoding="utf-8")
     report_path = home / "self-test.json"
     command = [str(bundle / GUI), "--self-test", "--document", str(document), "--question", args.question,
                "--report", str(report_path), "--timeout", str(args.timeout)]
@@ -188,7 +194,7 @@ def check_self_test(bundle: Path, env: dict[str, str], home: Path, args: argpars
           json.dumps(report.get("document")))
     answer = (report.get("answer") or "").strip()
     reasoning = (report.get("reasoning") or "").strip()
-    check(summary, "one question answered", report.get("status") == "complete" and bool(answer or reasoning),
+    check(summary, "one question answered", report.get("status") == "complete" and bool(answer.strip()),
           report.get("error") or f"{len(reasoning)} characters of reasoning, {len(answer)} of answer, "
                                  f"{(report.get('stats') or {}).get('completion_tokens')} tokens in "
                                  f"{report.get('answer_s')} s: {answer[:160]!r}")
