@@ -43,12 +43,12 @@ GUI, ENGINE = "ponder", "ponder-engine"
 # its answer is a real answer, not the loop a 4.5M-parameter model falls into off its training data.
 QUESTION = "How is parcel 535 sent?"
 DOCUMENT = ("Northwind company handbook\n\nRule book\n\nMeeting rooms can be booked up to 29 days ahead. "
-             "Evacuation drills take place 16 times a year. If the Quito warehouse closes, its items move to the "
-             "Recife warehouse. If Sofia Bianchi leaves, the role passes to Lucas Nair.\n\n"
-             "Parcels heavier than 17 kilograms are sent by truck, and other parcels by van.\n\nInventory\n\n"
-             "Parcel 535 weighs 60 kilograms. The cables in the Recife warehouse are checked every 16 days. Every "
-             "shipment is logged in the stock system on arrival. The stock of cables at the Quito warehouse is "
-             "292.\n")
+            "Evacuation drills take place 16 times a year. If the Quito warehouse closes, its items move to the "
+            "Recife warehouse. If Sofia Bianchi leaves, the role passes to Lucas Nair.\n\n"
+            "Parcels heavier than 17 kilograms are sent by truck, and other parcels by van.\n\nInventory\n\n"
+            "Parcel 535 weighs 60 kilograms. The cables in the Recife warehouse are checked every 16 days. Every "
+            "shipment is logged in the stock system on arrival. The stock of cables at the Quito warehouse is "
+            "292.\n")
 
 
 class Failed(AssertionError):
