@@ -18,6 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 INT4_GROUP_SIZES = (128, 64, 32)
+# From this many rows (a prefill chunk) an int8 layer dequantises its weight for the call and runs the
+# compute dtype's GEMM: the int8 kernel is built for decode-sized batches. Measured on a 2-core EPYC,
+# 17920x1536 bf16: a tie at 128 rows, 1.5x faster at 256, 2x at 512.
+INT8_DEQUANT_MIN_ROWS = 160
 INT4_ROW_BLOCK = 64  # the CPU int4 packing is independent per block of 64 rows
 _CUDA_INNER_K_TILES = 8
 
@@ -68,7 +72,10 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
-        out = torch.ops.aten._weight_int8pack_mm(x.reshape(-1, shape[-1]), self.weight, self.scales)
+        x2 = x.reshape(-1, shape[-1])
+        if x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:  # int8 * scales promotes to the compute dtype in one pass
+            return F.linear(x, self.weight * self.scales[:, None], self.bias)
+        out = torch.ops.aten._weight_int8pack_mm(x2, self.weight, self.scales)
         if self.bias is not None:
             out = out + self.bias
         return out.view(*shape[:-1], self.out_features)
