@@ -90,7 +90,6 @@ class DocumentController(QObject):
         self._parsing: dict[Task, str] = {}
         self._links: dict[str, Location] = {}
         self._cache: dict[tuple, Built] = {}
-        panel.files_dropped.connect(self.add_files)
         panel.remove_requested.connect(self.remove)
         panel.strategy_changed.connect(self.set_strategy)
         panel.cancel_requested.connect(self.cancel)

@@ -41,7 +41,7 @@ from app.model_controller import ModelController
 from app.tasks import TaskRunner
 from app.widgets.benchmark_panel import BenchmarkPanel
 from app.widgets.chat_list import ChatListPanel
-from app.widgets.document_panel import DocumentPanel, local_paths
+from app.widgets.document_panel import DocumentPanel
 from app.widgets.model_panel import ModelPanel
 from app.widgets.notice_bar import NoticeBar
 from app.widgets.prompt_box import PromptBox
@@ -54,6 +54,12 @@ from core.server.protocol import EngineStatus
 from core.store import Message, RowNotFound, Store
 
 log = logging.getLogger(__name__)
+
+
+def local_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
+    """The local files a drag carries (nothing for text or remote URLs)."""
+    mime = event.mimeData()
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
 
 
 def message_dict(m: Message) -> dict[str, Any]:
@@ -104,7 +110,7 @@ class MainWindow(QMainWindow):
         self.models = ModelController(self.model_panel, self.tasks, self)
         self.document_panel = DocumentPanel()
         self.documents = DocumentController(self.document_panel, self.store, self.tasks, self)
-        self.setAcceptDrops(True)
+        self.setAcceptDrops(True)  # anywhere in the window, the document panel included (it takes none itself)
         center = QWidget()
         column = QVBoxLayout(center)
         column.setContentsMargins(0, 0, 0, 0)

@@ -11,7 +11,7 @@
     └──────────────────────────────────────────────────┘
 
 It only shows: ``DocumentController`` gives it documents, counts, the budget and the plan, and listens to its
-signals (``files_dropped``, ``add_requested``, ``remove_requested``, ``strategy_changed``,
+signals (``add_requested``, ``remove_requested``, ``strategy_changed``,
 ``cancel_requested``). ``show_passage`` scrolls the text to a character range and highlights it.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPalette, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QColor, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
                                QTextEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -31,12 +31,6 @@ STRATEGY_LABELS = {"auto": "Automatic", "whole": "Whole document", "retrieval": 
                    "sequential": "Sequential reading (notes)"}
 
 
-def local_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
-    """The local files a drag carries (nothing for text or remote URLs)."""
-    mime = event.mimeData()
-    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
-
-
 def qt_position(text: str, offset: int) -> int:
     """Qt's position (UTF-16 code units) of Python offset ``offset`` in ``text`` (they differ past the BMP)."""
     head = text[:offset]
@@ -44,7 +38,6 @@ def qt_position(text: str, offset: int) -> int:
 
 
 class DocumentPanel(QWidget):
-    files_dropped = Signal(list)  # local paths
     add_requested = Signal()
     remove_requested = Signal(int)  # index of the document in the chat
     strategy_changed = Signal(str)  # auto | whole | retrieval | sequential
@@ -54,7 +47,6 @@ class DocumentPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("documentPanel")
-        self.setAcceptDrops(True)
         self._documents: list[ParsedDocument] = []
         self.highlighted: tuple[int, int, int] | None = None  # document index, char start, char end
         self._build()
@@ -244,14 +236,3 @@ class DocumentPanel(QWidget):
         cursor.setPosition(qt_position(text, int(item.data(0, Qt.ItemDataRole.UserRole))))
         self.text.setTextCursor(cursor)
         self.text.ensureCursorVisible()
-
-    # --- drag and drop -----------------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
-        if local_paths(event):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
-        paths = local_paths(event)
-        if paths:
-            event.acceptProposedAction()
-            self.files_dropped.emit(paths)

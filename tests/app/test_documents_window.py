@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLabel
 
@@ -61,6 +61,25 @@ def drop(window, *paths: Path) -> None:
 def wait_built(window, count: int) -> None:
     wait_until(lambda: len(window.documents.documents) == count and window.documents.built is not None
                and not window.documents.parsing, 60, f"{count} document(s) parsed and counted")
+
+
+def test_drops_over_the_document_panel_reach_the_windows_one_handler(window, files):
+    # Qt offers a drag to the widget under the cursor, then to its parents until one accepts. The panel
+    # takes none itself, and its read-only text view passes on what it cannot insert, so a file dragged
+    # over either is taken by the window's handler, as anywhere else (which starts a chat if there is none).
+    from PySide6.QtGui import QDragEnterEvent
+    from PySide6.QtWidgets import QApplication
+
+    panel = window.document_panel
+    assert window.acceptDrops() and not panel.acceptDrops()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(files / "invoices.pdf"))])
+    for target in (panel, panel.text.viewport(), panel.picker):
+        event = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier)
+        event.ignore()
+        QApplication.sendEvent(target, event)
+        assert event.isAccepted(), target
 
 
 def test_a_dropped_pdf_shows_pages_tokens_and_the_budget(window, files):
