@@ -52,7 +52,7 @@ def _raw_matmul(m: nn.Module, x: Tensor) -> Callable[[], Tensor]:
     if isinstance(m, quant.Int8Linear):
         return lambda: torch.ops.aten._weight_int8pack_mm(x, m.weight, m.scales)
     if isinstance(m, quant.Int4Linear):
-        op = torch.ops.aten._weight_int4pack_mm if m.is_cuda else torch.ops.aten._weight_int4pack_mm_for_cpu
+        op = torch.ops.aten._weight_int4pack_mm if m.weight.is_cuda else torch.ops.aten._weight_int4pack_mm_for_cpu
         return lambda: op(x, m.weight, m.group, m.scales_and_zeros)
     return lambda: F.linear(x, m.weight)
 

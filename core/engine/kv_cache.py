@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from core.models.transformer import attend_one
+
 
 @dataclass(frozen=True, slots=True)
 class Segment:
@@ -52,10 +54,13 @@ class KVCache:
         return self.bytes_per_token * self.num_slots * self.max_tokens
 
     def step(self, segments: list[Segment]) -> "KVStep":
+        self.check(segments)
+        return KVStep(self, segments)
+
+    def check(self, segments: list[Segment]) -> None:
         for s in segments:
             if s.start + s.length > self.max_tokens:
                 raise ValueError(f"slot {s.slot}: {s.start + s.length} tokens exceed the cache's {self.max_tokens}")
-        return KVStep(self, segments)
 
     def copy_prefix(self, src_slot: int, dst_slot: int, n_tokens: int) -> None:
         """Copy the first ``n_tokens`` of one slot to another (prefix reuse while the source is busy)."""
@@ -83,11 +88,8 @@ class KVStep:
         n_heads, n_kv = q.shape[2], kv.shape[2] // 2
         group = n_heads // n_kv
         if self.single_decode:  # as few ops as possible: this runs once per layer per token
-            s, pos = self.segments[0].slot, self.segments[0].start
-            cache[s, :, pos] = kv[0, 0]
-            out = F.scaled_dot_product_attention(q.view(1, n_kv, group, -1), cache[s:s + 1, :n_kv, :pos + 1],
-                                                 cache[s:s + 1, n_kv:, :pos + 1])
-            return out.view(q.shape)
+            seg = self.segments[0]
+            return attend_one(cache, seg.slot, seg.start, q[0, 0], kv[0, 0]).view(q.shape)
         if self.batched_decode:
             cache[self._slots, :, self._positions] = kv[0]
         outs = []

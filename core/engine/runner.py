@@ -1,6 +1,8 @@
 """Runs a scheduled batch through the model: builds the flat input tensors and returns sampled rows.
 
-Eager is the reference path. ``compile=True`` wraps the model's forward in ``torch.compile`` at call time
+A step that decodes one token of one sequence (batch-1 decode, what a desktop user waits on) runs
+through ``TokenDecoder``, the same computation with less Python around the matmuls; every other step runs
+the model's forward. Eager is the reference path. ``compile=True`` wraps the model's forward in ``torch.compile`` at call time
 (never at import); it needs a C++ compiler on CPU or triton on GPU and is off by default.
 """
 
@@ -13,6 +15,7 @@ from torch import Tensor
 
 from core.engine.kv_cache import KVCache
 from core.engine.scheduler import ScheduledBatch
+from core.models.decode import TokenDecoder
 from core.models.transformer import Transformer
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,8 @@ class ModelRunner:
         self.model, self.cache = model, cache
         self.device = cache.device
         self._forward = model.forward
+        # (only for the real Transformer: tests drive the engine with scripted stand-ins)
+        self._decoder = TokenDecoder(model) if isinstance(model, Transformer) and not compile else None
         if compile:
             log.info("compiling the model's forward with torch.compile (dynamic shapes)")
             self._forward = torch.compile(model.forward, dynamic=True)
@@ -30,6 +35,11 @@ class ModelRunner:
     @torch.inference_mode()
     def run(self, batch: ScheduledBatch) -> Tensor:
         """Logits [n_sampled, V] (float32) for the segments that sample a token this step."""
+        if self._decoder is not None and len(batch.segments) == 1 and batch.segments[0].length == 1 \
+                and batch.sample[0]:
+            seg = batch.segments[0]
+            self.cache.check(batch.segments)
+            return self._decoder(batch.tokens[0], seg.start, self.cache.kv, seg.slot).float()
         positions: list[int] = []
         rows: list[int] = []
         for seg, sample in zip(batch.segments, batch.sample):

@@ -13,6 +13,9 @@ Each quantiser works on a block of whole rows, so the loader can quantise a huge
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -71,14 +74,19 @@ class Int8Linear(nn.Module):
             if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        x2 = x.reshape(-1, shape[-1])
-        if x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:  # int8 * scales promotes to the compute dtype in one pass
-            return F.linear(x, self.weight * self.scales[:, None], self.bias)
-        out = torch.ops.aten._weight_int8pack_mm(x2, self.weight, self.scales)
-        if self.bias is not None:
-            out = out + self.bias
-        return out.view(*shape[:-1], self.out_features)
+        out = int8_matmul(x.reshape(-1, x.shape[-1]), self.weight, self.scales, self.bias)
+        return out.view(*x.shape[:-1], self.out_features)
+
+    def matmul_fn(self) -> Callable[[Tensor], Tensor]:
+        """x [N, K] -> [N, out_features] with the weights bound: ``forward`` without reshapes or lookups."""
+        return partial(int8_matmul, weight=self.weight, scales=self.scales, bias=self.bias)
+
+
+def int8_matmul(x2: Tensor, weight: Tensor, scales: Tensor, bias: Tensor | None) -> Tensor:
+    if x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:  # int8 * scales promotes to the compute dtype in one pass
+        return F.linear(x2, weight * scales[:, None], bias)
+    out = torch.ops.aten._weight_int8pack_mm(x2, weight, scales)
+    return out if bias is None else out.add_(bias)
 
 
 class Int4Linear(nn.Module):
@@ -86,8 +94,7 @@ class Int4Linear(nn.Module):
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         self.in_features, self.out_features, self.group = in_features, out_features, group
-        self.is_cuda = torch.device(device or "cpu").type == "cuda"
-        if self.is_cuda:
+        if torch.device(device or "cpu").type == "cuda":
             packed = (out_features // 8, in_features // (_CUDA_INNER_K_TILES * 16), 32, _CUDA_INNER_K_TILES // 2)
             self.register_buffer("weight", torch.empty(packed, dtype=torch.int32, device=device))
         else:
@@ -99,15 +106,22 @@ class Int4Linear(nn.Module):
             if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        x2 = x.reshape(-1, shape[-1]).contiguous()  # the int4 kernels need a dense A
-        if self.is_cuda:
-            out = torch.ops.aten._weight_int4pack_mm(x2, self.weight, self.group, self.scales_and_zeros)
-        else:
-            out = torch.ops.aten._weight_int4pack_mm_for_cpu(x2, self.weight, self.group, self.scales_and_zeros)
-        if self.bias is not None:
-            out = out + self.bias
-        return out.view(*shape[:-1], self.out_features)
+        out = int4_matmul(x.reshape(-1, x.shape[-1]), self.weight, self.group, self.scales_and_zeros, self.bias)
+        return out.view(*x.shape[:-1], self.out_features)
+
+    def matmul_fn(self) -> Callable[[Tensor], Tensor]:
+        """x [N, K] -> [N, out_features] with the weights bound: ``forward`` without reshapes or lookups."""
+        return partial(int4_matmul, weight=self.weight, group=self.group, scales_and_zeros=self.scales_and_zeros,
+                       bias=self.bias)
+
+
+def int4_matmul(x2: Tensor, weight: Tensor, group: int, scales_and_zeros: Tensor, bias: Tensor | None) -> Tensor:
+    x2 = x2.contiguous()  # the int4 kernels need a dense A
+    if x2.is_cuda:
+        out = torch.ops.aten._weight_int4pack_mm(x2, weight, group, scales_and_zeros)
+    else:
+        out = torch.ops.aten._weight_int4pack_mm_for_cpu(x2, weight, group, scales_and_zeros)
+    return out if bias is None else out.add_(bias)
 
 
 class Int8Embedding(nn.Module):

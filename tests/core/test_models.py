@@ -7,6 +7,7 @@ import torch
 
 from core.engine.kv_cache import KVCache, Segment
 from core.models.config import ModelConfig, ModelConfigError
+from core.models.decode import TokenDecoder
 from core.models.loader import load_model
 from tests.checkpoints import hf_checkpoint, hf_model, tiny_config
 
@@ -74,6 +75,29 @@ def _greedy(loaded, prompt: list[int], n: int) -> list[int]:
             logits = loaded.model(torch.tensor([[out[-1]]]), torch.tensor([[pos]]),
                                   cache.step([Segment(0, pos, 1)]), torch.tensor([0]))
     return out
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8", "int4"])
+def test_token_decoder_computes_exactly_what_forward_does(pair, precision):
+    """The batch-1 decode path (TokenDecoder: same primitives, less Python) against the model's forward
+    through the KV cache: the same logits bit for bit, and the same keys and values cached."""
+    arch, _, _, path = pair
+    loaded = load_model(path, precision)
+    cfg = loaded.config
+    tokens = torch.randint(3, 1000, (1, 24), generator=torch.Generator().manual_seed(4))
+    caches = [KVCache(cfg.num_hidden_layers, 2, 32, cfg.num_key_value_heads, cfg.head_dim, loaded.compute_dtype)
+              for _ in range(2)]
+    decoder = TokenDecoder(loaded.model)
+    with torch.inference_mode():
+        for cache in caches:
+            loaded.model(tokens[:, :16], torch.arange(16)[None], cache.step([Segment(1, 0, 16)]))
+        for pos in range(16, 24):
+            expected = loaded.model(tokens[:, pos:pos + 1], torch.tensor([[pos]]),
+                                    caches[0].step([Segment(1, pos, 1)]), torch.tensor([0]))
+            got = decoder(int(tokens[0, pos]), pos, caches[1].kv, 1)
+            assert torch.equal(got, expected), (arch, precision, pos)
+    for a, b in zip(caches[0].kv, caches[1].kv):
+        assert torch.equal(a[1, :, :24], b[1, :, :24])
 
 
 def test_reduced_precisions_are_close_and_ordered(pair):

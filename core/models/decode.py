@@ -1,0 +1,72 @@
+"""One token of one sequence through the model, with as little Python per layer as possible.
+
+Batch-1 decode is the path a desktop user waits on, and on CPU its matmuls are fast enough (an int4
+1.5B model: ~23 ms per token on 2 cores) that Python and op dispatch around them cost a noticeable share:
+``Module.__call__`` and attribute lookups on every submodule, reshapes between [B, T, ...] and the
+kernels' 2-D inputs, the general multi-sequence cache logic. ``TokenDecoder`` composes the same
+primitives the modules use (``rms_norm_inference``, each projection's matmul, ``apply_rope``,
+``attend_one``) over flat [1, hidden] activations, with every callable looked up once. It computes
+exactly what ``Transformer.forward`` computes for that token (tests compare the logits bit for bit);
+measured on an int4 R1-Distill-Qwen-1.5B shape, 2 cores: ~1.7 ms less per token (~7%).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from core.models.transformer import Transformer, apply_rope, attend_one
+
+Matmul = Callable[[Tensor], Tensor]
+
+
+def matmul_of(layer: nn.Module) -> Matmul:
+    """x [N, K] -> [N, out] of a projection with its weights bound: ``nn.Linear`` or a quantised layer."""
+    if isinstance(layer, nn.Linear):
+        return partial(F.linear, weight=layer.weight, bias=layer.bias)
+    return layer.matmul_fn()
+
+
+class TokenDecoder:
+    """``decoder(token, pos, kv, slot)`` -> logits [1, V] for ``token`` at ``pos`` of the sequence in cache
+    ``slot`` (``kv``: the cache's per-layer tensors), storing its keys and values there.
+
+    Built once per loaded model: it binds the weights as they are then (rebuild it after changing them).
+    """
+
+    def __init__(self, model: Transformer) -> None:
+        cfg = model.config
+        self.model = model
+        self.heads, self.kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.intermediate = cfg.intermediate_size
+        self.layers = []
+        for block in model.layers:
+            attn, mlp = block.self_attn, block.mlp
+            qk_norms = (attn.q_norm.inference_fn(), attn.k_norm.inference_fn()) if attn.q_norm is not None else None
+            self.layers.append((block.input_layernorm.inference_fn(), matmul_of(attn.qkv_proj), qk_norms,
+                                matmul_of(attn.o_proj), block.post_attention_layernorm.inference_fn(),
+                                matmul_of(mlp.gate_up_proj), matmul_of(mlp.down_proj)))
+        self.embed, self.norm, self.lm_head = model.embed_tokens, model.norm.inference_fn(), matmul_of(model.lm_head)
+
+    def __call__(self, token: int, pos: int, kv: list[Tensor], slot: int) -> Tensor:
+        model, h, kvh, d, inter = self.model, self.heads, self.kv_heads, self.head_dim, self.intermediate
+        dtype = model.compute_dtype
+        x = self.embed(torch.tensor([token], device=kv[0].device))
+        if x.dtype != dtype:
+            x = x.to(dtype)
+        cos, sin = model.rope_tables(torch.tensor([[pos]], device=x.device), dtype)
+        cos, sin = cos[0], sin[0]  # [1, 1, D]: broadcast over the heads of one token
+        for cache, (norm1, qkv_proj, qk_norms, o_proj, norm2, gate_up_proj, down_proj) in zip(kv, self.layers):
+            qkv = qkv_proj(norm1(x)).view(1, h + 2 * kvh, d)
+            qk = qkv[:, :h + kvh]
+            if qk_norms is not None:
+                qk = torch.cat((qk_norms[0](qkv[:, :h]), qk_norms[1](qkv[:, h:h + kvh])), dim=1)
+            apply_rope(qk, cos, sin, out=qkv[:, :h + kvh])
+            x = x + o_proj(attend_one(cache, slot, pos, qkv[0, :h], qkv[0, h:]).view(1, h * d))
+            gate_up = gate_up_proj(norm2(x))
+            x = x + down_proj(F.silu(gate_up[:, :inter]).mul_(gate_up[:, inter:]))
+        return self.lm_head(self.norm(x))
