@@ -25,7 +25,8 @@ import psutil
 logger = logging.getLogger(__name__)
 
 # ISA features that matter for LLM matmuls on CPU (names as Linux spells them in /proc/cpuinfo).
-CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni")
+CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni",
+                         "avx512_fp16", "amx_fp16")
 # bf16 counts as faster only above this fp32/bf16 time ratio, so timing noise cannot flip the choice.
 BF16_FASTER_THRESHOLD = 1.05
 # The probe: one decode-step linear of a small LLM, x [1, K] @ W.T with W [N, K] (nn.Linear layout).
@@ -188,6 +189,14 @@ def _probe_mps(torch: Any, base: HardwareInfo, notes: list[str], required: bool)
 
 def _cpu_has_native_bf16(flags: tuple[str, ...]) -> bool:
     return any(f in flags for f in ("avx512_bf16", "amx_bf16", "bf16"))
+
+
+def cpu_has_native_fp16() -> bool:
+    """fp16 arithmetic in hardware: on x86 only with AVX512-FP16 or AMX-FP16 (without them torch's CPU fp16
+    matmul is a slow fallback); 64-bit ARM cores (Apple silicon, Graviton, ...) have it."""
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return any(f in _cpu_name_and_flags()[1] for f in ("avx512_fp16", "amx_fp16"))
+    return True
 
 
 def _cpu_name_and_flags() -> tuple[str, tuple[str, ...]]:

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from core.hardware import cpu_has_native_fp16
 from core.models import quant
 from core.models.checkpoint import FLOAT_DTYPES, CheckpointError, RowReader, TensorInfo, find_tensors
 from core.models.config import ModelConfig
@@ -72,6 +73,10 @@ def load_model(model_dir: str | Path, precision: str = "fp32", device: str | tor
     with torch.device("meta"):
         model = Transformer(config)
     notes = _swap_quantized_modules(model, precision, dtype) if precision in ("int8", "int4") else []
+    if precision == "fp16" and device.type == "cpu" and not cpu_has_native_fp16():
+        _swap_linears(model, lambda _, m: quant.WideningFp16Linear(m.in_features, m.out_features, m.bias is not None,
+                                                                 device="meta", dtype=dtype))
+        notes.append("fp16 on a CPU without fp16 arithmetic: prefill widens the weights to fp32 per call")
     state: dict[str, Tensor] = {}
     with RowReader() as reader, torch.no_grad():
         for done, target in enumerate(targets, 1):
@@ -156,23 +161,29 @@ def _check_tensors(cfg: ModelConfig, targets: list[_Target], tensors: dict[str, 
 def _swap_quantized_modules(model: Transformer, precision: str, dtype: torch.dtype) -> list[str]:
     """Replace nn.Linear (and the embedding) by their quantised versions, still on meta."""
     notes: list[str] = []
-    for name, module in list(model.named_modules()):
-        if not isinstance(module, nn.Linear):
-            continue
+
+    def quantized(name: str, module: nn.Linear) -> nn.Module:
         bias = module.bias is not None
         group = quant.int4_group_size(module.in_features, module.out_features) if precision == "int4" else None
         if precision == "int4" and group is not None:
-            new: nn.Module = quant.Int4Linear(module.in_features, module.out_features, bias, dtype, group, "meta")
-        else:
-            if precision == "int4":
-                notes.append(f"{name}: shape {module.out_features}x{module.in_features} does not suit the int4 "
-                             "kernels, kept at int8")
-            new = quant.Int8Linear(module.in_features, module.out_features, bias, dtype, "meta")
-        parent, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, child, new)
+            return quant.Int4Linear(module.in_features, module.out_features, bias, dtype, group, "meta")
+        if precision == "int4":
+            notes.append(f"{name}: shape {module.out_features}x{module.in_features} does not suit the int4 "
+                         "kernels, kept at int8")
+        return quant.Int8Linear(module.in_features, module.out_features, bias, dtype, "meta")
+
+    _swap_linears(model, quantized)
     emb = model.embed_tokens
     model.embed_tokens = quant.Int8Embedding(emb.num_embeddings, emb.embedding_dim, dtype, "meta")
     return notes
+
+
+def _swap_linears(model: Transformer, make: Callable[[str, nn.Linear], nn.Module]) -> None:
+    """Replace every nn.Linear (still on meta) by ``make(name, module)``."""
+    for name, module in list(model.named_modules()):
+        if type(module) is nn.Linear:
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, make(name, module))
 
 
 def _load_target(reader: RowReader, tensors: dict[str, TensorInfo], target: _Target, module: nn.Module,

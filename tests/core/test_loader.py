@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.bench.random_checkpoint import write_random_checkpoint
+from core.hardware import cpu_has_native_fp16
 from core.models import quant
 from core.models.checkpoint import CheckpointError
 from core.models.config import ModelConfigError
@@ -517,6 +518,9 @@ def test_every_precision_loads_and_runs(arch_ckpt, precision):
         # The 1000-row LM head does not tile by 16: it stays int8 and the notes say so.
         assert isinstance(loaded.model.lm_head, quant.Int8Linear)
         assert any(n.startswith("lm_head: shape 1000x64") and "kept at int8" in n for n in loaded.notes), loaded.notes
+    elif precision == "fp16" and not cpu_has_native_fp16():  # this CPU: prefill-sized calls widen to fp32
+        assert type(layer.mlp.down_proj) is quant.WideningFp16Linear and layer.mlp.down_proj.weight.dtype == torch.float16
+        assert loaded.notes == ["fp16 on a CPU without fp16 arithmetic: prefill widens the weights to fp32 per call"]
     else:
         assert loaded.notes == []
     if precision in ("int8", "int4"):

@@ -77,7 +77,7 @@ def _greedy(loaded, prompt: list[int], n: int) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8", "int4"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16", "int8", "int4"])
 def test_token_decoder_computes_exactly_what_forward_does(pair, precision):
     """The batch-1 decode path (TokenDecoder: same primitives, less Python) against the model's forward
     through the KV cache: the same logits bit for bit, and the same keys and values cached."""

@@ -26,3 +26,16 @@ def test_int8_linear_matches_its_dequantised_weights_on_both_paths(dtype: torch.
     assert got.shape == (1, rows, 96) and got.dtype == dtype
     tolerance = 1e-5 if dtype == torch.float32 else 3e-2
     torch.testing.assert_close(got.float(), reference, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("rows", [1, quant.FP16_WIDEN_MIN_ROWS - 1, quant.FP16_WIDEN_MIN_ROWS, 300])
+def test_widening_fp16_linear_computes_the_fp16_product_on_both_paths(rows: int) -> None:
+    """Below the threshold the fp16 kernel, from it the fp32 GEMM on the widened weight: both round the
+    exact product of the stored fp16 values to fp16."""
+    torch.manual_seed(0)
+    layer = quant.WideningFp16Linear(64, 96, bias=True, dtype=torch.float16)
+    x = torch.randn(1, rows, 64).half()
+    reference = F.linear(x.float(), layer.weight.float(), layer.bias.float())
+    got = layer(x)
+    assert got.shape == (1, rows, 96) and got.dtype == torch.float16
+    torch.testing.assert_close(got.float(), reference, rtol=2e-3, atol=2e-3)
