@@ -29,6 +29,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette, QTextDocume
 from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                                QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
+from app.widgets.step_row import StepRow
 from app.widgets.trace_export import (FINISH_STATUSES, TraceMessage, budget_text, header_text, message_from_history,
                                       step_meta_text, trace_markdown)
 from core.reasoning import Step, StepTracker
@@ -55,21 +56,6 @@ class OfflineDocument(QTextDocument):
 
 
 @dataclass(eq=False)
-class _StepRow:
-    frame: QFrame
-    head: QWidget
-    chevron: QToolButton
-    index_label: QLabel
-    title_label: QLabel
-    meta_label: QLabel
-    body_label: QLabel
-    step: Step
-    expanded: bool = False
-    body_stale: bool = True
-    cite_label: QLabel | None = None
-
-
-@dataclass(eq=False)
 class _Block:
     """The widgets and state of one assistant message (a record, not a widget)."""
 
@@ -85,8 +71,8 @@ class _Block:
     answer: QTextBrowser
     start_s: float = 0.0
     tracker: StepTracker = field(default_factory=StepTracker)
-    rows: list[_StepRow] = field(default_factory=list)
-    current_row: _StepRow | None = None
+    rows: list[StepRow] = field(default_factory=list)
+    current_row: StepRow | None = None
     answer_dirty: bool = False
     steps_shown: bool = True
     all_expanded: bool = False
@@ -109,7 +95,6 @@ class ReasoningView(QWidget):
         super().__init__(parent)
         self._blocks: dict[MessageId, _Block] = {}
         self._pending: dict[MessageId, _Block] = {}  # answers and expanded steps to re-render on the timer
-        self._heads: dict[QObject, tuple[_Block, _StepRow]] = {}
         self._current: _Block | None = None
         self._follow = True
         self._pin_bottom = False
@@ -151,7 +136,6 @@ class ReasoningView(QWidget):
             widget.setParent(None)
             widget.deleteLater()
         self._blocks.clear()
-        self._heads.clear()
         self._follow = True
 
     def add_user_message(self, text: str) -> None:
@@ -259,13 +243,8 @@ class ReasoningView(QWidget):
         if block is None:
             return
         for row in block.rows:
-            links = step_links.get(row.step.index, [])
-            if row.cite_label is None and links:
-                row.cite_label = self._citation_label("stepCitations")
-                row.head.layout().insertWidget(3, row.cite_label)
-            if row.cite_label is not None:
-                row.cite_label.setText(citation_html(links))
-                row.cite_label.setVisible(bool(links))
+            row.show_citations(citation_html(step_links.get(row.step.index, [])),
+                               lambda: self._citation_label("stepCitations"))
         if block.answer_cites is None and answer_links:
             block.answer_cites = self._citation_label("answerCitations")
             box = block.frame.layout()
@@ -295,8 +274,7 @@ class ReasoningView(QWidget):
         self.trace_copied.emit(message_id)
 
     def set_step_expanded(self, message_id: MessageId, index: int, expanded: bool) -> None:
-        block = self._blocks[message_id]
-        self._set_expanded(block, block.rows[index - 1], expanded)
+        self._blocks[message_id].rows[index - 1].set_expanded(expanded)
 
     def is_step_expanded(self, message_id: MessageId, index: int) -> bool:
         return self._blocks[message_id].rows[index - 1].expanded
@@ -304,7 +282,7 @@ class ReasoningView(QWidget):
     def set_all_expanded(self, message_id: MessageId, expanded: bool) -> None:
         block = self._blocks[message_id]
         for row in block.rows:
-            self._set_expanded(block, row, expanded)
+            row.set_expanded(expanded)
         block.all_expanded = expanded
         block.expand_all.setText("Collapse all" if expanded else "Expand all")
 
@@ -394,43 +372,10 @@ class ReasoningView(QWidget):
         row.addWidget(export)
         return row
 
-    def _new_row(self, block: _Block, step: Step) -> _StepRow:
-        frame = QFrame(objectName=f"step-{step.index}")
-        frame.setProperty("current", False)
-        box = QVBoxLayout(frame)
-        box.setContentsMargins(2, 1, 4, 1)
-        box.setSpacing(0)
-        head = QWidget(objectName="stepHead")
-        head.setCursor(Qt.CursorShape.PointingHandCursor)
-        line = QHBoxLayout(head)
-        line.setContentsMargins(0, 0, 0, 0)
-        line.setSpacing(6)
-        chevron = QToolButton(objectName="stepChevron", autoRaise=True)
-        chevron.setArrowType(Qt.ArrowType.RightArrow)
-        chevron.setFixedSize(18, 18)
-        chevron.setToolTip("Show or hide this step's full text")
-        index_label = QLabel(f"{step.index}.", objectName="stepIndex")
-        index_label.setMinimumWidth(index_label.fontMetrics().horizontalAdvance("00.") + 2)
-        index_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        title = QLabel(objectName="stepTitle", textFormat=Qt.TextFormat.PlainText)
-        title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        meta = QLabel(objectName="stepMeta")
-        meta.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        meta.setToolTip("Tokens in this step · time it took")
-        for widget, stretch in ((chevron, 0), (index_label, 0), (title, 1), (meta, 0)):
-            line.addWidget(widget, stretch)
-        body = QLabel(objectName="stepBody", wordWrap=True, textFormat=Qt.TextFormat.PlainText, visible=False)
-        body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        body.setContentsMargins(24 + index_label.minimumWidth(), 2, 0, 6)
-        box.addWidget(head)
-        box.addWidget(body)
-        row = _StepRow(frame, head, chevron, index_label, title, meta, body, step)
-        chevron.clicked.connect(lambda: self._set_expanded(block, row, not row.expanded))
-        head.installEventFilter(self)
-        title.installEventFilter(self)
-        self._heads[head] = (block, row)
-        self._heads[title] = (block, row)
-        block.steps_layout.insertWidget(block.steps_layout.count() - 1, frame)  # before "No reasoning steps"
+    def _new_row(self, block: _Block, step: Step) -> StepRow:
+        row = StepRow(step)
+        row.toggled.connect(lambda expanded: self._on_step_toggled(block, row, expanded))
+        block.steps_layout.insertWidget(block.steps_layout.count() - 1, row)  # before "No reasoning steps"
         block.rows.append(row)
         return row
 
@@ -472,10 +417,8 @@ class ReasoningView(QWidget):
         block.message.steps = steps
         while len(block.rows) > len(steps):
             row = block.rows.pop()
-            for key in (row.head, row.title_label):
-                self._heads.pop(key, None)
-            row.frame.setParent(None)
-            row.frame.deleteLater()
+            row.setParent(None)
+            row.deleteLater()
         for step in steps:
             self._update_row(block, step)
 
@@ -486,12 +429,7 @@ class ReasoningView(QWidget):
             block.message.steps.append(step)
         else:
             block.message.steps[step.index - 1] = step
-        if row.step.title != step.title or not row.title_label.text():
-            row.title_label.setToolTip(step.title)
-            self._elide_title(row, step.title)
-        row.step = step
-        row.meta_label.setText(step_meta_text(step, block.last_t))
-        row.body_stale = True
+        row.show_step(step, step_meta_text(step, block.last_t))
         if row.expanded:
             self._schedule_render(block)
         open_now = step.end_s is None and block is self._current
@@ -500,18 +438,12 @@ class ReasoningView(QWidget):
         elif not open_now and block.current_row is row:
             self._mark_current(block, None)
 
-    def _mark_current(self, block: _Block, row: _StepRow | None) -> None:
+    def _mark_current(self, block: _Block, row: StepRow | None) -> None:
         previous, block.current_row = block.current_row, row
-        for each, on in ((previous, False), (row, True)):
-            if each is None:
-                continue
-            each.frame.setProperty("current", on)
-            each.frame.setAutoFillBackground(on)
-            font = each.index_label.font()
-            font.setBold(on)
-            each.index_label.setFont(font)
+        if previous is not None:
+            previous.set_current(False, self._current_row_colour())
         if row is not None:
-            self._apply_row_colour(row)
+            row.set_current(True, self._current_row_colour())
 
     def _schedule_render(self, block: _Block) -> None:
         self._pending[block.message.message_id] = block
@@ -524,8 +456,7 @@ class ReasoningView(QWidget):
             if block.answer_dirty:
                 self._render_answer(block)
             for row in block.rows:
-                if row.expanded and row.body_stale:
-                    self._fill_body(row)
+                row.refresh_body()
 
     def _render_answer(self, block: _Block) -> None:
         block.answer_dirty = False
@@ -570,28 +501,8 @@ class ReasoningView(QWidget):
         block.steps_panel.setVisible(shown)
         block.header.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
-    def _set_expanded(self, block: _Block, row: _StepRow, expanded: bool) -> None:
-        if row.expanded == expanded:
-            return
-        row.expanded = expanded
-        row.frame.setProperty("expanded", expanded)
-        row.chevron.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
-        if expanded and row.body_stale:
-            self._fill_body(row)
-        row.body_label.setVisible(expanded)
+    def _on_step_toggled(self, block: _Block, row: StepRow, expanded: bool) -> None:
         self.step_toggled.emit(block.message.message_id, row.step.index, expanded)
-
-    @staticmethod
-    def _fill_body(row: _StepRow) -> None:
-        row.body_stale = False
-        row.body_label.setText(row.step.text)
-
-    @staticmethod
-    def _elide_title(row: _StepRow, title: str) -> None:
-        width = row.title_label.width()
-        shown = row.title_label.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight, width) \
-            if width > 20 and row.title_label.isVisible() else title
-        row.title_label.setText(shown)
 
     def _apply_colours(self, block: _Block) -> None:
         palette = self.palette()
@@ -603,28 +514,17 @@ class ReasoningView(QWidget):
             bar_palette.setColor(QPalette.ColorRole.Window, colour)
             bar.setPalette(bar_palette)
         if block.current_row is not None:
-            self._apply_row_colour(block.current_row)
+            block.current_row.set_highlight(self._current_row_colour())
 
-    def _apply_row_colour(self, row: _StepRow) -> None:
+    def _current_row_colour(self) -> QColor:
         palette = self.palette()
-        row_palette = row.frame.palette()
-        row_palette.setColor(QPalette.ColorRole.Window, _blend(palette.color(QPalette.ColorRole.Highlight),
-                                                               palette.color(QPalette.ColorRole.Window), 0.22))
-        row.frame.setPalette(row_palette)
+        return _blend(palette.color(QPalette.ColorRole.Highlight), palette.color(QPalette.ColorRole.Window), 0.22)
 
     # --- events ------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Wheel and watched.objectName() == "answerViewport":
             QApplication.sendEvent(self._scroll.verticalScrollBar(), event)
             return True
-        hit = self._heads.get(watched)
-        if hit is not None:
-            block, row = hit
-            if event.type() == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
-                self._set_expanded(block, row, not row.expanded)
-                return True
-            if event.type() == QEvent.Type.Resize and watched is row.title_label:
-                self._elide_title(row, row.step.title)
         return super().eventFilter(watched, event)
 
     def changeEvent(self, event: QEvent) -> None:

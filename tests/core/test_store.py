@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -213,11 +214,15 @@ def test_gui_reads_while_worker_appends(tmp_path):
     chat = store.create_chat()
     msg = store.add_message(chat.id, "assistant", status="streaming")
     errors: list[BaseException] = []
+    reads_seen = [0]  # the reader's count, so the writer can wait for it to interleave on a loaded machine
 
     def worker() -> None:
         try:
             for i in range(400):
                 store.append_to_message(msg.id, answer_delta=f"{i},")
+                deadline = time.monotonic() + 10
+                while i == 200 and reads_seen[0] < 3 and time.monotonic() < deadline:
+                    time.sleep(0.001)
             store.finish_message(msg.id, "complete")
         except BaseException as exc:  # noqa: BLE001 - reported to the main thread
             errors.append(exc)
@@ -234,6 +239,7 @@ def test_gui_reads_while_worker_appends(tmp_path):
         if reads % 10 == 0:
             store.rename_chat(chat.id, f"renamed {reads}")  # the GUI thread writes too
         reads += 1
+        reads_seen[0] = reads
     thread.join()
     assert not errors, errors
     final = store.get_message(msg.id)
