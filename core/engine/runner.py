@@ -2,8 +2,9 @@
 
 A step that decodes one token of one sequence (batch-1 decode, what a desktop user waits on) runs
 through ``TokenDecoder``, the same computation with less Python around the matmuls; every other step runs
-the model's forward. Eager is the reference path. ``compile=True`` wraps the model's forward in ``torch.compile`` at call time
-(never at import); it needs a C++ compiler on CPU or triton on GPU and is off by default.
+the model's forward. Eager is the reference path. ``compile=True`` wraps the model's forward in
+``torch.compile`` at call time (never at import); it needs a C++ compiler on CPU or triton on GPU and is
+off by default.
 """
 
 from __future__ import annotations

@@ -120,8 +120,8 @@ def attend_one(cache: Tensor, slot: int, pos: int, q: Tensor, kv: Tensor) -> Ten
     """
     n_kv = kv.shape[0] // 2
     cache[slot, :, pos] = kv
-    return F.scaled_dot_product_attention(q.view(1, n_kv, q.shape[0] // n_kv, -1), cache[slot:slot + 1, :n_kv, :pos + 1],
-                                          cache[slot:slot + 1, n_kv:, :pos + 1])
+    keys, values = cache[slot:slot + 1, :n_kv, :pos + 1], cache[slot:slot + 1, n_kv:, :pos + 1]
+    return F.scaled_dot_product_attention(q.view(1, n_kv, q.shape[0] // n_kv, -1), keys, values)
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor, out: Tensor | None = None) -> Tensor:
