@@ -25,10 +25,11 @@ Matmul = Callable[[Tensor], Tensor]
 
 
 def matmul_of(layer: nn.Module) -> Matmul:
-    """x [N, K] -> [N, out] of a projection with its weights bound: ``nn.Linear`` or a quantised layer."""
-    if isinstance(layer, nn.Linear):
-        return partial(F.linear, weight=layer.weight, bias=layer.bias)
-    return layer.matmul_fn()
+    """x [N, K] -> [N, out] of a projection with its weights bound: the layer's own ``matmul_fn`` (quantised
+    and widening layers), else a plain ``nn.Linear``'s product."""
+    if hasattr(layer, "matmul_fn"):
+        return layer.matmul_fn()
+    return partial(F.linear, weight=layer.weight, bias=layer.bias)
 
 
 class TokenDecoder:
@@ -50,16 +51,13 @@ class TokenDecoder:
             self.layers.append((block.input_layernorm.inference_fn(), matmul_of(attn.qkv_proj), qk_norms,
                                 matmul_of(attn.o_proj), block.post_attention_layernorm.inference_fn(),
                                 matmul_of(mlp.gate_up_proj), matmul_of(mlp.down_proj)))
-        self.embed, self.norm, self.lm_head = model.embed_tokens, model.norm.inference_fn(), matmul_of(model.lm_head)
+        self.norm, self.lm_head = model.norm.inference_fn(), matmul_of(model.lm_head)
 
     def __call__(self, token: int, pos: int, kv: list[Tensor], slot: int) -> Tensor:
-        model, h, kvh, d, inter = self.model, self.heads, self.kv_heads, self.head_dim, self.intermediate
-        dtype = model.compute_dtype
-        x = self.embed(torch.tensor([token], device=kv[0].device))
-        if x.dtype != dtype:
-            x = x.to(dtype)
-        cos, sin = model.rope_tables(torch.tensor([[pos]], device=x.device), dtype)
-        cos, sin = cos[0], sin[0]  # [1, 1, D]: broadcast over the heads of one token
+        h, kvh, d, inter = self.heads, self.kv_heads, self.head_dim, self.intermediate
+        device = kv[0].device
+        x, cos, sin = self.model.inputs(torch.tensor([[token]], device=device), torch.tensor([[pos]], device=device))
+        x, cos, sin = x[0], cos[0], sin[0]  # x [1, hidden]; cos, sin [1, 1, D]: broadcast over one token's heads
         for cache, (norm1, qkv_proj, qk_norms, o_proj, norm2, gate_up_proj, down_proj) in zip(kv, self.layers):
             qkv = qkv_proj(norm1(x)).view(1, h + 2 * kvh, d)
             qk = qkv[:, :h + kvh]

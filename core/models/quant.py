@@ -74,10 +74,17 @@ class WideningFp16Linear(nn.Linear):
     decode-sized calls keep the fp16 kernel, which reads half the bytes."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.numel() < FP16_WIDEN_MIN_ROWS * self.in_features:
-            return F.linear(x, self.weight, self.bias)
-        bias = None if self.bias is None else self.bias.float()
-        return F.linear(x.float(), self.weight.float(), bias).to(x.dtype)
+        return widening_fp16_matmul(x, self.weight, self.bias)
+
+    def matmul_fn(self) -> Callable[[Tensor], Tensor]:
+        """x [N, K] -> [N, out_features] with the weights bound (for ``TokenDecoder``)."""
+        return partial(widening_fp16_matmul, weight=self.weight, bias=self.bias)
+
+
+def widening_fp16_matmul(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    if x.numel() < FP16_WIDEN_MIN_ROWS * x.shape[-1]:
+        return F.linear(x, weight, bias)
+    return F.linear(x.float(), weight.float(), None if bias is None else bias.float()).to(x.dtype)
 
 
 class Int8Linear(nn.Module):

@@ -182,6 +182,14 @@ class Transformer(nn.Module):
         return (torch.cat((cos, cos), dim=-1).unsqueeze(2).to(dtype),
                 torch.cat((-sin, sin), dim=-1).unsqueeze(2).to(dtype))
 
+    def inputs(self, tokens: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Embeddings of ``tokens`` in the compute dtype, and the rope tables for ``positions``."""
+        x = self.embed_tokens(tokens)
+        dtype = self.compute_dtype
+        if x.dtype != dtype:
+            x = x.to(dtype)
+        return (x, *self.rope_tables(positions, dtype))
+
     def forward(self, tokens: Tensor, positions: Tensor, cache: AttentionStep | None = None,
                 logits_at: Tensor | None = None) -> Tensor:
         """tokens, positions [B, T] -> logits [B, T, V], or [N, V] for the flat rows ``logits_at``.
@@ -189,11 +197,7 @@ class Transformer(nn.Module):
         Asking only for the rows that are sampled (the last prompt token, one row per sequence in
         decode) skips the LM head over the whole prompt: a large part of prefill time on big vocabularies.
         """
-        x = self.embed_tokens(tokens)
-        dtype = self.compute_dtype
-        if x.dtype != dtype:
-            x = x.to(dtype)
-        cos, sin = self.rope_tables(positions, dtype)
+        x, cos, sin = self.inputs(tokens, positions)
         for layer in self.layers:
             x = layer(x, cos, sin, cache)
         if logits_at is not None:
