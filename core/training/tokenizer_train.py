@@ -17,7 +17,8 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from core.training.tasks import curriculum, sample_text
+from core.training.tasks import DIFFICULTIES, FAMILIES, Stage, curriculum, sample_text
+from core.training.tasks.generate import MAX_TOKENS, MIN_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def english_corpus(max_chars: int = 3_000_000) -> str:
 
 def training_corpus(seed: int, n_examples: int = 4000) -> list[str]:
     texts = [sample_text(2_000_000, seed)]
-    stream = curriculum(3, seed)
+    # every family equally often, as stage 3 drew them before it weighted some up: the tokenizer's text,
+    # and so the shipped tokenizer, stay what they were
+    stream = curriculum(3, seed, spec=Stage(FAMILIES, DIFFICULTIES, MIN_TOKENS, MAX_TOKENS))
     for _ in range(n_examples):
         example = next(stream)
         texts.append(example.user_message())

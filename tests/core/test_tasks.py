@@ -18,8 +18,8 @@ from collections import defaultdict
 import pytest
 
 from core.training.tasks import (BUCKETS, FAMILIES, HELDOUT_SEED_BASE, STAGES, Example, TraceStep,
-                                 answer_correct, curriculum, estimate_tokens, generate, heldout_set,
-                                 parse_response, sample_text, score_steps, stage_spec)
+                                 answer_correct, curriculum, estimate_tokens, generate, generate_with_drills,
+                                 heldout_set, parse_response, sample_text, score_steps, stage_spec)
 from core.training.tasks import names
 
 SEEDS_PER_FAMILY = 240
@@ -409,6 +409,23 @@ def test_gold_answer_rederived_from_document_text(corpus, family) -> None:
 def test_trace_steps_follow_from_document_and_each_other(corpus, family) -> None:
     for example in corpus[family]:
         check_example(example)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_drills_are_correct_lookups_on_the_same_document(family) -> None:
+    """Extra questions on an example's document: each re-derived from the text like any gold example,
+    including next to contradictions (a conflicting fact is never drilled) and unanswerable questions."""
+    drilled = 0
+    for seed in range(6):
+        example, *drills = generate_with_drills(seed, family, 1 + seed % 3, 300 + 80 * seed, drills=5)
+        assert example == generate(seed, family, 1 + seed % 3, 300 + 80 * seed)
+        assert len({d.question for d in drills} | {example.question}) == 1 + len(drills)
+        for drill in drills:
+            assert drill.document == example.document and drill.family == "lookup"
+            assert solved(drill) == drill.answer_value, (drill.question, drill.response())
+            check_example(drill)
+        drilled += len(drills)
+    assert drilled >= 20
 
 
 def test_every_difficulty_of_every_family_at_long_lengths() -> None:

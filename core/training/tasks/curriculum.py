@@ -7,13 +7,14 @@ stage  families                                               difficulties  doc 
 =====  =====================================================  ============  ===========
 0      lookup                                                 1             200-400
 1      lookup, multihop, comparison                           1-2           200-700
-2      all nine                                               1-3           200-1,000
-3+     all nine                                               1-3           200-3,000
+2      all nine (multi-hop and arithmetic twice as often)    1-3           200-1,000
+3+     all nine (multi-hop and arithmetic twice as often)    1-3           200-3,000
 =====  =====================================================  ============  ===========
 
 Stage 0 teaches the two moves everything else is built from (find a sentence, copy it); stage 1 adds
 chaining and one pairwise comparison; stage 2 is the acceptance range (documents up to 1,000
-tokens); stage 3 stretches to long documents once the moves are solid.
+tokens); stage 3 stretches to long documents once the moves are solid. Multi-hop and arithmetic
+chain several moves, so one wrong token anywhere fails them: they are drawn twice as often.
 
 Seeds: training examples use seeds below ``HELDOUT_SEED_BASE`` (2**40) and the held-out set seeds at
 or above it, so no held-out example can be drawn by the curriculum.
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from .documents import estimate_tokens
 from .example import Example
-from .generate import FAMILIES, generate
+from .generate import FAMILIES, generate, generate_with_drills
 
 HELDOUT_SEED_BASE = 2**40
 BUCKETS: tuple[tuple[int, int], ...] = ((200, 500), (500, 1000), (1000, 2000), (2000, 3000))
@@ -35,7 +36,7 @@ BUCKETS: tuple[tuple[int, int], ...] = ((200, 500), (500, 1000), (1000, 2000), (
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    families: tuple[str, ...]
+    families: tuple[str, ...]  # drawn uniformly: a family listed twice is drawn twice as often
     difficulties: tuple[int, ...]
     min_tokens: int
     max_tokens: int
@@ -44,8 +45,8 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage(("lookup",), (1,), 200, 400),
     Stage(("lookup", "multihop", "comparison"), (1, 2), 200, 700),
-    Stage(FAMILIES, (1, 2, 3), 200, 1000),
-    Stage(FAMILIES, (1, 2, 3), 200, 3000),
+    Stage(FAMILIES + ("multihop", "arithmetic"), (1, 2, 3), 200, 1000),
+    Stage(FAMILIES + ("multihop", "arithmetic"), (1, 2, 3), 200, 3000),
 )
 
 
@@ -55,15 +56,22 @@ def stage_spec(stage: int) -> Stage:
     return STAGES[min(stage, len(STAGES) - 1)]
 
 
-def curriculum(stage: int, seed: int,
-               count_tokens: Callable[[str], int] = estimate_tokens) -> Iterator[Example]:
-    """An endless, reproducible stream of training examples for ``stage``."""
-    spec = stage_spec(stage)
+def curriculum(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens,
+               spec: Stage | None = None) -> Iterator[Example]:
+    """An endless, reproducible stream of training examples for ``stage`` (drawn as ``spec`` says, when given)."""
+    for group in curriculum_groups(stage, seed, count_tokens, spec=spec):
+        yield group[0]
+
+
+def curriculum_groups(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens,
+                      drills: int = 0, spec: Stage | None = None) -> Iterator[list[Example]]:
+    """``curriculum``'s examples, each with up to ``drills`` lookups on its document (``generate_with_drills``)."""
+    spec = spec or stage_spec(stage)
     rng = random.Random(f"curriculum:{stage}:{seed}")
     while True:
         example_seed = rng.randrange(HELDOUT_SEED_BASE)
-        yield generate(example_seed, rng.choice(spec.families), rng.choice(spec.difficulties),
-                       rng.randint(spec.min_tokens, spec.max_tokens), count_tokens)
+        yield generate_with_drills(example_seed, rng.choice(spec.families), rng.choice(spec.difficulties),
+                                   rng.randint(spec.min_tokens, spec.max_tokens), count_tokens, drills)
 
 
 def heldout_set(n_per_family_per_bucket: int, seed: int = 0,

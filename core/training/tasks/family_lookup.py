@@ -46,8 +46,12 @@ def build_lookup(rng: random.Random, world: World, difficulty: int) -> Question:
     """One fact; harder levels add same-relation near misses (0, 2 or 4)."""
     fact = world.fresh(rng.choice(LOOKUP_RELATIONS))
     add_siblings(world, fact, 2 * (difficulty - 1))
-    return Question(fact.question(), [extract(fact), lookup_check(fact)], fact.sentence,
-                    fact.answer)
+    return lookup_question(fact)
+
+
+def lookup_question(fact: Fact) -> Question:
+    """Ask for ``fact``'s value: quote its sentence, check no other sentence gives it."""
+    return Question(fact.question(), [extract(fact), lookup_check(fact)], fact.sentence, fact.answer)
 
 
 def build_chain(world: World, relations: tuple[str, ...]) -> list[Fact]:

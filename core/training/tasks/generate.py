@@ -11,7 +11,7 @@ from .family_arithmetic import build_arithmetic
 from .family_comparison import build_comparison
 from .family_dates import build_dates
 from .family_logic import build_causal, build_deduction
-from .family_lookup import build_lookup, build_multihop
+from .family_lookup import LOOKUP_RELATIONS, build_lookup, build_multihop, lookup_question
 from .family_meta import build_contradiction, build_unanswerable
 from .trace import Question
 from .world import World
@@ -40,6 +40,32 @@ def generate(seed: int, family: str | None = None, difficulty: int | None = None
 
     Unset arguments are drawn from the seed: any family, difficulty 1-3, 200-3,000 tokens.
     """
+    return _build(seed, family, difficulty, target_tokens, count_tokens)[0]
+
+
+def generate_with_drills(seed: int, family: str | None = None, difficulty: int | None = None,
+                         target_tokens: int | None = None,
+                         count_tokens: Callable[[str], int] = estimate_tokens, drills: int = 0) -> list[Example]:
+    """``generate``'s example, then up to ``drills`` one-hop lookups of other facts of the same document.
+
+    Every question needs a value found by its key (a name several tokens before it) among sentences that
+    share a template, and a small model learns that slowest: one such token in a whole example. Drills
+    ask for more facts the document already states, so training (which packs the questions of one
+    document behind one copy of it, ``training.data``) sees many retrievals per document read. Only facts
+    stated once, in a sentence the document contains, are drilled: each drill is an ordinary lookup.
+    """
+    example, world = _build(seed, family, difficulty, target_tokens, count_tokens)
+    if drills <= 0:
+        return [example]
+    candidates = [f for f in world.facts if f.relation in LOOKUP_RELATIONS and f.sentence in example.document
+                  and len(world.values(f.relation, f.key)) == 1 and f.question() != example.question]
+    chosen = random.Random(f"drills:{seed}").sample(candidates, min(drills, len(candidates)))
+    return [example] + [_example(lookup_question(f), example.document, "lookup", 1, example.doc_tokens, seed)
+                        for f in chosen]
+
+
+def _build(seed: int, family: str | None, difficulty: int | None, target_tokens: int | None,
+           count_tokens: Callable[[str], int]) -> tuple[Example, World]:
     rng = random.Random(seed)
     family = family if family is not None else rng.choice(FAMILIES)
     difficulty = difficulty if difficulty is not None else rng.choice(DIFFICULTIES)
@@ -54,6 +80,11 @@ def generate(seed: int, family: str | None = None, difficulty: int | None = None
     world = World(rng)
     question = BUILDERS[family](rng, world, difficulty)
     document = render_document(world, target_tokens, count_tokens)
-    return Example(document=document, question=question.text, steps=question.steps,
-                   answer=question.answer, answer_value=question.answer_value, family=family,
-                   difficulty=difficulty, doc_tokens=count_tokens(document), seed=seed)
+    return _example(question, document, family, difficulty, count_tokens(document), seed), world
+
+
+def _example(question: Question, document: str, family: str, difficulty: int, doc_tokens: int,
+             seed: int) -> Example:
+    return Example(document=document, question=question.text, steps=question.steps, answer=question.answer,
+                   answer_value=question.answer_value, family=family, difficulty=difficulty,
+                   doc_tokens=doc_tokens, seed=seed)
