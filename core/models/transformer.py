@@ -93,7 +93,8 @@ class Attention(nn.Module):
         else:
             self.q_norm = self.k_norm = None
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: AttentionStep | None) -> Tensor:
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: AttentionStep | None,
+                mask: Tensor | None = None) -> Tensor:
         b, t, _ = x.shape
         h, kvh = self.n_heads, self.n_kv_heads
         qkv = self.qkv_proj(x).view(b, t, h + 2 * kvh, self.head_dim)
@@ -104,7 +105,8 @@ class Attention(nn.Module):
             qk = apply_rope(qk, cos, sin)  # q and k rotated in one pass
             q, k, v = qk[:, :, :h], qk[:, :, h:], qkv[:, :, h + kvh:]
             out = F.scaled_dot_product_attention(
-                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=h != kvh,
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask, is_causal=mask is None,
+                enable_gqa=h != kvh,
             ).transpose(1, 2)  # [B, T, H, D]
         else:  # inference: rotate in place so k and v stay adjacent in qkv, stored with one copy
             apply_rope(qk, cos, sin, out=qkv[:, :, :h + kvh])
@@ -154,8 +156,9 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: AttentionStep | None) -> Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: AttentionStep | None,
+                mask: Tensor | None = None) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, mask)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -191,15 +194,17 @@ class Transformer(nn.Module):
         return (x, *self.rope_tables(positions, dtype))
 
     def forward(self, tokens: Tensor, positions: Tensor, cache: AttentionStep | None = None,
-                logits_at: Tensor | None = None) -> Tensor:
+                logits_at: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """tokens, positions [B, T] -> logits [B, T, V], or [N, V] for the flat rows ``logits_at``.
 
         Asking only for the rows that are sampled (the last prompt token, one row per sequence in
         decode) skips the LM head over the whole prompt: a large part of prefill time on big vocabularies.
+        ``mask`` [B, 1, T, T] (True = may attend) replaces the causal mask without a cache: training
+        uses it to pack several continuations of one shared prefix into a row (``training.data``).
         """
         x, cos, sin = self.inputs(tokens, positions)
         for layer in self.layers:
-            x = layer(x, cos, sin, cache)
+            x = layer(x, cos, sin, cache, mask)
         if logits_at is not None:
             x = x.reshape(-1, x.shape[-1]).index_select(0, logits_at)
         return self.lm_head(self.norm(x))

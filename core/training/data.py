@@ -4,6 +4,11 @@ The prompt is the model's own chat template applied to one user message (documen
 target is the R1-style response plus end-of-sentence. Loss is on the target only. Batches are drawn
 deterministically per *chunk* of steps (seeded by the chunk index), sorted by length within the chunk
 to waste little on padding, which also makes training resumable at any chunk boundary.
+
+Several questions on one document are packed as a tree: the shared prompt prefix (template and
+document) once, then each question's remaining prompt and response as a branch that sees the prefix
+and itself only, at the positions it would have alone. Each branch is trained exactly as if it were
+its own example, while the document is read once for all of them.
 """
 
 from __future__ import annotations
@@ -15,26 +20,66 @@ import torch
 from torch import Tensor
 
 from core.engine.tokenizer import Tokenizer
-from core.training.tasks import Example, curriculum
+from core.training.tasks import Example, curriculum_groups
 
 IGNORE = -100
 
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
+    """One row: token ids with their positions, branch ids (0 = the shared prefix) and next-token targets."""
+
     ids: list[int]
-    prompt_len: int  # tokens before the response (no loss there)
-    example: Example
+    positions: list[int]
+    branches: list[int]
+    targets: list[int]  # the response's next token, IGNORE elsewhere
+    prompt_targets: list[int]  # the prompt's next token (document, question), IGNORE elsewhere
+    examples: tuple[Example, ...]
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
-def encode(tokenizer: Tokenizer, example: Example) -> Encoded:
+def _example_ids(tokenizer: Tokenizer, example: Example) -> tuple[list[int], int]:
     prompt = tokenizer.prompt_ids([{"role": "user", "content": example.user_message()}])
     eos = tokenizer.token_to_id(tokenizer.eos_token) if tokenizer.eos_token else None
     response = tokenizer.encode(example.response()) + ([eos] if eos is not None else [])
-    return Encoded(prompt + response, len(prompt), example)
+    return prompt + response, len(prompt)
+
+
+def encode(tokenizer: Tokenizer, example: Example) -> Encoded:
+    return encode_group(tokenizer, [example])
+
+
+def encode_group(tokenizer: Tokenizer, examples: list[Example]) -> Encoded:
+    """Questions on one document as a tree (see the module docstring); one example is a plain row."""
+    seqs = [_example_ids(tokenizer, e) for e in examples]
+    if len(seqs) == 1:
+        shared, spans = len(seqs[0][0]), [(0, seqs[0], 0)]
+    else:
+        shared = _common_prefix([ids for ids, _ in seqs])
+        if any(prompt_len <= shared for _, prompt_len in seqs):
+            raise ValueError("questions packed on one document must differ before their responses")
+        spans = [(0, seqs[0], 0)] + [(b, seq, shared) for b, seq in enumerate(seqs, 1)]
+    ids, positions, branches, targets, prompt_targets = [], [], [], [], []
+    for branch, (full, prompt_len), start in spans:
+        stop = shared if branch == 0 else len(full)
+        for i in range(start, stop):
+            nxt = full[i + 1] if i + 1 < stop else IGNORE  # a prefix followed by branches: no one next token
+            ids.append(full[i])
+            positions.append(i)
+            branches.append(branch)
+            targets.append(nxt if i >= prompt_len - 1 else IGNORE)
+            prompt_targets.append(nxt if i < prompt_len - 1 else IGNORE)
+    return Encoded(ids, positions, branches, targets, prompt_targets, tuple(examples))
+
+
+def _common_prefix(seqs: list[list[int]]) -> int:
+    n = min(len(s) for s in seqs)
+    for i in range(n):
+        if any(s[i] != seqs[0][i] for s in seqs[1:]):
+            return i
+    return n
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,32 +89,46 @@ class Batch:
     n_target_tokens: int
     n_tokens: int
     prompt_targets: Tensor  # [B, T] next-token ids inside the prompt (document, question), IGNORE elsewhere
+    positions: Tensor  # [B, T]
+    mask: Tensor | None  # [B, 1, T, T], True = may attend; None = plain causal (no row has branches)
 
 
 def collate(items: list[Encoded], pad_id: int) -> Batch:
-    width = max(len(e) for e in items) - 1
+    width = max(len(e) for e in items)
     tokens = torch.full((len(items), width), pad_id, dtype=torch.long)
     targets = torch.full((len(items), width), IGNORE, dtype=torch.long)
     prompt_targets = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    positions = torch.arange(width).repeat(len(items), 1)
+    branches = torch.full((len(items), width), -1, dtype=torch.long)  # padding: a branch of its own
     for row, e in enumerate(items):
-        ids = torch.tensor(e.ids)
-        tokens[row, :len(ids) - 1] = ids[:-1]
-        targets[row, e.prompt_len - 1:len(ids) - 1] = ids[e.prompt_len:]
-        prompt_targets[row, :e.prompt_len - 1] = ids[1:e.prompt_len]
-    return Batch(tokens, targets, int((targets != IGNORE).sum()), sum(len(e) for e in items), prompt_targets)
+        n = len(e)
+        tokens[row, :n] = torch.tensor(e.ids)
+        targets[row, :n] = torch.tensor(e.targets)
+        prompt_targets[row, :n] = torch.tensor(e.prompt_targets)
+        positions[row, :n] = torch.tensor(e.positions)
+        branches[row, :n] = torch.tensor(e.branches)
+    mask = None
+    if bool((branches > 0).any()):
+        same = (branches[:, None, :] == 0) | (branches[:, :, None] == branches[:, None, :])  # [B, query, key]
+        mask = (same & torch.ones(width, width, dtype=torch.bool).tril()).unsqueeze(1)
+    return Batch(tokens, targets, int((targets != IGNORE).sum()), sum(len(e) for e in items), prompt_targets,
+                 positions, mask)
 
 
 def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, tokens_per_batch: int, seed: int,
-                  max_len: int) -> list[Batch]:
-    """``steps`` batches of about ``tokens_per_batch`` tokens each, for chunk ``chunk`` of ``stage``."""
+                  max_len: int, drills: int = 0) -> list[Batch]:
+    """``steps`` batches of about ``tokens_per_batch`` tokens each, for chunk ``chunk`` of ``stage``; each
+    example packed with up to ``drills`` lookups on its document (``tasks.generate_with_drills``)."""
     rng = random.Random(seed * 1_000_003 + stage * 10_007 + chunk)
-    stream = curriculum(stage, rng.randrange(1 << 30), count_tokens=lambda s: len(tokenizer.encode(s)))
+    stream = curriculum_groups(stage, rng.randrange(1 << 30), count_tokens=lambda s: len(tokenizer.encode(s)),
+                               drills=drills)
     pool: list[Encoded] = []
     budget = steps * tokens_per_batch
     while budget > 0:
-        e = encode(tokenizer, next(stream))
-        if len(e) > max_len:
+        group = next(stream)
+        if len(_example_ids(tokenizer, group[0])[0]) > max_len:
             continue
+        e = encode_group(tokenizer, group)
         pool.append(e)
         budget -= len(e)
     pool.sort(key=len)

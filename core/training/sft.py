@@ -32,6 +32,7 @@ class SFTConfig:
     steps_per_chunk: int = 25  # data is drawn (and resumable) per chunk of steps
     max_len: int = 4096
     prompt_loss_weight: float = 0.25  # language modelling of the document as an auxiliary loss
+    drills: int = 0  # lookups on each example's document, packed behind it (``tasks.generate_with_drills``)
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
@@ -95,8 +96,6 @@ def batch_loss(model: Transformer, batch: Batch, bf16: bool,
     more tokens than the responses alone. The LM head runs only on the positions that are scored.
     """
     device = model.norm.weight.device
-    b, t = batch.tokens.shape
-    positions = torch.arange(t, device=device).expand(b, t)
     flat_targets = batch.targets.reshape(-1).to(device)
     rows = (flat_targets != IGNORE).nonzero().squeeze(1)
     if prompt_weight > 0:
@@ -104,7 +103,8 @@ def batch_loss(model: Transformer, batch: Batch, bf16: bool,
         prompt_rows = (flat_prompt != IGNORE).nonzero().squeeze(1)
         rows = torch.cat((rows, prompt_rows))
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = model(batch.tokens.to(device), positions, logits_at=rows).float()
+        logits = model(batch.tokens.to(device), batch.positions.to(device), logits_at=rows,
+                       mask=None if batch.mask is None else batch.mask.to(device)).float()
     n = batch.n_target_tokens
     response_loss = F.cross_entropy(logits[:n], flat_targets[rows[:n]])
     loss = response_loss
@@ -135,7 +135,7 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
     while state.step < cfg.total_steps:
         stage = cfg.stage_at(state.step)
         batches = chunk_batches(tokenizer, stage, state.chunk, cfg.steps_per_chunk, cfg.tokens_per_batch, cfg.seed,
-                                cfg.max_len)
+                                cfg.max_len, cfg.drills)
         for batch in batches[state.batch_in_chunk:]:
             if state.step >= cfg.total_steps:
                 break

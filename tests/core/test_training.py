@@ -18,7 +18,9 @@ from core.models.export import save_hf_checkpoint
 from core.models.loader import load_model
 from core.models.transformer import Transformer
 from core.training import pipeline
-from core.training.sft import SFTConfig, init_weights, train_sft
+from core.training.data import IGNORE, collate, encode, encode_group
+from core.training.sft import SFTConfig, batch_loss, init_weights, train_sft
+from core.training.tasks import generate_with_drills
 from core.training.tokenizer_train import train_tokenizer
 from core.training.warmup import WarmupConfig, grow, copy_warmup, recall_batch, warmup_batch
 
@@ -89,6 +91,33 @@ def test_warmup_lowers_the_copy_loss() -> None:
     history = copy_warmup(model, WarmupConfig(steps=50, batch=8, source_tokens=16, copies_tokens=32,
                                                    bf16=False, stop_below=0.0), (10, 90))
     assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_questions_packed_on_one_document_train_exactly_as_separate_examples(tokenizer) -> None:
+    """A document with its drills packed as a tree gives every response token the logit it gets alone."""
+    tok, _ = tokenizer
+    group = generate_with_drills(7, "multihop", 2, 300, lambda s: len(tok.encode(s)), drills=3)
+    assert len(group) == 4 and len({e.document for e in group}) == 1
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.from_hf({**TINY, "vocab_size": tok.vocab_size, "max_position_embeddings": 1024}))
+    init_weights(model)
+    packed = collate([encode_group(tok, group)], pad_id=0)
+    alone = [collate([encode(tok, e)], pad_id=0) for e in group]
+    assert packed.n_target_tokens == sum(b.n_target_tokens for b in alone)
+    assert packed.tokens.shape[1] < sum(b.tokens.shape[1] for b in alone) * 0.6  # the document once, not 4 times
+
+    def response_logits(batch):
+        targets = batch.targets.reshape(-1)
+        rows = (targets != IGNORE).nonzero().squeeze(1)
+        with torch.no_grad():
+            return model(batch.tokens, batch.positions, logits_at=rows, mask=batch.mask), targets[rows]
+
+    logits, targets = response_logits(packed)
+    separate = [response_logits(b) for b in alone]
+    torch.testing.assert_close(logits, torch.cat([l for l, _ in separate]), atol=1e-4, rtol=1e-4)
+    assert torch.equal(targets, torch.cat([t for _, t in separate]))
+    loss, _ = batch_loss(model, packed, bf16=False)
+    assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, targets).item(), rel=1e-5)
 
 
 def test_micro_sft_lowers_loss_and_its_checkpoint_serves(tokenizer, tmp_path) -> None:
