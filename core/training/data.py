@@ -116,12 +116,12 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
 
 
 def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, tokens_per_batch: int, seed: int,
-                  max_len: int, drills: int = 0) -> list[Batch]:
+                  max_len: int, drills: int = 0, absent_drills: int = 0) -> list[Batch]:
     """``steps`` batches of about ``tokens_per_batch`` tokens each, for chunk ``chunk`` of ``stage``; each
     example packed with up to ``drills`` lookups on its document (``tasks.generate_with_drills``)."""
     rng = random.Random(seed * 1_000_003 + stage * 10_007 + chunk)
     stream = curriculum_groups(stage, rng.randrange(1 << 30), count_tokens=lambda s: len(tokenizer.encode(s)),
-                               drills=drills)
+                               drills=drills, absent_drills=absent_drills)
     pool: list[Encoded] = []
     budget = steps * tokens_per_batch
     while budget > 0:

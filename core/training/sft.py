@@ -32,6 +32,7 @@ class SFTConfig:
     steps_per_chunk: int = 25  # data is drawn (and resumable) per chunk of steps
     max_len: int = 4096
     prompt_loss_weight: float = 0.25  # language modelling of the document as an auxiliary loss
+    absent_drills: int = 0  # questions on entities the document never names, packed the same way
     drills: int = 0  # lookups on each example's document, packed behind it (``tasks.generate_with_drills``)
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
@@ -135,7 +136,7 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
     while state.step < cfg.total_steps:
         stage = cfg.stage_at(state.step)
         batches = chunk_batches(tokenizer, stage, state.chunk, cfg.steps_per_chunk, cfg.tokens_per_batch, cfg.seed,
-                                cfg.max_len, cfg.drills)
+                                cfg.max_len, cfg.drills, cfg.absent_drills)
         for batch in batches[state.batch_in_chunk:]:
             if state.step >= cfg.total_steps:
                 break

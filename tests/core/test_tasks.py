@@ -417,11 +417,11 @@ def test_drills_are_correct_lookups_on_the_same_document(family) -> None:
     including next to contradictions (a conflicting fact is never drilled) and unanswerable questions."""
     drilled = 0
     for seed in range(6):
-        example, *drills = generate_with_drills(seed, family, 1 + seed % 3, 300 + 80 * seed, drills=5)
+        example, *drills = generate_with_drills(seed, family, 1 + seed % 3, 300 + 80 * seed, drills=5, absent_drills=2)
         assert example == generate(seed, family, 1 + seed % 3, 300 + 80 * seed)
         assert len({d.question for d in drills} | {example.question}) == 1 + len(drills)
         for drill in drills:
-            assert drill.document == example.document and drill.family == "lookup"
+            assert drill.document == example.document and drill.family in ("lookup", "unanswerable")
             assert solved(drill) == drill.answer_value, (drill.question, drill.response())
             check_example(drill)
         drilled += len(drills)

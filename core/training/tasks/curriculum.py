@@ -64,14 +64,15 @@ def curriculum(stage: int, seed: int, count_tokens: Callable[[str], int] = estim
 
 
 def curriculum_groups(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens,
-                      drills: int = 0, spec: Stage | None = None) -> Iterator[list[Example]]:
+                      drills: int = 0, spec: Stage | None = None, absent_drills: int = 0) -> Iterator[list[Example]]:
     """``curriculum``'s examples, each with up to ``drills`` lookups on its document (``generate_with_drills``)."""
     spec = spec or stage_spec(stage)
     rng = random.Random(f"curriculum:{stage}:{seed}")
     while True:
         example_seed = rng.randrange(HELDOUT_SEED_BASE)
         yield generate_with_drills(example_seed, rng.choice(spec.families), rng.choice(spec.difficulties),
-                                   rng.randint(spec.min_tokens, spec.max_tokens), count_tokens, drills)
+                                   rng.randint(spec.min_tokens, spec.max_tokens), count_tokens, drills,
+                                   absent_drills)
 
 
 def heldout_set(n_per_family_per_bucket: int, seed: int = 0,

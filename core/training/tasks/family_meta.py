@@ -29,7 +29,7 @@ def _not_stated(what: str) -> str:
     return f"The document does not say {what}, so the answer is not stated."
 
 
-def _absent_entity(rng: random.Random, world: World) -> Question:
+def absent_entity(rng: random.Random, world: World) -> Question:
     relation = rng.choice(LOOKUP_RELATIONS)
     rel = RELATIONS[relation]
     cat = rel.key_cats[0]
@@ -81,7 +81,7 @@ def _broken_chain(rng: random.Random, world: World) -> Question:
 
 def build_unanswerable(rng: random.Random, world: World, difficulty: int) -> Question:
     """Level 1: the entity is absent; 2: it is present without the attribute; 3: a chain breaks."""
-    return (_absent_entity, _absent_attribute, _broken_chain)[difficulty - 1](rng, world)
+    return (absent_entity, _absent_attribute, _broken_chain)[difficulty - 1](rng, world)
 
 
 def _conflict(world: World, relation: str, key: tuple[str, ...] | None = None) -> list[Fact]:

@@ -12,7 +12,7 @@ from .family_comparison import build_comparison
 from .family_dates import build_dates
 from .family_logic import build_causal, build_deduction
 from .family_lookup import LOOKUP_RELATIONS, build_lookup, build_multihop, lookup_question
-from .family_meta import build_contradiction, build_unanswerable
+from .family_meta import absent_entity, build_contradiction, build_unanswerable
 from .trace import Question
 from .world import World
 
@@ -45,7 +45,8 @@ def generate(seed: int, family: str | None = None, difficulty: int | None = None
 
 def generate_with_drills(seed: int, family: str | None = None, difficulty: int | None = None,
                          target_tokens: int | None = None,
-                         count_tokens: Callable[[str], int] = estimate_tokens, drills: int = 0) -> list[Example]:
+                         count_tokens: Callable[[str], int] = estimate_tokens, drills: int = 0,
+                         absent_drills: int = 0) -> list[Example]:
     """``generate``'s example, then up to ``drills`` one-hop lookups of other facts of the same document.
 
     Every question needs a value found by its key (a name several tokens before it) among sentences that
@@ -59,9 +60,20 @@ def generate_with_drills(seed: int, family: str | None = None, difficulty: int |
         return [example]
     candidates = [f for f in world.facts if f.relation in LOOKUP_RELATIONS and f.sentence in example.document
                   and len(world.values(f.relation, f.key)) == 1 and f.question() != example.question]
-    chosen = random.Random(f"drills:{seed}").sample(candidates, min(drills, len(candidates)))
-    return [example] + [_example(lookup_question(f), example.document, "lookup", 1, example.doc_tokens, seed)
-                        for f in chosen]
+    rng = random.Random(f"drills:{seed}")
+    chosen = rng.sample(candidates, min(drills, len(candidates)))
+    group = [example] + [_example(lookup_question(f), example.document, "lookup", 1, example.doc_tokens, seed)
+                         for f in chosen]
+    asked = {e.question for e in group}
+    for _ in range(absent_drills):  # entities the document never names: "Not found"
+        try:
+            question = absent_entity(rng, world)
+        except RuntimeError:  # every name of that kind is in the document already
+            continue
+        if question.text not in asked:
+            asked.add(question.text)
+            group.append(_example(question, example.document, "unanswerable", 1, example.doc_tokens, seed))
+    return group
 
 
 def _build(seed: int, family: str | None, difficulty: int | None, target_tokens: int | None,
