@@ -7,7 +7,8 @@ Stages (each resumable; a finished stage is skipped on the next run):
   1. tokenizer: byte-level BPE in DeepSeek-R1-Distill's layout and chat template;
   2. warm-up: repeated random token spans on a 2-layer model until it copies from context (induction
      heads), then grown to full depth with identity layers (see core/training/warmup.py);
-  3. sft: supervised curriculum on generated long-document reasoning traces;
+  3. sft: supervised curriculum on generated long-document reasoning traces, with lookup drills packed
+     behind each document; then a short second pass that also drills names the document never mentions;
   4. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
   5. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
      model card in resources/models/<name>/.
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         times["sft_s"] = state.seconds
         times["sft_tokens"] = state.tokens_seen
         _write_json(work / "times.json", times)
+    sft_dir = pipeline.tail_sft(work, hf_config, tokenizer, plan, args.seed, times)
     if args.stop_after == "sft":
         return 0
 

@@ -41,6 +41,11 @@ class Plan:
     warmup: dict[str, Any] = field(default_factory=dict)
     recall: dict[str, Any] = field(default_factory=lambda: {"steps": 1200, "lr": 2e-3, "stop_below": 0.4})
     sft: dict[str, Any] = field(default_factory=lambda: {"stage_steps": (150, 300, 2250, 300), "drills": 6})
+    # then a short second pass on the acceptance range, where some drills ask about names the document
+    # never mentions (lookup drills alone taught the model that every question has a sentence to quote)
+    sft_tail: dict[str, Any] = field(default_factory=lambda: {
+        "stage_steps": (0, 0, 280), "drills": 4, "absent_drills": 2, "lr": 4e-4, "min_lr_ratio": 0.5,
+        "warmup_steps": 10})
     rl: dict[str, Any] = field(default_factory=lambda: {"iterations": 20, "questions": 8, "group": 4,
                                                         "max_tokens": 512})
     eval_per_family_per_bucket: int = 20
@@ -59,6 +64,8 @@ def quick_plan() -> Plan:
                 recall={"steps": 2, "batch": 2, "records": 4, "queries": 2},
                 sft={"stage_steps": (4, 4, 4, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 2,
                      "log_every": 1, "drills": 2},
+                sft_tail={"stage_steps": (0, 0, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 1,
+                          "log_every": 1, "drills": 1, "absent_drills": 1},
                 rl={"iterations": 2, "questions": 2, "group": 2, "max_tokens": 64},
                 eval_per_family_per_bucket=1, select_per_family=1, eval_max_tokens=64)
 
@@ -112,6 +119,25 @@ def warmed_model(work: Path, hf: dict[str, Any], plan: Plan, seed: int, times: d
     deep = Transformer(config)
     init_weights(deep)
     return grow(shallow, deep)
+
+
+def tail_sft(work: Path, hf: dict[str, Any], tokenizer: Tokenizer, plan: Plan, seed: int, times: dict) -> Path:
+    """Stage 1b (when configured): ``plan.sft_tail`` from the end of stage 1, a fresh optimizer; returns the
+    model folder that goes on to RL (stage 1's own when there is no tail)."""
+    from core.models.export import save_hf_checkpoint
+    from core.training.sft import SFTConfig, train_sft
+
+    if not plan.sft_tail:
+        return work / "sft_model"
+    out = work / "sft_tail_model"
+    if not (out / "model.safetensors").exists():
+        model = Transformer(ModelConfig.from_hf(hf))
+        model.load_state_dict(torch.load(work / "sft" / "sft_checkpoint.pt", weights_only=False)["model"])
+        state = train_sft(model, tokenizer, SFTConfig(**plan.sft_tail, seed=seed + 11), work / "sft_tail")
+        save_hf_checkpoint(model, hf, out)
+        times["sft_tail_s"], times["sft_tail_tokens"] = state.seconds, state.tokens_seen
+        (work / "times.json").write_text(json.dumps(times, indent=2))
+    return out
 
 
 def engine_for(model_dir: Path, tok_dir: Path, max_sequences: int = 16, context: int = 4096) -> Engine:
@@ -199,6 +225,7 @@ compute on {times.get('machine', "the project's build machine")}:
    language-modelling loss on the document. Each document also carries up to {plan.sft.get('drills', 0)} one-hop
    lookups of other facts it states, packed behind one copy of it (each question sees the document and
    itself only), so finding a value by its key is practised many times per document read.
+   {_tail_line(plan, times)}
 4. Reinforcement learning (GRPO: groups of samples per question, group-normalised advantages, KL to the
    stage-1 model) with a reward for the answer and for each correct step; kept only if better on a
    held-out selection set. {_selection_line(times.get('selection') or {})}
@@ -233,6 +260,15 @@ def _targets_line(table: dict) -> str:
     verdict = ("it meets them all" if not missed else f"it does not meet them yet for {', '.join(missed)}")
     return (f"The project's targets, in documents up to 1,000 tokens ({' / '.join(TARGET_BUCKETS)} tokens): "
             f"{'; '.join(parts)}: {verdict}.")
+
+
+def _tail_line(plan: Plan, times: dict) -> str:
+    if not plan.sft_tail:
+        return ""
+    tail = plan.sft_tail
+    return (f"Then {sum(tail['stage_steps'])} more steps ({times.get('sft_tail_tokens', 0) / 1e6:.1f}M tokens) on "
+            f"documents up to 1,000 tokens with {tail.get('drills', 0)} lookup drills and "
+            f"{tail.get('absent_drills', 0)} about names the document never mentions (answered \"not stated\").")
 
 
 def _weak_line(table: dict) -> str:
