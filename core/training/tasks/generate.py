@@ -54,9 +54,11 @@ def generate_with_drills(seed: int, family: str | None = None, difficulty: int |
     ask for more facts the document already states, so training (which packs the questions of one
     document behind one copy of it, ``training.data``) sees many retrievals per document read. Only facts
     stated once, in a sentence the document contains, are drilled: each drill is an ordinary lookup.
+    ``absent_drills`` more ask about names the document never mentions (answered "not stated"), so
+    lookups alone do not teach that every question has a sentence to quote.
     """
     example, world = _build(seed, family, difficulty, target_tokens, count_tokens)
-    if drills <= 0:
+    if drills <= 0 and absent_drills <= 0:
         return [example]
     candidates = [f for f in world.facts if f.relation in LOOKUP_RELATIONS and f.sentence in example.document
                   and len(world.values(f.relation, f.key)) == 1 and f.question() != example.question]
