@@ -34,7 +34,6 @@ class Encoded:
     branches: list[int]
     targets: list[int]  # the response's next token, IGNORE elsewhere
     prompt_targets: list[int]  # the prompt's next token (document, question), IGNORE elsewhere
-    examples: tuple[Example, ...]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -53,7 +52,11 @@ def encode(tokenizer: Tokenizer, example: Example) -> Encoded:
 
 def encode_group(tokenizer: Tokenizer, examples: list[Example]) -> Encoded:
     """Questions on one document as a tree (see the module docstring); one example is a plain row."""
-    seqs = [_example_ids(tokenizer, e) for e in examples]
+    return _pack([_example_ids(tokenizer, e) for e in examples])
+
+
+def _pack(seqs: list[tuple[list[int], int]]) -> Encoded:
+    """(ids, prompt length) of each question on one document -> one row."""
     if len(seqs) == 1:
         shared, spans = len(seqs[0][0]), [(0, seqs[0], 0)]
     else:
@@ -71,7 +74,7 @@ def encode_group(tokenizer: Tokenizer, examples: list[Example]) -> Encoded:
             branches.append(branch)
             targets.append(nxt if i >= prompt_len - 1 else IGNORE)
             prompt_targets.append(nxt if i < prompt_len - 1 else IGNORE)
-    return Encoded(ids, positions, branches, targets, prompt_targets, tuple(examples))
+    return Encoded(ids, positions, branches, targets, prompt_targets)
 
 
 def _common_prefix(seqs: list[list[int]]) -> int:
@@ -125,10 +128,10 @@ def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, toke
     pool: list[Encoded] = []
     budget = steps * tokens_per_batch
     while budget > 0:
-        group = next(stream)
-        if len(_example_ids(tokenizer, group[0])[0]) > max_len:
+        seqs = [_example_ids(tokenizer, e) for e in next(stream)]
+        if len(seqs[0][0]) > max_len:
             continue
-        e = encode_group(tokenizer, group)
+        e = _pack(seqs)
         pool.append(e)
         budget -= len(e)
     pool.sort(key=len)

@@ -56,15 +56,15 @@ def stage_spec(stage: int) -> Stage:
     return STAGES[min(stage, len(STAGES) - 1)]
 
 
-def curriculum(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens,
+def curriculum(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens, *,
                spec: Stage | None = None) -> Iterator[Example]:
     """An endless, reproducible stream of training examples for ``stage`` (drawn as ``spec`` says, when given)."""
     for group in curriculum_groups(stage, seed, count_tokens, spec=spec):
         yield group[0]
 
 
-def curriculum_groups(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens,
-                      drills: int = 0, spec: Stage | None = None, absent_drills: int = 0) -> Iterator[list[Example]]:
+def curriculum_groups(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens, *,
+                      drills: int = 0, absent_drills: int = 0, spec: Stage | None = None) -> Iterator[list[Example]]:
     """``curriculum``'s examples, each with up to ``drills`` lookups on its document (``generate_with_drills``)."""
     spec = spec or stage_spec(stage)
     rng = random.Random(f"curriculum:{stage}:{seed}")
