@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from core.engine.tokenizer import Tokenizer
-from core.training.tasks import Example, curriculum_groups
+from core.training.tasks import Drills, Example, curriculum_groups
 
 IGNORE = -100
 
@@ -119,12 +119,12 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
 
 
 def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, tokens_per_batch: int, seed: int,
-                  max_len: int, drills: int = 0, absent_drills: int = 0) -> list[Batch]:
+                  max_len: int, drills: Drills = Drills()) -> list[Batch]:
     """``steps`` batches of about ``tokens_per_batch`` tokens each, for chunk ``chunk`` of ``stage``; each
-    example packed with up to ``drills`` lookups on its document (``tasks.generate_with_drills``)."""
+    example packed with the extra questions ``drills`` asks for on its document (``tasks.generate_with_drills``)."""
     rng = random.Random(seed * 1_000_003 + stage * 10_007 + chunk)
     stream = curriculum_groups(stage, rng.randrange(1 << 30), count_tokens=lambda s: len(tokenizer.encode(s)),
-                               drills=drills, absent_drills=absent_drills)
+                               drills=drills)
     pool: list[Encoded] = []
     budget = steps * tokens_per_batch
     while budget > 0:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from core.engine.tokenizer import Tokenizer
 from core.models.transformer import Transformer
 from core.training.data import IGNORE, Batch, chunk_batches
+from core.training.tasks import Drills
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,11 @@ class SFTConfig:
     steps_per_chunk: int = 25  # data is drawn (and resumable) per chunk of steps
     max_len: int = 4096
     prompt_loss_weight: float = 0.25  # language modelling of the document as an auxiliary loss
-    absent_drills: int = 0  # questions on entities the document never names, packed the same way
-    drills: int = 0  # lookups on each example's document, packed behind it (``tasks.generate_with_drills``)
+    # extra questions packed behind each example's document (``tasks.Drills``): lookups of its facts,
+    # names it never mentions, arithmetic over its numbers
+    drills: int = 0
+    absent_drills: int = 0
+    arithmetic_drills: int = 0
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
@@ -136,7 +140,7 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
     while state.step < cfg.total_steps:
         stage = cfg.stage_at(state.step)
         batches = chunk_batches(tokenizer, stage, state.chunk, cfg.steps_per_chunk, cfg.tokens_per_batch, cfg.seed,
-                                cfg.max_len, cfg.drills, cfg.absent_drills)
+                                cfg.max_len, Drills(cfg.drills, cfg.absent_drills, cfg.arithmetic_drills))
         for batch in batches[state.batch_in_chunk:]:
             if state.step >= cfg.total_steps:
                 break

@@ -19,6 +19,7 @@ import pytest
 
 from core.training.tasks import (BUCKETS, FAMILIES, HELDOUT_SEED_BASE, STAGES, Example, TraceStep,
                                  answer_correct, curriculum, estimate_tokens, generate, generate_with_drills,
+                                 Drills,
                                  heldout_set, parse_response, sample_text, score_steps, stage_spec)
 from core.training.tasks import names
 
@@ -412,20 +413,43 @@ def test_trace_steps_follow_from_document_and_each_other(corpus, family) -> None
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_drills_are_correct_lookups_on_the_same_document(family) -> None:
+def test_drills_are_correct_questions_on_the_same_document(family) -> None:
     """Extra questions on an example's document: each re-derived from the text like any gold example,
     including next to contradictions (a conflicting fact is never drilled) and unanswerable questions."""
     drilled = 0
     for seed in range(6):
-        example, *drills = generate_with_drills(seed, family, 1 + seed % 3, 300 + 80 * seed, drills=5, absent_drills=2)
+        example, *drills = generate_with_drills(seed, family, 1 + seed % 3, 300 + 80 * seed,
+                                                drills=Drills(lookups=5, absent=2, arithmetic=3))
         assert example == generate(seed, family, 1 + seed % 3, 300 + 80 * seed)
         assert len({d.question for d in drills} | {example.question}) == 1 + len(drills)
         for drill in drills:
-            assert drill.document == example.document and drill.family in ("lookup", "unanswerable")
+            assert drill.document == example.document
+            assert drill.family in ("lookup", "unanswerable", "arithmetic")
             assert solved(drill) == drill.answer_value, (drill.question, drill.response())
             check_example(drill)
         drilled += len(drills)
     assert drilled >= 20
+
+
+def test_arithmetic_drills_cover_every_kind_and_scan_in_document_order() -> None:
+    """Counts, warehouse totals, budget left, differences and sums over the document's own facts; a scan
+    quotes every matching sentence, in the order the document states them (what the solver re-derives)."""
+    forms = {"count": "How many projects does", "warehouse total": "How many items does",
+             "budget left": "How many dollars does", "budget difference": "How much larger is the budget",
+             "stock difference": "How many more", "sum": r"How many \w+ do the"}
+    kinds = defaultdict(int)
+    for seed in range(120):
+        example, *drills = generate_with_drills(seed, FAMILIES[seed % len(FAMILIES)], 1 + seed % 3, 300 + 5 * seed,
+                                                drills=Drills(arithmetic=3))
+        assert len(drills) <= 3
+        for drill in drills:
+            assert drill.family == "arithmetic" and solved(drill) == drill.answer_value, drill.question
+            check_example(drill)
+            scanned = [example.document.index(s.evidence) for s in drill.steps
+                       if s.evidence and re.match(r"Find (a|an|another) ", s.text)]
+            assert scanned == sorted(scanned), drill.response()
+            kinds[next(k for k, form in forms.items() if re.match(form, drill.question))] += 1
+    assert set(kinds) == set(forms), kinds
 
 
 def test_every_difficulty_of_every_family_at_long_lengths() -> None:

@@ -20,7 +20,7 @@ from core.models.transformer import Transformer
 from core.training import pipeline
 from core.training.data import IGNORE, collate, encode, encode_group
 from core.training.sft import SFTConfig, batch_loss, init_weights, train_sft
-from core.training.tasks import generate_with_drills
+from core.training.tasks import Drills, generate_with_drills
 from core.training.tokenizer_train import train_tokenizer
 from core.training.warmup import WarmupConfig, grow, copy_warmup, recall_batch, warmup_batch
 
@@ -96,7 +96,7 @@ def test_warmup_lowers_the_copy_loss() -> None:
 def test_questions_packed_on_one_document_train_exactly_as_separate_examples(tokenizer) -> None:
     """A document with its drills packed as a tree gives every response token the logit it gets alone."""
     tok, _ = tokenizer
-    group = generate_with_drills(7, "multihop", 2, 300, lambda s: len(tok.encode(s)), drills=3)
+    group = generate_with_drills(7, "multihop", 2, 300, lambda s: len(tok.encode(s)), drills=Drills(lookups=3))
     assert len(group) == 4 and len({e.document for e in group}) == 1
     torch.manual_seed(0)
     model = Transformer(ModelConfig.from_hf({**TINY, "vocab_size": tok.vocab_size, "max_position_embeddings": 1024}))

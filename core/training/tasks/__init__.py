@@ -21,12 +21,12 @@ from .curriculum import (BUCKETS, HELDOUT_SEED_BASE, STAGES, Stage, curriculum, 
                          heldout_set, sample_text, stage_spec)
 from .documents import estimate_tokens
 from .example import Example, StepKind, TraceStep
-from .generate import DIFFICULTIES, FAMILIES, generate, generate_with_drills
+from .generate import DIFFICULTIES, FAMILIES, Drills, generate, generate_with_drills
 from .scoring import (ParsedResponse, StepScore, answer_correct, final_answer, parse_response,
                       score_steps)
 
 __all__ = [
-    "BUCKETS", "DIFFICULTIES", "FAMILIES", "HELDOUT_SEED_BASE", "STAGES", "Example",
+    "BUCKETS", "DIFFICULTIES", "Drills", "FAMILIES", "HELDOUT_SEED_BASE", "STAGES", "Example",
     "ParsedResponse", "Stage", "StepKind", "StepScore", "TraceStep", "answer_correct", "curriculum",
     "curriculum_groups", "estimate_tokens", "final_answer", "generate", "generate_with_drills",
     "heldout_set", "parse_response", "sample_text", "score_steps", "stage_spec",

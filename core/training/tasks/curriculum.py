@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from .documents import estimate_tokens
 from .example import Example
-from .generate import FAMILIES, generate, generate_with_drills
+from .generate import FAMILIES, Drills, generate, generate_with_drills
 
 HELDOUT_SEED_BASE = 2**40
 BUCKETS: tuple[tuple[int, int], ...] = ((200, 500), (500, 1000), (1000, 2000), (2000, 3000))
@@ -64,15 +64,15 @@ def curriculum(stage: int, seed: int, count_tokens: Callable[[str], int] = estim
 
 
 def curriculum_groups(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens, *,
-                      drills: int = 0, absent_drills: int = 0, spec: Stage | None = None) -> Iterator[list[Example]]:
-    """``curriculum``'s examples, each with up to ``drills`` lookups on its document (``generate_with_drills``)."""
+                      drills: Drills = Drills(), spec: Stage | None = None) -> Iterator[list[Example]]:
+    """``curriculum``'s examples, each with the extra questions ``drills`` asks for on its document
+    (``generate_with_drills``)."""
     spec = spec or stage_spec(stage)
     rng = random.Random(f"curriculum:{stage}:{seed}")
     while True:
         example_seed = rng.randrange(HELDOUT_SEED_BASE)
         yield generate_with_drills(example_seed, rng.choice(spec.families), rng.choice(spec.difficulties),
-                                   rng.randint(spec.min_tokens, spec.max_tokens), count_tokens, drills,
-                                   absent_drills)
+                                   rng.randint(spec.min_tokens, spec.max_tokens), count_tokens, drills)
 
 
 def heldout_set(n_per_family_per_bucket: int, seed: int = 0,

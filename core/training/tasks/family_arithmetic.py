@@ -8,6 +8,7 @@ document order and end the scan with an explicit "Not found" step, so the model 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Collection
 
 from .example import TraceStep
 from .scratchpad import add_text, sub_text
@@ -31,14 +32,19 @@ def _plus(values: list[int]) -> str:
 
 def _sum_sites(world: World, n: int) -> Question:
     item = world.new("item")
-    facts = [world.add("stock", (world.new("site"), item)) for _ in range(n)]
+    return sum_question([world.add("stock", (world.new("site"), item)) for _ in range(n)])
+
+
+def sum_question(facts: list[Fact]) -> Question:
+    """How many of one item several warehouses hold together (``facts``: its stock at each)."""
+    item = facts[0].key[1]
     group = f"the {join_names([f.key[0] for f in facts])} warehouses"
     values = [int(f.value) for f in facts]
     adds, total = running_sum(values, [f"the {item} of {f.subject}" for f in facts])
     steps = [extract(f) for f in facts] + adds + [
         infer(f"So {group} hold {total} {item} in total.", str(total)),
         check(f"{_plus(values)} = {total}, and each number is quoted from the document.", str(total))]
-    together = "together" if n == 2 else "in total"
+    together = "together" if len(facts) == 2 else "in total"
     return Question(f"How many {item} do {group} hold {together}?", steps,
                     f"{cap(group)} hold {total} {item} in total.", str(total))
 
@@ -49,11 +55,20 @@ def _difference(rng: random.Random, world: World, relation: str) -> Question:
     if relation == "stock":
         item = world.new("item")
         a, b = (world.add("stock", (world.new("site"), item), str(v)) for v in (big, small))
+    else:
+        a, b = (world.add("budget", (world.new("team"),), str(v)) for v in (big, small))
+    return difference_question(a, b)
+
+
+def difference_question(a: Fact, b: Fact) -> Question:
+    """How much more ``a`` states than ``b``: two stocks of one item, or two budgets (``a`` the larger)."""
+    big, small = int(a.value), int(b.value)
+    if a.relation == "stock":
+        item = a.key[1]
         question = f"How many more {item} does {a.subject} hold than {b.subject}?"
         claim = f"{a.subject} holds {big - small} more {item} than {b.subject}"
         lead = f"Subtract the {item} of {b.subject} from the {item} of {a.subject}."
     else:
-        a, b = (world.add("budget", (world.new("team"),), str(v)) for v in (big, small))
         question = f"How much larger is the budget of {a.subject} than the budget of {b.subject}?"
         claim = f"the budget of {a.subject} is {big - small} dollars larger than the budget of {b.subject}"
         lead = f"Subtract the budget of {b.subject} from the budget of {a.subject}."
@@ -64,9 +79,8 @@ def _difference(rng: random.Random, world: World, relation: str) -> Question:
     return Question(question, steps, cap(claim) + ".", str(big - small))
 
 
-def _scan(world: World, facts: list[Fact], find_one: str, find_more: str) -> list[TraceStep]:
-    """Quote every matching sentence in document order, then say the search is over."""
-    world.orderings.append(facts)
+def _scan(facts: list[Fact], find_one: str, find_more: str) -> list[TraceStep]:
+    """Quote every matching sentence (``facts``, in document order), then say the search is over."""
     steps = [extract(f, f"Find {find_one if i == 0 else find_more}.") for i, f in enumerate(facts)]
     return steps + [not_found(find_more, "no other sentence says so.")]
 
@@ -75,10 +89,15 @@ def _count(rng: random.Random, world: World) -> Question:
     team = world.new("team")
     facts = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 5))]
     world.close("owner", None, team)
-    n = len(facts)
-    steps = _scan(world, facts, f"a project owned by the {team} team",
-                  f"another project owned by the {team} team")
-    listing = ", ".join(f"{f.subject} is {i}" for i, f in enumerate(facts, 1))
+    world.orderings.append(facts)
+    return count_question(facts)
+
+
+def count_question(owners: list[Fact]) -> Question:
+    """How many projects a team owns: ``owners`` are every sentence saying so, in document order."""
+    team, n = owners[0].value, len(owners)
+    steps = _scan(owners, f"a project owned by the {team} team", f"another project owned by the {team} team")
+    listing = ", ".join(f"{f.subject} is {i}" for i, f in enumerate(owners, 1))
     steps += [compute(f"Count the projects found: {listing}.", str(n)),
               infer(f"So the {team} team owns {n} projects.", str(n)),
               check(f"the {n} quoted sentences are the only ones saying a project is owned by the "
@@ -91,10 +110,16 @@ def _site_total(rng: random.Random, world: World) -> Question:
     site = world.new("site")
     facts = [world.add("stock", (site, world.new("item"))) for _ in range(rng.randint(2, 4))]
     world.close("stock", (site, None))
-    where = facts[0].subject
-    steps = _scan(world, facts, f"an item {where} holds", f"another item {where} holds")
-    values = [int(f.value) for f in facts]
-    adds, total = running_sum(values, [f"the {f.key[1]}" for f in facts])
+    world.orderings.append(facts)
+    return site_total_question(facts)
+
+
+def site_total_question(stocks: list[Fact]) -> Question:
+    """All items of one warehouse: ``stocks`` are every sentence about its stock, in document order."""
+    where = stocks[0].subject
+    steps = _scan(stocks, f"an item {where} holds", f"another item {where} holds")
+    values = [int(f.value) for f in stocks]
+    adds, total = running_sum(values, [f"the {f.key[1]}" for f in stocks])
     steps += adds + [
         infer(f"So {where} holds {total} items in total.", str(total)),
         check(f"{_plus(values)} = {total}, using every sentence that says what {where} holds.",
@@ -107,10 +132,18 @@ def _budget_left(rng: random.Random, world: World) -> Question:
     team = world.new("team")
     owners = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 4))]
     world.close("owner", None, team)
+    world.orderings.append(owners)
     costs = [world.add("cost", (f.key[0],)) for f in owners]
     spent = sum(int(c.value) for c in costs)
     budget = world.add("budget", (team,), str(rng.randint(max(1000, spent + 50), 9999)))
-    steps = [extract(budget)] + _scan(world, owners, f"a project owned by the {team} team",
+    return budget_left_question(budget, owners, costs)
+
+
+def budget_left_question(budget: Fact, owners: list[Fact], costs: list[Fact]) -> Question:
+    """A team's budget minus the costs of all its projects (``owners`` in document order, ``costs``
+    in the same order); the budget must cover them."""
+    team = budget.key[0]
+    steps = [extract(budget)] + _scan(owners, f"a project owned by the {team} team",
                                       f"another project owned by the {team} team")
     steps += [extract(c) for c in costs]
     adds, total = running_sum([int(c.value) for c in costs], [f"the cost of {c.subject}" for c in costs])
@@ -138,3 +171,57 @@ def build_arithmetic(rng: random.Random, world: World, difficulty: int) -> Quest
         3: (lambda: _sum_sites(world, rng.randint(4, 5)), lambda: _budget_left(rng, world)),
     }[difficulty]
     return rng.choice(options)()
+
+
+def arithmetic_drills(rng: random.Random, world: World, document: str, n: int,
+                      asked: Collection[str] = ()) -> list[Question]:
+    """Up to ``n`` arithmetic questions over facts ``document`` already states, none of them in ``asked``,
+    of as many kinds as it allows: counts, warehouse totals, budget left, differences and sums.
+
+    Only facts stated once (no conflicting value) and in a sentence of the document count, and a scan
+    quotes every such sentence in document order, so each drill's gold trace is what the document says.
+    """
+    stated = [f for f in world.facts if f.sentence in document]
+    where = {f.sentence: document.index(f.sentence) for f in stated}
+
+    def clean(f: Fact) -> bool:  # not one of two conflicting statements
+        return len(world.values(f.relation, f.key)) == 1
+
+    def by(relation: str, part: Callable[[Fact], str]) -> dict[str, list[Fact]]:
+        """Every statement of ``relation`` grouped by ``part``, in document order."""
+        groups: dict[str, list[Fact]] = {}
+        for f in sorted((f for f in stated if f.relation == relation), key=lambda f: where[f.sentence]):
+            groups.setdefault(part(f), []).append(f)
+        return groups
+
+    # a scan must quote every statement of its group, so a group with a conflicting one is left out
+    owned = {team: fs for team, fs in by("owner", lambda f: f.value).items() if all(map(clean, fs))}
+    held = {site: fs for site, fs in by("stock", lambda f: f.key[0]).items() if all(map(clean, fs))}
+    items = {item: [f for f in fs if clean(f)] for item, fs in by("stock", lambda f: f.key[1]).items()}
+    budgets = {f.key[0]: f for f in stated if f.relation == "budget" and clean(f)}
+    costs = {f.key[0]: f for f in stated if f.relation == "cost" and clean(f)}
+    kinds: list[list[Question]] = [
+        [count_question(fs) for fs in owned.values() if len(fs) >= 2],
+        [site_total_question(fs) for fs in held.values() if len(fs) >= 2],
+        [budget_left_question(budgets[team], fs, [costs[f.key[0]] for f in fs])
+         for team, fs in owned.items() if len(fs) >= 2 and team in budgets
+         and all(f.key[0] in costs for f in fs)
+         and int(budgets[team].value) >= sum(int(costs[f.key[0]].value) for f in fs)],
+        [difference_question(*sorted(rng.sample(list(budgets.values()), 2), key=lambda f: -int(f.value)))
+         for _ in range(2) if len(budgets) >= 2],
+        [difference_question(*sorted(rng.sample(fs, 2), key=lambda f: -int(f.value)))
+         for fs in items.values() if len(fs) >= 2],
+        [sum_question(rng.sample(fs, rng.randint(2, min(5, len(fs))))) for fs in items.values() if len(fs) >= 2],
+    ]
+    for questions in kinds:
+        rng.shuffle(questions)
+    rng.shuffle(kinds)
+    chosen, asked = [], set(asked)
+    while len(chosen) < n and any(kinds):
+        for questions in kinds:  # round-robin over the kinds, so one kind does not crowd out the rest
+            if questions and len(chosen) < n:
+                q = questions.pop()
+                if q.text not in asked and q.answer_value != "0" and not q.answer_value.startswith("-"):
+                    asked.add(q.text)
+                    chosen.append(q)
+    return chosen

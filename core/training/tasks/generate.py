@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .documents import estimate_tokens, render_document
 from .example import Example
-from .family_arithmetic import build_arithmetic
+from .family_arithmetic import arithmetic_drills, build_arithmetic
 from .family_comparison import build_comparison
 from .family_dates import build_dates
 from .family_logic import build_causal, build_deduction
@@ -33,6 +34,15 @@ DIFFICULTIES = (1, 2, 3)
 MIN_TOKENS, MAX_TOKENS = 200, 3000
 
 
+@dataclass(frozen=True, slots=True)
+class Drills:
+    """How many extra questions ``generate_with_drills`` packs behind an example's document, by kind."""
+
+    lookups: int = 0  # one-hop lookups of other facts the document states
+    absent: int = 0  # questions on names the document never mentions ("not stated")
+    arithmetic: int = 0  # counts, totals, differences and sums over facts the document states
+
+
 def generate(seed: int, family: str | None = None, difficulty: int | None = None,
              target_tokens: int | None = None,
              count_tokens: Callable[[str], int] = estimate_tokens) -> Example:
@@ -45,29 +55,31 @@ def generate(seed: int, family: str | None = None, difficulty: int | None = None
 
 def generate_with_drills(seed: int, family: str | None = None, difficulty: int | None = None,
                          target_tokens: int | None = None,
-                         count_tokens: Callable[[str], int] = estimate_tokens, drills: int = 0,
-                         absent_drills: int = 0) -> list[Example]:
-    """``generate``'s example, then up to ``drills`` one-hop lookups of other facts of the same document.
+                         count_tokens: Callable[[str], int] = estimate_tokens,
+                         drills: Drills = Drills()) -> list[Example]:
+    """``generate``'s example, then the extra questions ``drills`` asks for on the same document.
 
     Every question needs a value found by its key (a name several tokens before it) among sentences that
-    share a template, and a small model learns that slowest: one such token in a whole example. Drills
-    ask for more facts the document already states, so training (which packs the questions of one
+    share a template, and a small model learns that slowest: one such token in a whole example. Lookup
+    drills ask for more facts the document already states, so training (which packs the questions of one
     document behind one copy of it, ``training.data``) sees many retrievals per document read. Only facts
     stated once, in a sentence the document contains, are drilled: each drill is an ordinary lookup.
-    ``absent_drills`` more ask about names the document never mentions (answered "not stated"), so
-    lookups alone do not teach that every question has a sentence to quote.
+    Absent-name drills ask about names the document never mentions (answered "not stated"), so lookups
+    alone do not teach that every question has a sentence to quote. Arithmetic drills practise the
+    arithmetic family's moves (scans in document order, column sums and differences) on the document's
+    own numbers: one main question holds only one or two of them.
     """
     example, world = _build(seed, family, difficulty, target_tokens, count_tokens)
-    if drills <= 0 and absent_drills <= 0:
+    if drills == Drills():
         return [example]
     candidates = [f for f in world.facts if f.relation in LOOKUP_RELATIONS and f.sentence in example.document
                   and len(world.values(f.relation, f.key)) == 1 and f.question() != example.question]
     rng = random.Random(f"drills:{seed}")
-    chosen = rng.sample(candidates, min(drills, len(candidates)))
+    chosen = rng.sample(candidates, min(drills.lookups, len(candidates)))
     group = [example] + [_example(lookup_question(f), example.document, "lookup", 1, example.doc_tokens, seed)
                          for f in chosen]
     asked = {e.question for e in group}
-    for _ in range(absent_drills):  # entities the document never names: "Not found"
+    for _ in range(drills.absent):  # entities the document never names: "Not found"
         try:
             question = absent_entity(rng, world)
         except RuntimeError:  # every name of that kind is in the document already
@@ -75,6 +87,10 @@ def generate_with_drills(seed: int, family: str | None = None, difficulty: int |
         if question.text not in asked:
             asked.add(question.text)
             group.append(_example(question, example.document, "unanswerable", 1, example.doc_tokens, seed))
+    if drills.arithmetic:
+        questions = arithmetic_drills(random.Random(f"arithmetic drills:{seed}"), world, example.document,
+                                      drills.arithmetic, asked)
+        group += [_example(q, example.document, "arithmetic", 2, example.doc_tokens, seed) for q in questions]
     return group
 
 
