@@ -8,7 +8,8 @@ Stages (each resumable; a finished stage is skipped on the next run):
   2. warm-up: repeated random token spans on a 2-layer model until it copies from context (induction
      heads), then grown to full depth with identity layers (see core/training/warmup.py);
   3. sft: supervised curriculum on generated long-document reasoning traces, with lookup drills packed
-     behind each document; then a short second pass that also drills names the document never mentions;
+     behind each document; then a short second pass that also drills names the document never mentions
+     and arithmetic on the document's own numbers;
   4. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
   5. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
      model card in resources/models/<name>/.

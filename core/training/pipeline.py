@@ -43,9 +43,10 @@ class Plan:
     sft: dict[str, Any] = field(default_factory=lambda: {"stage_steps": (150, 300, 2250, 300), "drills": 6})
     # then a short second pass on the acceptance range, where some drills ask about names the document
     # never mentions (lookup drills alone taught the model that every question has a sentence to quote)
+    # and some practise arithmetic on the document's numbers (a main question holds one or two sums)
     sft_tail: dict[str, Any] = field(default_factory=lambda: {
-        "stage_steps": (0, 0, 280), "drills": 4, "absent_drills": 2, "lr": 4e-4, "min_lr_ratio": 0.5,
-        "warmup_steps": 10})
+        "stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "lr": 4e-4,
+        "min_lr_ratio": 0.5, "warmup_steps": 10})
     rl: dict[str, Any] = field(default_factory=lambda: {"iterations": 20, "questions": 8, "group": 4,
                                                         "max_tokens": 512})
     eval_per_family_per_bucket: int = 20
@@ -239,7 +240,10 @@ Answer accuracy by task family and document length (tokens):
 - {_targets_line(report.get('table') or {})}
 - {_weak_line(report.get('table') or {})}
 - Synthetic documents only; on other text it produces plausible-looking but unreliable traces.
-- Accuracy falls on long documents (see the table) and on long arithmetic chains.
+- Accuracy falls on long documents (see the table). In arithmetic, sums and differences of named facts
+  mostly work; questions that must first find every fact of one kind (how many projects a team owns,
+  everything a warehouse holds, the budget a team has left after all its projects) mostly fail: it quotes
+  a sentence of another team, repeats one, or stops before the last.
 - English only; numbers as plain digits; dates as YYYY-MM-DD.
 """
 
@@ -267,8 +271,10 @@ def _tail_line(plan: Plan, times: dict) -> str:
         return ""
     tail = plan.sft_tail
     return (f"Then {sum(tail['stage_steps'])} more steps ({times.get('sft_tail_tokens', 0) / 1e6:.1f}M tokens) on "
-            f"documents up to 1,000 tokens with {tail.get('drills', 0)} lookup drills and "
-            f"{tail.get('absent_drills', 0)} about names the document never mentions (answered \"not stated\").")
+            f"documents up to 1,000 tokens with {tail.get('drills', 0)} lookup drills, "
+            f"{tail.get('absent_drills', 0)} about names the document never mentions (answered \"not stated\") and "
+            f"up to {tail.get('arithmetic_drills', 0)} arithmetic questions on the document's own numbers (counts, "
+            f"totals, differences, sums, a budget left after a team's projects).")
 
 
 def _weak_line(table: dict) -> str:
