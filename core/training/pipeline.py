@@ -66,7 +66,7 @@ def quick_plan() -> Plan:
                 sft={"stage_steps": (4, 4, 4, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 2,
                      "log_every": 1, "drills": 2},
                 sft_tail={"stage_steps": (0, 0, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 1,
-                          "log_every": 1, "drills": 1, "absent_drills": 1},
+                          "log_every": 1, "drills": 1, "absent_drills": 1, "arithmetic_drills": 1},
                 rl={"iterations": 2, "questions": 2, "group": 2, "max_tokens": 64},
                 eval_per_family_per_bucket=1, select_per_family=1, eval_max_tokens=64)
 
