@@ -184,8 +184,8 @@ def arithmetic_drills(rng: random.Random, world: World, document: str, n: int,
     stated = [f for f in world.facts if f.sentence in document]
     where = {f.sentence: document.index(f.sentence) for f in stated}
 
-    def clean(f: Fact) -> bool:  # not one of two conflicting statements
-        return len(world.values(f.relation, f.key)) == 1
+    def clean(f: Fact) -> bool:
+        return not world.conflicted(f)
 
     def by(relation: str, part: Callable[[Fact], str]) -> dict[str, list[Fact]]:
         """Every statement of ``relation`` grouped by ``part``, in document order."""

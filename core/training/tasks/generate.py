@@ -73,7 +73,7 @@ def generate_with_drills(seed: int, family: str | None = None, difficulty: int |
     if drills == Drills():
         return [example]
     candidates = [f for f in world.facts if f.relation in LOOKUP_RELATIONS and f.sentence in example.document
-                  and len(world.values(f.relation, f.key)) == 1 and f.question() != example.question]
+                  and not world.conflicted(f) and f.question() != example.question]
     rng = random.Random(f"drills:{seed}")
     chosen = rng.sample(candidates, min(drills.lookups, len(candidates)))
     group = [example] + [_example(lookup_question(f), example.document, "lookup", 1, example.doc_tokens, seed)

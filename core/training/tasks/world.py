@@ -193,6 +193,10 @@ class World:
     def values(self, relation: str, key: tuple[str, ...]) -> list[Fact]:
         return self._index.get((relation, key), [])
 
+    def conflicted(self, fact: Fact) -> bool:
+        """Whether ``fact`` is one of several values stated for its key (a contradiction on purpose)."""
+        return len(self.values(fact.relation, fact.key)) > 1
+
     def is_closed(self, relation: str, key: tuple[str, ...], value: str | None = None) -> bool:
         for rel, pattern, val in self._closed:
             if rel != relation or (val is not None and val != value):
