@@ -129,7 +129,7 @@ def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, toke
     budget = steps * tokens_per_batch
     while budget > 0:
         seqs = [_example_ids(tokenizer, e) for e in next(stream)]
-        if len(seqs[0][0]) > max_len:
+        if any(len(ids) > max_len for ids, _ in seqs):  # each question alone must fit, drills too
             continue
         e = _pack(seqs)
         pool.append(e)
