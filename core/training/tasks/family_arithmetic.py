@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable, Collection
 
 from .example import TraceStep
+from .family_lookup import reverse_find
 from .scratchpad import add_text, sub_text
 from .trace import Question, check, compute, extract, infer, join_names, not_found
 from .world import Fact, World, cap
@@ -96,7 +97,7 @@ def _count(rng: random.Random, world: World) -> Question:
 def count_question(owners: list[Fact]) -> Question:
     """How many projects a team owns: ``owners`` are every sentence saying so, in document order."""
     team, n = owners[0].value, len(owners)
-    steps = _scan(owners, f"a project owned by the {team} team", f"another project owned by the {team} team")
+    steps = _scan(owners, reverse_find(owners[0]), f"another project owned by the {team} team")
     listing = ", ".join(f"{f.subject} is {i}" for i, f in enumerate(owners, 1))
     steps += [compute(f"Count the projects found: {listing}.", str(n)),
               infer(f"So the {team} team owns {n} projects.", str(n)),
@@ -117,7 +118,7 @@ def _site_total(rng: random.Random, world: World) -> Question:
 def site_total_question(stocks: list[Fact]) -> Question:
     """All items of one warehouse: ``stocks`` are every sentence about its stock, in document order."""
     where = stocks[0].subject
-    steps = _scan(stocks, f"an item {where} holds", f"another item {where} holds")
+    steps = _scan(stocks, reverse_find(stocks[0]), f"another item {where} holds")
     values = [int(f.value) for f in stocks]
     adds, total = running_sum(values, [f"the {f.key[1]}" for f in stocks])
     steps += adds + [
@@ -143,7 +144,7 @@ def budget_left_question(budget: Fact, owners: list[Fact], costs: list[Fact]) ->
     """A team's budget minus the costs of all its projects (``owners`` in document order, ``costs``
     in the same order); the budget must cover them."""
     team = budget.key[0]
-    steps = [extract(budget)] + _scan(owners, f"a project owned by the {team} team",
+    steps = [extract(budget)] + _scan(owners, reverse_find(owners[0]),
                                       f"another project owned by the {team} team")
     steps += [extract(c) for c in costs]
     adds, total = running_sum([int(c.value) for c in costs], [f"the cost of {c.subject}" for c in costs])
