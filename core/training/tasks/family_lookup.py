@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 from collections.abc import Collection
 
-from .example import TraceStep
 from .trace import Question, check, extract, infer, lookup_check, lower_first
 from .world import RELATIONS, Fact, World, canonical, cap, subject
 
@@ -84,7 +83,7 @@ def reverse_question(fact: Fact) -> Question:
     """Ask for the subject of ``fact`` by its value; the caller makes sure no other sentence matches."""
     known, answer = reverse_sides(fact)
     what = reverse_find(fact)
-    steps = [TraceStep(f'Find {what}. The document says: "{fact.sentence}"', "extract", fact.sentence, answer),
+    steps = [extract(fact, f"Find {what}.", answer),
              check(f"no other sentence in the document names {what}, so the answer is {answer}.", answer)]
     question, _, sentence = REVERSE[fact.relation]
     return Question(question.format(v=known), steps, sentence.format(v=known, V=cap(known), a=answer), answer)

@@ -24,11 +24,12 @@ class Question:
     answer_value: str
 
 
-def extract(fact: Fact, lead: str | None = None) -> TraceStep:
-    """Quote the sentence stating ``fact``; ``lead`` replaces the default "Find <what>."."""
+def extract(fact: Fact, lead: str | None = None, value: str | None = None) -> TraceStep:
+    """Quote the sentence stating ``fact``; ``lead`` replaces the default "Find <what>.", ``value`` the
+    value the step finds (``fact``'s answer by default; a reverse lookup finds its subject)."""
     lead = lead or f"Find {fact.what()}."
     return TraceStep(f'{lead} The document says: "{fact.sentence}"', "extract", fact.sentence,
-                     fact.answer)
+                     value or fact.answer)
 
 
 def also(fact: Fact, what: str) -> TraceStep:
