@@ -80,8 +80,14 @@ def difference_question(a: Fact, b: Fact) -> Question:
     return Question(question, steps, cap(claim) + ".", str(big - small))
 
 
-def _scan(facts: list[Fact], find_one: str, find_more: str) -> list[TraceStep]:
-    """Quote every matching sentence (``facts``, in document order), then say the search is over."""
+def _scan(facts: list[Fact]) -> list[TraceStep]:
+    """Quote every matching sentence (``facts``, in document order), then say the search is over.
+
+    Each is a reverse lookup of its sentence: "Find a project owned by the Atlas team.", then "Find
+    another project owned by the Atlas team." (the article of ``reverse_find`` swapped for "another").
+    """
+    find_one = reverse_find(facts[0])
+    find_more = "another " + find_one.split(" ", 1)[1]
     steps = [extract(f, f"Find {find_one if i == 0 else find_more}.") for i, f in enumerate(facts)]
     return steps + [not_found(find_more, "no other sentence says so.")]
 
@@ -97,7 +103,7 @@ def _count(rng: random.Random, world: World) -> Question:
 def count_question(owners: list[Fact]) -> Question:
     """How many projects a team owns: ``owners`` are every sentence saying so, in document order."""
     team, n = owners[0].value, len(owners)
-    steps = _scan(owners, reverse_find(owners[0]), f"another project owned by the {team} team")
+    steps = _scan(owners)
     listing = ", ".join(f"{f.subject} is {i}" for i, f in enumerate(owners, 1))
     steps += [compute(f"Count the projects found: {listing}.", str(n)),
               infer(f"So the {team} team owns {n} projects.", str(n)),
@@ -118,7 +124,7 @@ def _site_total(rng: random.Random, world: World) -> Question:
 def site_total_question(stocks: list[Fact]) -> Question:
     """All items of one warehouse: ``stocks`` are every sentence about its stock, in document order."""
     where = stocks[0].subject
-    steps = _scan(stocks, reverse_find(stocks[0]), f"another item {where} holds")
+    steps = _scan(stocks)
     values = [int(f.value) for f in stocks]
     adds, total = running_sum(values, [f"the {f.key[1]}" for f in stocks])
     steps += adds + [
@@ -144,8 +150,7 @@ def budget_left_question(budget: Fact, owners: list[Fact], costs: list[Fact]) ->
     """A team's budget minus the costs of all its projects (``owners`` in document order, ``costs``
     in the same order); the budget must cover them."""
     team = budget.key[0]
-    steps = [extract(budget)] + _scan(owners, reverse_find(owners[0]),
-                                      f"another project owned by the {team} team")
+    steps = [extract(budget)] + _scan(owners)
     steps += [extract(c) for c in costs]
     adds, total = running_sum([int(c.value) for c in costs], [f"the cost of {c.subject}" for c in costs])
     left = int(budget.value) - total
