@@ -190,9 +190,6 @@ def arithmetic_drills(rng: random.Random, world: World, document: str, n: int,
     stated = [f for f in world.facts if f.sentence in document]
     where = {f.sentence: document.index(f.sentence) for f in stated}
 
-    def clean(f: Fact) -> bool:
-        return not world.conflicted(f)
-
     def by(relation: str, part: Callable[[Fact], str]) -> dict[str, list[Fact]]:
         """Every statement of ``relation`` grouped by ``part``, in document order."""
         groups: dict[str, list[Fact]] = {}
@@ -201,11 +198,11 @@ def arithmetic_drills(rng: random.Random, world: World, document: str, n: int,
         return groups
 
     # a scan must quote every statement of its group, so a group with a conflicting one is left out
-    owned = {team: fs for team, fs in by("owner", lambda f: f.value).items() if all(map(clean, fs))}
-    held = {site: fs for site, fs in by("stock", lambda f: f.key[0]).items() if all(map(clean, fs))}
-    items = {item: [f for f in fs if clean(f)] for item, fs in by("stock", lambda f: f.key[1]).items()}
-    budgets = {f.key[0]: f for f in stated if f.relation == "budget" and clean(f)}
-    costs = {f.key[0]: f for f in stated if f.relation == "cost" and clean(f)}
+    owned = {team: fs for team, fs in by("owner", lambda f: f.value).items() if not any(map(world.conflicted, fs))}
+    held = {site: fs for site, fs in by("stock", lambda f: f.key[0]).items() if not any(map(world.conflicted, fs))}
+    items = {item: [f for f in fs if not world.conflicted(f)] for item, fs in by("stock", lambda f: f.key[1]).items()}
+    budgets = {f.key[0]: f for f in stated if f.relation == "budget" and not world.conflicted(f)}
+    costs = {f.key[0]: f for f in stated if f.relation == "cost" and not world.conflicted(f)}
     kinds: list[list[Question]] = [
         [count_question(fs) for fs in owned.values() if len(fs) >= 2],
         [site_total_question(fs) for fs in held.values() if len(fs) >= 2],
@@ -227,7 +224,7 @@ def arithmetic_drills(rng: random.Random, world: World, document: str, n: int,
         for questions in kinds:  # round-robin over the kinds, so one kind does not crowd out the rest
             if questions and len(chosen) < n:
                 q = questions.pop()
-                if q.text not in asked and q.answer_value != "0" and not q.answer_value.startswith("-"):
+                if q.text not in asked and q.answer_value != "0":  # a difference of two equal numbers
                     asked.add(q.text)
                     chosen.append(q)
     return chosen
