@@ -38,7 +38,6 @@ class SFTConfig:
     drills: int = 0
     absent_drills: int = 0
     arithmetic_drills: int = 0
-    reverse_drills: int = 0
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
@@ -142,7 +141,7 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
         stage = cfg.stage_at(state.step)
         batches = chunk_batches(tokenizer, stage, state.chunk, cfg.steps_per_chunk, cfg.tokens_per_batch, cfg.seed,
                                 cfg.max_len, Drills(lookups=cfg.drills, absent=cfg.absent_drills,
-                                                   reverse=cfg.reverse_drills, arithmetic=cfg.arithmetic_drills))
+                                                   arithmetic=cfg.arithmetic_drills))
         for batch in batches[state.batch_in_chunk:]:
             if state.step >= cfg.total_steps:
                 break

@@ -9,26 +9,18 @@ concrete entity the previous hop produced.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
 
 from .trace import Question, check, extract, infer, lookup_check, lower_first
-from .world import RELATIONS, Fact, World, canonical, cap, subject
+from .world import RELATIONS, Fact, World, canonical, subject
 
 LOOKUP_RELATIONS = ("owner", "manager", "team_city", "budget", "cost", "stock", "order", "parcel",
                     "reports_to", "office", "member", "launch", "opened", "joined", "course",
                     "badge", "closure", "succession")
 
-# Reverse lookups name a fact's value and ask for its subject, the name *before* the matched words of the
-# sentence: what a scan reads ("every project the Atlas team owns"), while lookups and hops read the name
-# after their key. relation: (question, what to find, answer), "{v}" the known side as the document writes
-# it, "{a}" the answer (the answer sentence ends with it, as every answer does).
-REVERSE = {
-    "owner": ("Which project is owned by {v}?", "a project owned by {v}", "{V} owns {a}."),
-    "manager": ("Which team is managed by {v}?", "a team managed by {v}", "{V} manages the {a}."),
-    "member": ("Who is a member of {v}?", "a member of {v}", "A member of {v} is {a}."),
-    "reports_to": ("Who reports to {v}?", "a person who reports to {v}", "The person who reports to {v} is {a}."),
-    "stock": ("Which item does {v} hold?", "an item {v} holds", "{V} holds {a}."),
-}
+# What a scan looks for, by a fact's value (or, for stock, its warehouse): the name *before* the matched
+# words of the sentence, while lookups and hops read the name after their key. "{v}" is the known side as
+# the document writes it.
+REVERSE_FIND = {"owner": "a project owned by {v}", "stock": "an item {v} holds"}
 
 # How a hop names its value in terms of its subject: the building block of multi-hop phrases.
 NOUN_PHRASE = {"owner": "the team that owns {S}", "manager": "the manager of {S}",
@@ -67,42 +59,10 @@ def lookup_question(fact: Fact) -> Question:
     return Question(fact.question(), [extract(fact), lookup_check(fact)], fact.sentence, fact.answer)
 
 
-def reverse_sides(fact: Fact) -> tuple[str, str]:
-    """(the known side as the document writes it, the answer) of a reverse lookup of ``fact``."""
-    if fact.relation == "stock":  # "The stock of <item> at the <site> warehouse is <n>."
-        return fact.subject, fact.key[1]
-    return subject(fact.rel.value_cat, fact.value), canonical(fact.rel.key_cats[0], fact.key[0])
-
-
 def reverse_find(fact: Fact) -> str:
-    """What a reverse lookup (or a scan) of ``fact`` looks for: "a project owned by the Atlas team"."""
-    return REVERSE[fact.relation][1].format(v=reverse_sides(fact)[0])
-
-
-def reverse_question(fact: Fact) -> Question:
-    """Ask for the subject of ``fact`` by its value; the caller makes sure no other sentence matches."""
-    known, answer = reverse_sides(fact)
-    what = reverse_find(fact)
-    steps = [extract(fact, f"Find {what}.", answer),
-             check(f"no other sentence in the document names {what}, so the answer is {answer}.", answer)]
-    question, _, sentence = REVERSE[fact.relation]
-    return Question(question.format(v=known), steps, sentence.format(v=known, V=cap(known), a=answer), answer)
-
-
-def reverse_drills(rng: random.Random, world: World, document: str, n: int,
-                   asked: Collection[str] = ()) -> list[Question]:
-    """Up to ``n`` reverse lookups on ``document``, projects by team and items by warehouse first (the
-    scans' reads). Only a value stated in exactly one sentence of its relation is asked, and never one of
-    two conflicting statements, so each answer is the one sentence the document gives."""
-    groups: dict[tuple[str, str], list[Fact]] = {}
-    for f in world.facts:
-        if f.relation in REVERSE and f.sentence in document:
-            groups.setdefault((f.relation, reverse_sides(f)[0]), []).append(f)
-    facts = [fs[0] for fs in groups.values() if len(fs) == 1 and not world.conflicted(fs[0])]
-    rng.shuffle(facts)
-    facts.sort(key=lambda f: f.relation not in ("owner", "stock"))  # stable: shuffled within each part
-    questions = [reverse_question(f) for f in facts]
-    return [q for q in questions if q.text not in asked][:n]
+    """What a scan for facts like ``fact`` looks for: "a project owned by the Atlas team"."""
+    known = fact.subject if fact.relation == "stock" else subject(fact.rel.value_cat, fact.value)
+    return REVERSE_FIND[fact.relation].format(v=known)
 
 
 def build_chain(world: World, relations: tuple[str, ...]) -> list[Fact]:

@@ -12,7 +12,7 @@ from .family_arithmetic import arithmetic_drills, build_arithmetic
 from .family_comparison import build_comparison
 from .family_dates import build_dates
 from .family_logic import build_causal, build_deduction
-from .family_lookup import LOOKUP_RELATIONS, build_lookup, build_multihop, lookup_question, reverse_drills
+from .family_lookup import LOOKUP_RELATIONS, build_lookup, build_multihop, lookup_question
 from .family_meta import absent_entity, build_contradiction, build_unanswerable
 from .trace import Question
 from .world import World
@@ -40,7 +40,6 @@ class Drills:
 
     lookups: int = 0  # one-hop lookups of other facts the document states
     absent: int = 0  # questions on names the document never mentions ("not stated")
-    reverse: int = 0  # a fact's subject asked by its value ("Which project is owned by the Atlas team?")
     arithmetic: int = 0  # counts, totals, differences and sums over facts the document states
 
 
@@ -68,9 +67,7 @@ def generate_with_drills(seed: int, family: str | None = None, difficulty: int |
     Absent-name drills ask about names the document never mentions (answered "not stated"), so lookups
     alone do not teach that every question has a sentence to quote. Arithmetic drills practise the
     arithmetic family's moves (scans in document order, column sums and differences) on the document's
-    own numbers: one main question holds only one or two of them. Reverse drills ask for the name before
-    the matched words of a sentence (a project by its team), the read every scan needs and no forward
-    question practises.
+    own numbers: one main question holds only one or two of them.
     """
     example, world = _build(seed, family, difficulty, target_tokens, count_tokens)
     if drills == Drills():
@@ -90,11 +87,6 @@ def generate_with_drills(seed: int, family: str | None = None, difficulty: int |
         if question.text not in asked:
             asked.add(question.text)
             group.append(_example(question, example.document, "unanswerable", 1, example.doc_tokens, seed))
-    if drills.reverse:
-        questions = reverse_drills(random.Random(f"reverse drills:{seed}"), world, example.document,
-                                   drills.reverse, asked)
-        asked |= {q.text for q in questions}
-        group += [_example(q, example.document, "lookup", 1, example.doc_tokens, seed) for q in questions]
     if drills.arithmetic:
         questions = arithmetic_drills(random.Random(f"arithmetic drills:{seed}"), world, example.document,
                                       drills.arithmetic, asked)
