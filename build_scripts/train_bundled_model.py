@@ -9,7 +9,8 @@ Stages (each resumable; a finished stage is skipped on the next run):
      heads), then grown to full depth with identity layers (see core/training/warmup.py);
   3. sft: supervised curriculum on generated long-document reasoning traces, with lookup drills packed
      behind each document; then a short second pass that also drills names the document never mentions
-     and arithmetic on the document's own numbers;
+     and arithmetic on the document's own numbers; then a third on documents that also chain a team's
+     projects and a warehouse's items, walked one link at a time by counts and totals;
   4. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
   5. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
      model card in resources/models/<name>/.

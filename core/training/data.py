@@ -14,13 +14,13 @@ its own example, while the document is read once for all of them.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 from core.engine.tokenizer import Tokenizer
-from core.training.tasks import Drills, Example, curriculum_groups
+from core.training.tasks import Drills, Example, curriculum_groups, stage_spec
 
 IGNORE = -100
 
@@ -119,12 +119,16 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
 
 
 def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, tokens_per_batch: int, seed: int,
-                  max_len: int, drills: Drills = Drills()) -> list[Batch]:
+                  max_len: int, drills: Drills = Drills(), chains: bool = False,
+                  extra_families: tuple[str, ...] = ()) -> list[Batch]:
     """``steps`` batches of about ``tokens_per_batch`` tokens each, for chunk ``chunk`` of ``stage``; each
-    example packed with the extra questions ``drills`` asks for on its document (``tasks.generate_with_drills``)."""
+    example packed with the extra questions ``drills`` asks for on its document (``tasks.generate_with_drills``;
+    ``chains`` as in ``tasks.generate``); ``extra_families`` are drawn that many more times than the stage says."""
     rng = random.Random(seed * 1_000_003 + stage * 10_007 + chunk)
+    spec = stage_spec(stage)
+    spec = replace(spec, families=spec.families + extra_families)
     stream = curriculum_groups(stage, rng.randrange(1 << 30), count_tokens=lambda s: len(tokenizer.encode(s)),
-                               drills=drills)
+                               drills=drills, spec=spec, chains=chains)
     pool: list[Encoded] = []
     budget = steps * tokens_per_batch
     while budget > 0:

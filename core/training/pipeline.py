@@ -28,6 +28,13 @@ from core.training.tokenizer_train import CONTROL_TOKENS
 log = logging.getLogger(__name__)
 
 
+def _links_pass() -> dict[str, Any]:
+    """A pass drilling chain links (see ``Plan.sft_links``)."""
+    return {"stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "link_drills": 4,
+            "lr": 4e-4, "min_lr_ratio": 0.5, "warmup_steps": 10, "chains": True,
+            "extra_families": ("arithmetic",) * 3}
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     vocab_size: int = 4096
@@ -47,11 +54,35 @@ class Plan:
     sft_tail: dict[str, Any] = field(default_factory=lambda: {
         "stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "lr": 4e-4,
         "min_lr_ratio": 0.5, "warmup_steps": 10})
+    # then a pass on documents that also chain a team's projects and a warehouse's items (``tasks.World.chains``:
+    # "The plan of the Atlas team starts with Project Vega.", "In the plan of the Atlas team, Project Vega is
+    # followed by ...", the last "followed by nothing."): a count or a total walks the chain, one keyed lookup
+    # per link. Scanning for "another" sentence like one already quoted never worked (neither reading
+    # direction), nor copying a list of names out of one sentence; the earlier passes stay as they were, so
+    # their models are the ones earlier runs made
+    sft_chains: dict[str, Any] = field(default_factory=lambda: {
+        "stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "lr": 3e-4,
+        "min_lr_ratio": 0.5, "warmup_steps": 10, "chains": True, "extra_families": ("arithmetic",) * 2})
+    # then twice more of the same with more arithmetic and 4 lookups of chain links per document that has a
+    # chain, on fresh documents with a fresh optimizer each time: after the first chain pass the walks had the
+    # form but quoted wrong links (14 of 62 right), after one of these 70 of 86
+    sft_links: dict[str, Any] = field(default_factory=_links_pass)
+    sft_links_2: dict[str, Any] = field(default_factory=_links_pass)
     rl: dict[str, Any] = field(default_factory=lambda: {"iterations": 20, "questions": 8, "group": 4,
                                                         "max_tokens": 512})
     eval_per_family_per_bucket: int = 20
     select_per_family: int = 3  # held-out questions per family and bucket <= 1,000 tokens, for keeping RL or not
     eval_max_tokens: int = 1536
+
+    @property
+    def chains(self) -> bool:
+        """Whether RL, selection and evaluation documents carry chains, as the last supervised pass's do."""
+        return bool(self.sft_chains.get("chains"))
+
+
+# the supervised passes after stage 1, in order: each starts from the one before (the first from stage 1's
+# model) with a fresh optimizer, and draws its data with the run's seed plus its offset
+LATER_PASSES = (("sft_tail", 11), ("sft_chains", 13), ("sft_links", 17), ("sft_links_2", 19))
 
 
 def default_plan() -> Plan:
@@ -67,6 +98,9 @@ def quick_plan() -> Plan:
                      "log_every": 1, "drills": 2},
                 sft_tail={"stage_steps": (0, 0, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 1,
                           "log_every": 1, "drills": 1, "absent_drills": 1, "arithmetic_drills": 1},
+                sft_chains={"stage_steps": (0, 0, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2,
+                             "warmup_steps": 1, "log_every": 1, "arithmetic_drills": 1, "chains": True},
+                sft_links={}, sft_links_2={},
                 rl={"iterations": 2, "questions": 2, "group": 2, "max_tokens": 64},
                 eval_per_family_per_bucket=1, select_per_family=1, eval_max_tokens=64)
 
@@ -123,22 +157,24 @@ def warmed_model(work: Path, hf: dict[str, Any], plan: Plan, seed: int, times: d
 
 
 def tail_sft(work: Path, hf: dict[str, Any], tokenizer: Tokenizer, plan: Plan, seed: int, times: dict) -> Path:
-    """Stage 1b (when configured): ``plan.sft_tail`` from the end of stage 1, a fresh optimizer; returns the
-    model folder that goes on to RL (stage 1's own when there is no tail)."""
+    """The supervised passes after stage 1 (``LATER_PASSES``, those configured); returns the model folder that
+    goes on to RL (the last pass's)."""
     from core.models.export import save_hf_checkpoint
     from core.training.sft import SFTConfig, train_sft
 
-    if not plan.sft_tail:
-        return work / "sft_model"
-    out = work / "sft_tail_model"
-    if not (out / "model.safetensors").exists():
-        model = Transformer(ModelConfig.from_hf(hf))
-        model.load_state_dict(torch.load(work / "sft" / "sft_checkpoint.pt", weights_only=False)["model"])
-        state = train_sft(model, tokenizer, SFTConfig(**plan.sft_tail, seed=seed + 11), work / "sft_tail")
-        save_hf_checkpoint(model, hf, out)
-        times["sft_tail_s"], times["sft_tail_tokens"] = state.seconds, state.tokens_seen
-        (work / "times.json").write_text(json.dumps(times, indent=2))
-    return out
+    model_dir = work / "sft_model"
+    for name, offset in LATER_PASSES:
+        if not (cfg := getattr(plan, name)):
+            continue
+        out = work / f"{name}_model"
+        if not (out / "model.safetensors").exists():
+            model = load_model(model_dir, "fp32").model.requires_grad_(True)
+            state = train_sft(model, tokenizer, SFTConfig(**cfg, seed=seed + offset), work / name)
+            save_hf_checkpoint(model, hf, out)
+            times[f"{name}_s"], times[f"{name}_tokens"] = state.seconds, state.tokens_seen
+            (work / "times.json").write_text(json.dumps(times, indent=2))
+        model_dir = out
+    return model_dir
 
 
 def engine_for(model_dir: Path, tok_dir: Path, max_sequences: int = 16, context: int = 4096) -> Engine:
@@ -161,10 +197,12 @@ def run_rl_and_select(work: Path, sft_dir: Path, tokenizer: Tokenizer, plan: Pla
 
     if not (rl_dir / "model.safetensors").exists():
         started = time.perf_counter()
-        train_rl(sft_dir, work / "tokenizer", rl_dir, RLConfig(**plan.rl, seed=seed), work / "rl")
+        train_rl(sft_dir, work / "tokenizer", rl_dir, RLConfig(**plan.rl, seed=seed, chains=plan.chains),
+                 work / "rl")
         times["rl_s"] = time.perf_counter() - started
         (work / "times.json").write_text(json.dumps(times, indent=2))
-    examples = [e for e in heldout_set(plan.select_per_family, seed=seed + 1) if e.doc_tokens <= 1000]
+    examples = [e for e in heldout_set(plan.select_per_family, seed=seed + 1, chains=plan.chains)
+                if e.doc_tokens <= 1000]
     scores = {}
     for name, path in (("sft", sft_dir), ("rl", rl_dir)):
         report = evaluate(engine_for(path, work / "tokenizer"), examples, plan.eval_max_tokens)
@@ -182,7 +220,7 @@ def final_eval(work: Path, model_dir: Path, tok_dir: Path, plan: Plan) -> dict:
         return json.loads(path.read_text())
     tokenizer = Tokenizer.from_dir(tok_dir)
     examples = heldout_set(plan.eval_per_family_per_bucket, seed=0,
-                           count_tokens=lambda s: len(tokenizer.encode(s)))
+                           count_tokens=lambda s: len(tokenizer.encode(s)), chains=plan.chains)
     report: EvalReport = evaluate(engine_for(model_dir, tok_dir), examples, plan.eval_max_tokens,
                                   on_progress=lambda i, n: log.info("eval %d/%d", i, n))
     result = {**report.to_dict(), "markdown": report.markdown()}
@@ -227,6 +265,7 @@ compute on {times.get('machine', "the project's build machine")}:
    lookups of other facts it states, packed behind one copy of it (each question sees the document and
    itself only), so finding a value by its key is practised many times per document read.
    {_tail_line(plan, times)}
+   {_chains_line(plan, times)}
 4. Reinforcement learning (GRPO: groups of samples per question, group-normalised advantages, KL to the
    stage-1 model) with a reward for the answer and for each correct step; kept only if better on a
    held-out selection set. {_selection_line(times.get('selection') or {})}
@@ -241,9 +280,12 @@ Answer accuracy by task family and document length (tokens):
 - {_weak_line(report.get('table') or {})}
 - Synthetic documents only; on other text it produces plausible-looking but unreliable traces.
 - Accuracy falls on long documents (see the table). In arithmetic, sums and differences of named facts
-  mostly work; questions that must first find every fact of one kind (how many projects a team owns,
-  everything a warehouse holds, the budget a team has left after all its projects) mostly fail: it quotes
-  a sentence of another team, repeats one, or stops before the last.
+  mostly work. Counts and totals over everything one team or warehouse has (how many projects a team owns,
+  everything a warehouse holds, the budget a team has left after all its projects) follow a chain of
+  sentences ("The plan of the Atlas team starts with Project Vega.", "In the plan of the Atlas team, Project
+  Vega is followed by ...", "... followed by nothing."), as its training documents give one; where the facts
+  are only scattered over the document, it cannot gather them all (finding "another" sentence like one
+  already quoted was never learnt).
 - English only; numbers as plain digits; dates as YYYY-MM-DD.
 """
 
@@ -275,6 +317,22 @@ def _tail_line(plan: Plan, times: dict) -> str:
             f"{tail.get('absent_drills', 0)} about names the document never mentions (answered \"not stated\") and "
             f"up to {tail.get('arithmetic_drills', 0)} arithmetic questions on the document's own numbers (counts, "
             f"totals, differences, sums, a budget left after a team's projects).")
+
+
+def _chains_line(plan: Plan, times: dict) -> str:
+    if not plan.sft_chains:
+        return ""
+    links = [cfg for cfg in (plan.sft_links, plan.sft_links_2) if cfg]
+    steps = sum(sum(cfg["stage_steps"]) for cfg in [plan.sft_chains] + links)
+    tokens = sum(times.get(f"{name}_tokens", 0) for name in ("sft_chains", "sft_links", "sft_links_2"))
+    drilled = (f" (in the last {sum(sum(cfg['stage_steps']) for cfg in links)}, arithmetic is drawn "
+               f"{1 + len(links[0].get('extra_families', ()))} times as often and each document with a chain "
+               f"also drills {links[0].get('link_drills', 0)} of its links)" if links else "")
+    return (f"Then {steps} more steps ({tokens / 1e6:.1f}M tokens) of the same mix, arithmetic drawn "
+            f"{1 + len(plan.sft_chains.get('extra_families', ()))} times as often, on documents that also chain "
+            f"a team's projects and a warehouse's items (where the chain starts, what follows each one, the last "
+            f"followed by \"nothing\"): a count, a total or a budget left walks the chain, one lookup per link, "
+            f"and the lookup drills include links{drilled}.")
 
 
 def _weak_line(table: dict) -> str:

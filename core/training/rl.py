@@ -40,6 +40,7 @@ class RLConfig:
     kl_coef: float = 0.04
     malformed_penalty: float = 0.2
     stage: int = 2  # curriculum stage the questions come from
+    chains: bool = False  # as in ``tasks.generate``
     micro_batch: int = 4  # sequences per backward pass
     seed: int = 0
     bf16: bool = True
@@ -80,7 +81,8 @@ def train_rl(sft_dir: Path, tok_dir: Path, out_dir: Path, cfg: RLConfig, work_di
     engine = Engine(policy_loaded, tokenizer, EngineConfig(max_sequences=cfg.questions * cfg.group,
                                                            context_tokens=policy_loaded.config.max_position_embeddings))
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
-    questions = curriculum(cfg.stage, cfg.seed + 7919, count_tokens=lambda s: len(tokenizer.encode(s)))
+    questions = curriculum(cfg.stage, cfg.seed + 7919, count_tokens=lambda s: len(tokenizer.encode(s)),
+                           chains=cfg.chains)
     rng = random.Random(cfg.seed)
     history: list[dict] = []
     for it in range(cfg.iterations):

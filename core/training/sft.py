@@ -38,6 +38,9 @@ class SFTConfig:
     drills: int = 0
     absent_drills: int = 0
     arithmetic_drills: int = 0
+    link_drills: int = 0
+    chains: bool = False  # documents chain a team's projects / a warehouse's items (``tasks.generate``)
+    extra_families: tuple[str, ...] = ()  # drawn this many more times than the curriculum stage says
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
@@ -141,7 +144,8 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
         stage = cfg.stage_at(state.step)
         batches = chunk_batches(tokenizer, stage, state.chunk, cfg.steps_per_chunk, cfg.tokens_per_batch, cfg.seed,
                                 cfg.max_len, Drills(lookups=cfg.drills, absent=cfg.absent_drills,
-                                                   arithmetic=cfg.arithmetic_drills))
+                                                   arithmetic=cfg.arithmetic_drills, links=cfg.link_drills),
+                                cfg.chains, cfg.extra_families)
         for batch in batches[state.batch_in_chunk:]:
             if state.step >= cfg.total_steps:
                 break

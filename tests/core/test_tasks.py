@@ -52,6 +52,11 @@ FACT_PATTERNS = {
                    r"the ([a-z ]+)", 0),
     "parcel_rule": (r"Parcels heavier than (\d+) kilograms are sent by (\w+), and other parcels by "
                     r"(\w+)", 0),
+    # chains (documents generated with chains=True): every project of a team, every item of a warehouse
+    "plan_start": (r"The plan of the (\w+) team starts with Project (\w+)", 1),
+    "plan_next": (r"In the plan of the (\w+) team, Project (\w+) is followed by (Project \w+|nothing)", 2),
+    "shelf_start": (r"The shelves of the (\w+) warehouse start with ([a-z]+)", 1),
+    "shelf_next": (r"On the shelves of the (\w+) warehouse, ([a-z]+) are followed by ([a-z]+)", 2),
 }
 CANONICAL = {"owner": "{} team", "member": "{} team", "office": "{} office", "course": "{} course",
              "badge": "{} badge", "closure": "{} warehouse"}
@@ -83,6 +88,8 @@ class Facts:
                     continue
                 if relation == "stock":
                     self.by[relation][(m[2], m[1])].append(m[3])
+                elif relation in ("plan_next", "shelf_next"):
+                    self.by[relation][(m[1], m[2])].append(m[3].removeprefix("Project "))
                 elif relation in ("order_rule", "parcel_rule"):
                     self.by[relation][("rule",)].append((m[1], m[2], m[3]))
                 else:
@@ -98,6 +105,33 @@ class Facts:
 
     def keys_with(self, relation: str, value: str) -> list[tuple[str, ...]]:
         return [k for k, vs in self.by[relation].items() if value in vs]
+
+
+def chain_of(facts: Facts, start: str, link: str, owner: str) -> list[str] | None:
+    """The names a stated chain of ``owner`` runs through, from its start to "nothing" (None if none)."""
+    if (owner,) not in facts.by[start]:
+        return None
+    names = [facts.one(start, owner)]
+    while (following := facts.one(link, owner, names[-1])) != "nothing":
+        assert following not in names, (owner, names, following)  # a chain never loops
+        names.append(following)
+    return names
+
+
+def projects_of(facts: Facts, team: str) -> list[str]:
+    """The projects the owner sentences give ``team``; the team's chain, if stated, must run through the same."""
+    owned = [k[0] for k in facts.keys_with("owner", team)]
+    if (chained := chain_of(facts, "plan_start", "plan_next", team)) is not None:
+        assert sorted(chained) == sorted(owned)
+    return owned
+
+
+def items_of(facts: Facts, site: str) -> list[str]:
+    """The items the stock sentences give the ``site`` warehouse; its chain, if stated, runs through the same."""
+    items = [k[1] for k in facts.by["stock"] if k[0] == site]
+    if (chained := chain_of(facts, "shelf_start", "shelf_next", site)) is not None:
+        assert sorted(chained) == sorted(items)
+    return items
 
 
 def team_np(facts: Facts, np: str) -> str:
@@ -218,13 +252,22 @@ def solve(facts: Facts, question: str) -> str:
     if m := re.fullmatch(r"How much larger is the budget of the (\w+) team than the budget of the "
                          r"(\w+) team\?", q):
         return str(int(facts.one("budget", m[1])) - int(facts.one("budget", m[2])))
+    if m := re.fullmatch(r"Which project does the plan of the (\w+) team start with\?", q):
+        return "Project " + facts.one("plan_start", m[1])
+    if m := re.fullmatch(r"What follows Project (\w+) in the plan of the (\w+) team\?", q):
+        following = facts.one("plan_next", m[2], m[1])
+        return following if following == "nothing" else "Project " + following
+    if m := re.fullmatch(r"Which item do the shelves of the (\w+) warehouse start with\?", q):
+        return facts.one("shelf_start", m[1])
+    if m := re.fullmatch(r"What follows ([a-z]+) on the shelves of the (\w+) warehouse\?", q):
+        return facts.one("shelf_next", m[2], m[1])
     if m := re.fullmatch(r"How many projects does the (\w+) team own\?", q):
-        return str(len(facts.keys_with("owner", m[1])))
+        return str(len(projects_of(facts, m[1])))
     if m := re.fullmatch(r"How many items does the (\w+) warehouse hold in total\?", q):
-        return str(sum(int(facts.one("stock", *k)) for k in facts.by["stock"] if k[0] == m[1]))
+        return str(sum(int(facts.one("stock", m[1], item)) for item in items_of(facts, m[1])))
     if m := re.fullmatch(r"How many dollars does the (\w+) team have left after paying for all of "
                          r"its projects\?", q):
-        costs = sum(int(facts.one("cost", k[0])) for k in facts.keys_with("owner", m[1]))
+        costs = sum(int(facts.one("cost", p)) for p in projects_of(facts, m[1]))
         return str(int(facts.one("budget", m[1])) - costs)
     if m := re.fullmatch(r"How many days passed between (.+) and (.+)\?", q):
         return str(abs((event_date(facts, m[2]) - event_date(facts, m[1])).days))
@@ -339,6 +382,11 @@ def check_step(step: TraceStep, document: str, earlier: str) -> None:
         items = m[1].split(", ")
         assert [int(i.rsplit(" is ", 1)[1]) for i in items] == list(range(1, len(items) + 1))
         assert step.value == str(len(items))
+    if m := re.match(r"(?:Item|Project) (\d+) is ((?:Project )?\w+)\. Find what follows \2 ", text):
+        # a chain walk: the name numbered is the one the last link (or the start) led to, and numbers go 1, 2, ...
+        last = re.findall(r"(?:starts with|start with|followed by) ((?:Project )?\w+)\.", earlier)[-1]
+        assert last == m[2], (text, earlier)
+        assert int(m[1]) == len(re.findall(r"(?:Item|Project) \d+ is .+?\. Find what follows", earlier))  # this one too
 
 
 def check_example(example: Example) -> None:
@@ -452,6 +500,39 @@ def test_arithmetic_drills_cover_every_kind_and_scan_in_document_order() -> None
     assert set(kinds) == set(forms), kinds
 
 
+def test_chains_are_walked_for_counts_and_totals() -> None:
+    """With chains, a count, a warehouse total or a budget left starts where the team's (warehouse's) chain
+    starts and follows it link by link to "nothing", a total looking up each name right after finding it;
+    the solver re-derives every answer from the owner and stock sentences and checks each chain against them.
+    Other questions are built exactly as without chains."""
+    for seed in range(90):
+        example = generate(seed, FAMILIES[seed % len(FAMILIES)], 1 + seed % 3, 300 + 4 * seed, chains=True)
+        if not re.match(r"How many (projects|items|dollars) does", example.question):
+            assert example == generate(seed, FAMILIES[seed % len(FAMILIES)], 1 + seed % 3, 300 + 4 * seed)
+    seen = defaultdict(int)
+    for seed in range(60):
+        example, *drills = generate_with_drills(seed, "arithmetic", 2 + seed % 2, 300 + 10 * seed,
+                                                drills=Drills(lookups=4, arithmetic=3, links=2), chains=True)
+        for e in [example] + drills:
+            assert solved(e) == e.answer_value, e.question
+            check_example(e)
+            assert not any(s.text.startswith("Find another") for s in e.steps), e.response()
+            if m := re.match(r"How many (projects|items|dollars) does the (\w+) (team|warehouse)", e.question):
+                quoted = [s.evidence for s in e.steps if s.evidence]
+                start = 1 if m[1] == "dollars" else 0  # the budget comes first
+                walk = quoted[start:]
+                names = [re.search(r"(?:starts with|start with|followed by) (?:Project )?(\w+)\.", q)[1]
+                         for q in walk if m[2] in q and ("start" in q or "followed by" in q)]
+                assert names[-1] == "nothing" and len(names) == len(set(names)), e.response()
+                if m[1] != "projects":  # each name's stock or cost is quoted right after the link to it
+                    looked = [re.search(r"Project (\w+) costs|The stock of (\w+)", q) for q in walk]
+                    assert [w[1] or w[2] for w in looked if w] == names[:-1], e.response()
+                seen[m[1]] += 1
+            elif e.question.startswith(("What follows", "Which project does the plan", "Which item do the")):
+                seen["link"] += 1
+    assert min(seen[k] for k in ("projects", "items", "dollars", "link")) >= 5, seen
+
+
 def test_every_difficulty_of_every_family_at_long_lengths() -> None:
     for family in FAMILIES:
         for difficulty in (1, 2, 3):
@@ -519,7 +600,8 @@ FACT_PHRASES = {" is owned by ": "owner", " is managed by ": "manager", " is bas
                 " opened on ": "opened", " joined the company on ": "joined",
                 " must take the ": "course", " receives a ": "badge", " closes, ": "closure",
                 " leaves, ": "succession", "Orders above": "order_rule",
-                "Parcels heavier": "parcel_rule"}
+                "Parcels heavier": "parcel_rule", "The plan of ": "plan_start", "In the plan of ": "plan_next",
+                "The shelves of ": "shelf_start", "On the shelves of ": "shelf_next"}
 
 
 def test_filler_never_looks_like_a_fact() -> None:

@@ -57,14 +57,16 @@ def stage_spec(stage: int) -> Stage:
 
 
 def curriculum(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens, *,
-               spec: Stage | None = None) -> Iterator[Example]:
-    """An endless, reproducible stream of training examples for ``stage`` (drawn as ``spec`` says, when given)."""
-    for group in curriculum_groups(stage, seed, count_tokens, spec=spec):
+               spec: Stage | None = None, chains: bool = False) -> Iterator[Example]:
+    """An endless, reproducible stream of training examples for ``stage`` (drawn as ``spec`` says, when given;
+    ``chains`` as in ``generate``)."""
+    for group in curriculum_groups(stage, seed, count_tokens, spec=spec, chains=chains):
         yield group[0]
 
 
 def curriculum_groups(stage: int, seed: int, count_tokens: Callable[[str], int] = estimate_tokens, *,
-                      drills: Drills = Drills(), spec: Stage | None = None) -> Iterator[list[Example]]:
+                      drills: Drills = Drills(), spec: Stage | None = None,
+                      chains: bool = False) -> Iterator[list[Example]]:
     """``curriculum``'s examples, each with the extra questions ``drills`` asks for on its document
     (``generate_with_drills``)."""
     spec = spec or stage_spec(stage)
@@ -72,12 +74,12 @@ def curriculum_groups(stage: int, seed: int, count_tokens: Callable[[str], int] 
     while True:
         example_seed = rng.randrange(HELDOUT_SEED_BASE)
         yield generate_with_drills(example_seed, rng.choice(spec.families), rng.choice(spec.difficulties),
-                                   rng.randint(spec.min_tokens, spec.max_tokens), count_tokens, drills)
+                                   rng.randint(spec.min_tokens, spec.max_tokens), count_tokens, drills, chains)
 
 
 def heldout_set(n_per_family_per_bucket: int, seed: int = 0,
-                count_tokens: Callable[[str], int] = estimate_tokens) -> list[Example]:
-    """``n`` examples per family and length bucket, from held-out seeds.
+                count_tokens: Callable[[str], int] = estimate_tokens, chains: bool = False) -> list[Example]:
+    """``n`` examples per family and length bucket, from held-out seeds (``chains`` as in ``generate``).
 
     Difficulties cycle 1-3 along the examples of a family and across its buckets, so even ``n=1``
     covers all three levels.
@@ -91,7 +93,7 @@ def heldout_set(n_per_family_per_bucket: int, seed: int = 0,
             for i in range(n_per_family_per_bucket):
                 example_seed = HELDOUT_SEED_BASE + rng.randrange(HELDOUT_SEED_BASE)
                 target = rng.randint(int(low * 1.1), int(high * 0.9))
-                examples.append(generate(example_seed, family, 1 + (b + i) % 3, target, count_tokens))
+                examples.append(generate(example_seed, family, 1 + (b + i) % 3, target, count_tokens, chains))
     return examples
 
 

@@ -23,7 +23,8 @@ HEADINGS = {"company": "Company report", "inventory": "Inventory", "org": "Organ
             "timeline": "Timeline", "rules": "Rule book"}
 TITLES = {"company": "annual report", "inventory": "inventory report", "org": "organisation chart",
           "timeline": "company timeline", "rules": "rule book"}
-KIND_RELATIONS = {kind: tuple(r.name for r in RELATIONS.values() if r.kind == kind) for kind in KINDS}
+KIND_RELATIONS = {kind: tuple(r.name for r in RELATIONS.values() if r.kind == kind and not r.chain)
+                  for kind in KINDS}  # distractors: a chain is only stated with what it links
 DISTRACTOR_SHARE = 0.45  # of the length not taken by the question's own facts
 TOLERANCE = 0.03  # allowed overshoot before sentences are removed again
 

@@ -3,6 +3,10 @@
 Sums are running totals, one addition per step, each written column by column (see ``scratchpad``).
 Counts and totals "over everything the document says about X" quote every matching sentence in
 document order and end the scan with an explicit "Not found" step, so the model learns when to stop.
+In a world with chains (``World.chains``) the document also chains a team's projects or a warehouse's
+items ("The plan of the Atlas team starts with Project Vega.", "In the plan of the Atlas team, Project
+Vega is followed by Project Lyra.", ... "followed by nothing."); a count or a total then walks that
+chain, one keyed lookup per link, so no step has to find "another" sentence like one it already quoted.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from .example import TraceStep
 from .family_lookup import reverse_find
 from .scratchpad import add_text, sub_text
 from .trace import Question, check, compute, extract, infer, join_names, not_found
-from .world import Fact, World, cap
+from .world import RELATIONS, Fact, World, cap, subject
 
 
 def running_sum(values: list[int], labels: list[str]) -> tuple[list[TraceStep], int]:
@@ -92,23 +96,74 @@ def _scan(facts: list[Fact]) -> list[TraceStep]:
     return steps + [not_found(find_more, "no other sentence says so.")]
 
 
+def chain(world: World, members: list[Fact]) -> list[Fact]:
+    """Chain ``members`` (every project of one team, or every item of one warehouse, in this order): where
+    the chain starts, then what follows each one, the last followed by "nothing"."""
+    if members[0].relation == "owner":
+        owner, names, start, link = members[0].value, [f.key[0] for f in members], "plan_start", "plan_next"
+    else:
+        owner, names, start, link = members[0].key[0], [f.key[1] for f in members], "shelf_start", "shelf_next"
+    following = [subject(RELATIONS[link].key_cats[1], n) for n in names[1:]] + ["nothing"]
+    return [world.add(start, (owner,), names[0])] + [world.add(link, (owner, n), f) for n, f in zip(names, following)]
+
+
+def _other_chain(rng: random.Random, world: World, relation: str) -> None:
+    """Another team's (warehouse's) chain, so the asked one has to be found by its owner's name."""
+    if relation == "owner":
+        team = world.new("team")
+        members = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 4))]
+        world.close("owner", None, team)
+    else:
+        site = world.new("site")
+        members = [world.fresh("stock", site=site) for _ in range(rng.randint(2, 4))]
+        world.close("stock", (site, None))
+    chain(world, members)
+
+
+def _chained(rng: random.Random, world: World, members: list[Fact]) -> list[Fact] | None:
+    """``members``' chain in a world with chains (and, half the time, another one beside it)."""
+    if not world.chains:
+        return None
+    links = chain(world, members)
+    if rng.random() < 0.5:
+        _other_chain(rng, world, members[0].relation)
+    return links
+
+
+def _walk(links: list[Fact], what: str, lookups: list[Fact] | None = None) -> list[TraceStep]:
+    """Follow ``links`` from the start to "nothing", numbering each name found ("Project 2 is Project
+    Vega."), so the count is the last number; ``lookups`` (one per name) are quoted right after each name."""
+    steps = [extract(links[0])]
+    for i, link in enumerate(links[1:], 1):
+        if lookups:
+            steps.append(extract(lookups[i - 1]))
+        steps.append(extract(link, f"{what} {i} is {subject(link.rel.key_cats[1], link.key[1])}. "
+                                   f"Find {link.what()}."))
+    return steps
+
+
 def _count(rng: random.Random, world: World) -> Question:
     team = world.new("team")
     facts = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 5))]
     world.close("owner", None, team)
     world.orderings.append(facts)
-    return count_question(facts)
+    return count_question(facts, _chained(rng, world, facts))
 
 
-def count_question(owners: list[Fact]) -> Question:
-    """How many projects a team owns: ``owners`` are every sentence saying so, in document order."""
+def count_question(owners: list[Fact], links: list[Fact] | None = None) -> Question:
+    """How many projects a team owns: ``owners`` are every sentence saying so, in document order, or in
+    the order of the team's chain ``links`` (``chain``), when the count walks that."""
     team, n = owners[0].value, len(owners)
-    steps = _scan(owners)
-    listing = ", ".join(f"{f.subject} is {i}" for i, f in enumerate(owners, 1))
-    steps += [compute(f"Count the projects found: {listing}.", str(n)),
-              infer(f"So the {team} team owns {n} projects.", str(n)),
-              check(f"the {n} quoted sentences are the only ones saying a project is owned by the "
-                    f"{team} team.", str(n))]
+    if links:
+        steps = _walk(links, "Project")
+        checked = (f"the plan of the {team} team starts with Project {owners[0].key[0]} and ends after "
+                   f"Project {owners[-1].key[0]}, project {n}")
+    else:
+        numbered = ", ".join(f"{f.subject} is {i}" for i, f in enumerate(owners, 1))
+        steps = _scan(owners) + [compute(f"Count the projects found: {numbered}.", str(n))]
+        checked = f"the {n} quoted sentences are the only ones saying a project is owned by the {team} team"
+    steps += [infer(f"So the {team} team owns {n} projects.", str(n)),
+              check(f"{checked}.", str(n))]
     return Question(f"How many projects does the {team} team own?", steps,
                     f"The {team} team owns {n} projects.", str(n))
 
@@ -118,19 +173,20 @@ def _site_total(rng: random.Random, world: World) -> Question:
     facts = [world.add("stock", (site, world.new("item"))) for _ in range(rng.randint(2, 4))]
     world.close("stock", (site, None))
     world.orderings.append(facts)
-    return site_total_question(facts)
+    return site_total_question(facts, _chained(rng, world, facts))
 
 
-def site_total_question(stocks: list[Fact]) -> Question:
-    """All items of one warehouse: ``stocks`` are every sentence about its stock, in document order."""
+def site_total_question(stocks: list[Fact], links: list[Fact] | None = None) -> Question:
+    """All items of one warehouse: ``stocks`` are every sentence about its stock, in document order, or
+    in the order of the warehouse's chain ``links``, when the total walks that."""
     where = stocks[0].subject
-    steps = _scan(stocks)
+    steps = _walk(links, "Item", stocks) if links else _scan(stocks)
     values = [int(f.value) for f in stocks]
     adds, total = running_sum(values, [f"the {f.key[1]}" for f in stocks])
+    using = f"item on the shelves of {where}" if links else f"sentence that says what {where} holds"
     steps += adds + [
         infer(f"So {where} holds {total} items in total.", str(total)),
-        check(f"{_plus(values)} = {total}, using every sentence that says what {where} holds.",
-              str(total))]
+        check(f"{_plus(values)} = {total}, using every {using}.", str(total))]
     return Question(f"How many items does {where} hold in total?", steps,
                     f"{cap(where)} holds {total} items in total.", str(total))
 
@@ -143,15 +199,18 @@ def _budget_left(rng: random.Random, world: World) -> Question:
     costs = [world.add("cost", (f.key[0],)) for f in owners]
     spent = sum(int(c.value) for c in costs)
     budget = world.add("budget", (team,), str(rng.randint(max(1000, spent + 50), 9999)))
-    return budget_left_question(budget, owners, costs)
+    return budget_left_question(budget, owners, costs, _chained(rng, world, owners))
 
 
-def budget_left_question(budget: Fact, owners: list[Fact], costs: list[Fact]) -> Question:
-    """A team's budget minus the costs of all its projects (``owners`` in document order, ``costs``
-    in the same order); the budget must cover them."""
+def budget_left_question(budget: Fact, owners: list[Fact], costs: list[Fact],
+                         links: list[Fact] | None = None) -> Question:
+    """A team's budget minus the costs of all its projects (``owners`` in document order, or in the order
+    of the team's chain ``links``; ``costs`` in the same order); the budget must cover them."""
     team = budget.key[0]
-    steps = [extract(budget)] + _scan(owners)
-    steps += [extract(c) for c in costs]
+    if links:
+        steps = [extract(budget)] + _walk(links, "Project", costs)
+    else:
+        steps = [extract(budget)] + _scan(owners) + [extract(c) for c in costs]
     adds, total = running_sum([int(c.value) for c in costs], [f"the cost of {c.subject}" for c in costs])
     left = int(budget.value) - total
     steps += adds + [
@@ -179,13 +238,34 @@ def build_arithmetic(rng: random.Random, world: World, difficulty: int) -> Quest
     return rng.choice(options)()
 
 
+def _in_chain(groups: dict[str, list[Fact]], links: dict[tuple[str, ...], Fact], start: str, link: str,
+              name: Callable[[Fact], str]) -> dict[str, tuple[list[Fact], list[Fact]]]:
+    """The ``groups`` a stated chain (``links`` by relation and key) runs through exactly: each group in the
+    chain's order, with the chain's links."""
+    chained = {}
+    for owner, facts in groups.items():
+        walk = [links.get((start, owner))]
+        while walk[-1] is not None and walk[-1].value != "nothing":
+            walk.append(links.get((link, owner, walk[-1].value.removeprefix("Project "))))
+        order = {f.value.removeprefix("Project "): i for i, f in enumerate(walk[:-1])} if walk[-1] else {}
+        if sorted(order) == sorted(map(name, facts)):  # every member chained, and nothing else
+            chained[owner] = (sorted(facts, key=lambda f: order[name(f)]), walk)
+    return chained
+
+
+def _split(chained: dict[str, tuple[list[Fact], list[Fact]]]) -> tuple[dict[str, list[Fact]],
+                                                                       dict[str, list[Fact] | None]]:
+    return {k: v[0] for k, v in chained.items()}, {k: v[1] for k, v in chained.items()}
+
+
 def arithmetic_drills(rng: random.Random, world: World, document: str, n: int,
                       asked: Collection[str] = ()) -> list[Question]:
     """Up to ``n`` arithmetic questions over facts ``document`` already states, none of them in ``asked``,
     of as many kinds as it allows: counts, warehouse totals, budget left, differences and sums.
 
     Only facts stated once (no conflicting value) and in a sentence of the document count, and a scan
-    quotes every such sentence in document order, so each drill's gold trace is what the document says.
+    quotes every such sentence in document order, so each drill's gold trace is what the document says. In
+    a world with chains, counts and totals are asked only of groups a stated chain runs through exactly.
     """
     stated = [f for f in world.facts if f.sentence in document]
     where = {f.sentence: document.index(f.sentence) for f in stated}
@@ -200,13 +280,19 @@ def arithmetic_drills(rng: random.Random, world: World, document: str, n: int,
     # a scan must quote every statement of its group, so a group with a conflicting one is left out
     owned = {team: fs for team, fs in by("owner", lambda f: f.value).items() if not any(map(world.conflicted, fs))}
     held = {site: fs for site, fs in by("stock", lambda f: f.key[0]).items() if not any(map(world.conflicted, fs))}
+    plans: dict[str, list[Fact] | None] = {team: None for team in owned}  # a scan: no chain to walk
+    shelves: dict[str, list[Fact] | None] = {site: None for site in held}
+    if world.chains:  # only groups a stated chain runs through, walked in the chain's order
+        links = {(f.relation, *f.key): f for f in stated if f.rel.chain}
+        owned, plans = _split(_in_chain(owned, links, "plan_start", "plan_next", lambda f: f.key[0]))
+        held, shelves = _split(_in_chain(held, links, "shelf_start", "shelf_next", lambda f: f.key[1]))
     items = {item: [f for f in fs if not world.conflicted(f)] for item, fs in by("stock", lambda f: f.key[1]).items()}
     budgets = {f.key[0]: f for f in stated if f.relation == "budget" and not world.conflicted(f)}
     costs = {f.key[0]: f for f in stated if f.relation == "cost" and not world.conflicted(f)}
     kinds: list[list[Question]] = [
-        [count_question(fs) for fs in owned.values() if len(fs) >= 2],
-        [site_total_question(fs) for fs in held.values() if len(fs) >= 2],
-        [budget_left_question(budgets[team], fs, [costs[f.key[0]] for f in fs])
+        [count_question(fs, plans[team]) for team, fs in owned.items() if len(fs) >= 2],
+        [site_total_question(fs, shelves[site]) for site, fs in held.items() if len(fs) >= 2],
+        [budget_left_question(budgets[team], fs, [costs[f.key[0]] for f in fs], plans[team])
          for team, fs in owned.items() if len(fs) >= 2 and team in budgets
          and all(f.key[0] in costs for f in fs)
          and int(budgets[team].value) >= sum(int(costs[f.key[0]].value) for f in fs)],

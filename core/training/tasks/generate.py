@@ -41,22 +41,24 @@ class Drills:
     lookups: int = 0  # one-hop lookups of other facts the document states
     absent: int = 0  # questions on names the document never mentions ("not stated")
     arithmetic: int = 0  # counts, totals, differences and sums over facts the document states
+    links: int = 0  # more lookups, of chain links only (in documents with chains): the step a walk repeats
 
 
 def generate(seed: int, family: str | None = None, difficulty: int | None = None,
              target_tokens: int | None = None,
-             count_tokens: Callable[[str], int] = estimate_tokens) -> Example:
+             count_tokens: Callable[[str], int] = estimate_tokens, chains: bool = False) -> Example:
     """One example, fully determined by ``seed`` and the other arguments.
 
-    Unset arguments are drawn from the seed: any family, difficulty 1-3, 200-3,000 tokens.
+    Unset arguments are drawn from the seed: any family, difficulty 1-3, 200-3,000 tokens. With
+    ``chains``, counts and totals come with a chain of sentences through what they count (``World.chains``).
     """
-    return _build(seed, family, difficulty, target_tokens, count_tokens)[0]
+    return _build(seed, family, difficulty, target_tokens, count_tokens, chains)[0]
 
 
 def generate_with_drills(seed: int, family: str | None = None, difficulty: int | None = None,
                          target_tokens: int | None = None,
                          count_tokens: Callable[[str], int] = estimate_tokens,
-                         drills: Drills = Drills()) -> list[Example]:
+                         drills: Drills = Drills(), chains: bool = False) -> list[Example]:
     """``generate``'s example, then the extra questions ``drills`` asks for on the same document.
 
     Every question needs a value found by its key (a name several tokens before it) among sentences that
@@ -69,13 +71,16 @@ def generate_with_drills(seed: int, family: str | None = None, difficulty: int |
     arithmetic family's moves (scans in document order, column sums and differences) on the document's
     own numbers: one main question holds only one or two of them.
     """
-    example, world = _build(seed, family, difficulty, target_tokens, count_tokens)
+    example, world = _build(seed, family, difficulty, target_tokens, count_tokens, chains)
     if drills == Drills():
         return [example]
-    candidates = [f for f in world.facts if f.relation in LOOKUP_RELATIONS and f.sentence in example.document
-                  and not world.conflicted(f) and f.question() != example.question]
+    candidates = [f for f in world.facts if (f.relation in LOOKUP_RELATIONS or f.rel.chain)
+                  and f.sentence in example.document and not world.conflicted(f) and f.question() != example.question]
     rng = random.Random(f"drills:{seed}")
     chosen = rng.sample(candidates, min(drills.lookups, len(candidates)))
+    if drills.links:
+        links = [f for f in candidates if f.rel.chain and f not in chosen]
+        chosen += random.Random(f"link drills:{seed}").sample(links, min(drills.links, len(links)))
     group = [example] + [_example(lookup_question(f), example.document, "lookup", 1, example.doc_tokens, seed)
                          for f in chosen]
     asked = {e.question for e in group}
@@ -95,7 +100,7 @@ def generate_with_drills(seed: int, family: str | None = None, difficulty: int |
 
 
 def _build(seed: int, family: str | None, difficulty: int | None, target_tokens: int | None,
-           count_tokens: Callable[[str], int]) -> tuple[Example, World]:
+           count_tokens: Callable[[str], int], chains: bool) -> tuple[Example, World]:
     rng = random.Random(seed)
     family = family if family is not None else rng.choice(FAMILIES)
     difficulty = difficulty if difficulty is not None else rng.choice(DIFFICULTIES)
@@ -107,7 +112,7 @@ def _build(seed: int, family: str | None, difficulty: int | None, target_tokens:
         raise ValueError(f"difficulty must be one of {DIFFICULTIES}, not {difficulty!r}")
     if target_tokens <= 0:
         raise ValueError("target_tokens must be positive")
-    world = World(rng)
+    world = World(rng, chains)
     question = BUILDERS[family](rng, world, difficulty)
     document = render_document(world, target_tokens, count_tokens)
     return _example(question, document, family, difficulty, count_tokens(document), seed), world

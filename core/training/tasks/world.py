@@ -25,11 +25,12 @@ class Relation:
     name: str
     kind: str  # the document section that states it
     key_cats: tuple[str, ...]  # entity category of each key part
-    value_cat: str  # an entity category, "number" or "date"
+    value_cat: str  # an entity category, "number", "date" or "link" (a chain's next name, or "nothing")
     sentence: str
     question: str
     what: str  # "who manages {S}": used in "Find ...", checks and "not stated" answers
     value_form: str = "{v}"  # canonical answer for a value
+    chain: bool = False  # a link of a chain through everything one entity has: only stated with what it links
 
 
 _R = Relation
@@ -78,6 +79,18 @@ RELATIONS: dict[str, Relation] = {r.name: r for r in (
     _R("parcel_rule", "rules", ("rule",), "number",
        "Parcels heavier than {v} kilograms are sent by {x[0]}, and other parcels by {x[1]}.",
        "", "the rule for sending parcels"),
+    # chains through everything one team or warehouse has (only in documents that ask for them,
+    # ``World.chains``): where it starts, then what follows each name, the last one followed by "nothing";
+    # a count or a total walks the chain, one keyed lookup per link
+    _R("plan_start", "company", ("team",), "project", "The plan of {S} starts with Project {v}.",
+       "Which project does the plan of {S} start with?", "the first project in the plan of {S}", "Project {v}",
+       chain=True),
+    _R("plan_next", "company", ("team", "project"), "link", "In the plan of {S}, Project {1} is followed by {v}.",
+       "What follows Project {1} in the plan of {S}?", "what follows Project {1} in the plan of {S}", chain=True),
+    _R("shelf_start", "inventory", ("site",), "item", "The shelves of {S} start with {v}.",
+       "Which item do the shelves of {S} start with?", "the first item on the shelves of {S}", chain=True),
+    _R("shelf_next", "inventory", ("site", "item"), "link", "On the shelves of {S}, {1} are followed by {v}.",
+       "What follows {1} on the shelves of {S}?", "what follows {1} on the shelves of {S}", chain=True),
 )}
 
 # How an entity is named in running text, and as a canonical answer.
@@ -145,6 +158,7 @@ class World:
     """Entities and facts of one document; the rng is the generator's, so everything is seeded."""
 
     rng: random.Random
+    chains: bool = False  # whether a team's projects / a warehouse's items are also chained (``chain`` relations)
     facts: list[Fact] = field(default_factory=list)
     needles: list[Fact] = field(default_factory=list)  # facts the question needs: always rendered
     entities: dict[str, list[str]] = field(default_factory=dict)
