@@ -280,7 +280,8 @@ Answer accuracy by task family and document length (tokens):
 ## Limits
 - {_targets_line(report.get('table') or {})}
 - {_weak_line(report.get('table') or {})}
-- Synthetic documents only; on other text it produces plausible-looking but unreliable traces.
+- Synthetic documents only; on other text it produces plausible-looking but unreliable traces, or repeats
+  a phrase until the token limit.
 - Accuracy falls on long documents (see the table). In arithmetic, sums and differences of named facts
   mostly work. Counts and totals over everything one team or warehouse has (how many projects a team owns,
   everything a warehouse holds, the budget a team has left after all its projects) follow a chain of
