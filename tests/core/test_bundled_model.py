@@ -59,5 +59,5 @@ def test_it_counts_a_teams_projects_by_walking_their_chain(engine: Engine) -> No
     report = evaluate(engine, examples, max_tokens=768)
     for r in report.results:
         assert r.well_formed and "1. Find the first project in the plan of the" in r.response, r.response
-    # measured: 3 of 3 (the card: arithmetic 90% in 200-500 token documents)
+    # measured: 3 of 3 (the card: arithmetic 85% in 200-500 token documents)
     assert sum(r.correct for r in report.results) >= 2, [r.response for r in report.results]
