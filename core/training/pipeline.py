@@ -323,16 +323,17 @@ def _tail_line(plan: Plan, times: dict) -> str:
 
 
 def _chains_line(plan: Plan, times: dict) -> str:
-    if not plan.sft_chains:
+    chained = [(name, getattr(plan, name)) for name, _ in LATER_PASSES if getattr(plan, name).get("chains")]
+    if not chained:
         return ""
-    links = [cfg for cfg in (plan.sft_links, plan.sft_links_2, plan.sft_links_3) if cfg]
-    steps = sum(sum(cfg["stage_steps"]) for cfg in [plan.sft_chains] + links)
-    tokens = sum(times.get(f"{name}_tokens", 0) for name in ("sft_chains", "sft_links", "sft_links_2", "sft_links_3"))
+    links = [cfg for _, cfg in chained if cfg.get("link_drills")]
+    steps = sum(sum(cfg["stage_steps"]) for _, cfg in chained)
+    tokens = sum(times.get(f"{name}_tokens", 0) for name, _ in chained)
     drilled = (f" (in the last {sum(sum(cfg['stage_steps']) for cfg in links)}, arithmetic is drawn "
                f"{1 + len(links[0].get('extra_families', ()))} times as often and each document with a chain "
                f"also drills {links[0].get('link_drills', 0)} of its links)" if links else "")
     return (f"Then {steps} more steps ({tokens / 1e6:.1f}M tokens) of the same mix, arithmetic drawn "
-            f"{1 + len(plan.sft_chains.get('extra_families', ()))} times as often, on documents that also chain "
+            f"{1 + len(chained[0][1].get('extra_families', ()))} times as often, on documents that also chain "
             f"a team's projects and a warehouse's items (where the chain starts, what follows each one, the last "
             f"followed by \"nothing\"): a count, a total or a budget left walks the chain, one lookup per link, "
             f"and the lookup drills include links{drilled}.")

@@ -107,12 +107,18 @@ def chain(world: World, members: list[Fact]) -> list[Fact]:
     return [world.add(start, (owner,), names[0])] + [world.add(link, (owner, n), f) for n, f in zip(names, following)]
 
 
+def _team_with_projects(rng: random.Random, world: World, most: int) -> list[Fact]:
+    """A new team owning 2 to ``most`` new projects, and no other: every sentence saying so."""
+    team = world.new("team")
+    owners = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, most))]
+    world.close("owner", None, team)
+    return owners
+
+
 def _other_chain(rng: random.Random, world: World, relation: str) -> None:
     """Another team's (warehouse's) chain, so the asked one has to be found by its owner's name."""
     if relation == "owner":
-        team = world.new("team")
-        members = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 4))]
-        world.close("owner", None, team)
+        members = _team_with_projects(rng, world, 4)
     else:
         site = world.new("site")
         members = [world.fresh("stock", site=site) for _ in range(rng.randint(2, 4))]
@@ -143,9 +149,7 @@ def _walk(links: list[Fact], what: str, lookups: list[Fact] | None = None) -> li
 
 
 def _count(rng: random.Random, world: World) -> Question:
-    team = world.new("team")
-    facts = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 5))]
-    world.close("owner", None, team)
+    facts = _team_with_projects(rng, world, 5)
     world.orderings.append(facts)
     return count_question(facts, _chained(rng, world, facts))
 
@@ -192,9 +196,8 @@ def site_total_question(stocks: list[Fact], links: list[Fact] | None = None) -> 
 
 
 def _budget_left(rng: random.Random, world: World) -> Question:
-    team = world.new("team")
-    owners = [world.add("owner", (world.new("project"),), team) for _ in range(rng.randint(2, 4))]
-    world.close("owner", None, team)
+    owners = _team_with_projects(rng, world, 4)
+    team = owners[0].value
     world.orderings.append(owners)
     costs = [world.add("cost", (f.key[0],)) for f in owners]
     spent = sum(int(c.value) for c in costs)
