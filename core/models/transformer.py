@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -27,6 +28,34 @@ class AttentionStep(Protocol):
     def attend(self, layer: int, q: Tensor, kv: Tensor) -> Tensor:
         """Store k|v [B, T, 2*KVH, D] (keys then values) for ``layer``; attend q [B, T, H, D] -> [B, T, H, D]."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class TreeMask:
+    """Who may attend to whom in rows that pack several continuations of one prefix (``training.data``).
+
+    The first ``causal`` positions of every row are plain causal (the shared prefix); the queries after them
+    follow ``tail`` [B, 1, T - causal, T] (True = may attend). Splitting them lets the prefix, most of a row,
+    take the causal kernel, which skips the masked half, instead of a dense mask over all T x T pairs.
+    """
+
+    causal: int
+    tail: Tensor
+
+    def to(self, device: torch.device | str) -> TreeMask:
+        return TreeMask(self.causal, self.tail.to(device))
+
+
+def masked_attention(q: Tensor, k: Tensor, v: Tensor, mask: TreeMask | None, gqa: bool) -> Tensor:
+    """q, k, v [B, heads, T, D] -> [B, H, T, D]: causal, or as ``mask`` says."""
+    if mask is None or mask.causal == q.shape[2]:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+    p = mask.causal
+    tail = F.scaled_dot_product_attention(q[:, :, p:], k, v, attn_mask=mask.tail, enable_gqa=gqa)
+    if p == 0:
+        return tail
+    head = F.scaled_dot_product_attention(q[:, :, :p], k[:, :, :p], v[:, :, :p], is_causal=True, enable_gqa=gqa)
+    return torch.cat((head, tail), dim=2)
 
 
 class RMSNorm(nn.Module):
@@ -94,7 +123,7 @@ class Attention(nn.Module):
             self.q_norm = self.k_norm = None
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: AttentionStep | None,
-                mask: Tensor | None = None) -> Tensor:
+                mask: TreeMask | None = None) -> Tensor:
         b, t, _ = x.shape
         h, kvh = self.n_heads, self.n_kv_heads
         qkv = self.qkv_proj(x).view(b, t, h + 2 * kvh, self.head_dim)
@@ -104,10 +133,8 @@ class Attention(nn.Module):
         if cache is None:  # training / reference: out of place, autograd-safe
             qk = apply_rope(qk, cos, sin)  # q and k rotated in one pass
             q, k, v = qk[:, :, :h], qk[:, :, h:], qkv[:, :, h + kvh:]
-            out = F.scaled_dot_product_attention(
-                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask, is_causal=mask is None,
-                enable_gqa=h != kvh,
-            ).transpose(1, 2)  # [B, T, H, D]
+            out = masked_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask,
+                                   h != kvh).transpose(1, 2)  # [B, T, H, D]
         else:  # inference: rotate in place so k and v stay adjacent in qkv, stored with one copy
             apply_rope(qk, cos, sin, out=qkv[:, :, :h + kvh])
             out = cache.attend(self.layer, qkv[:, :, :h], qkv[:, :, h:])
@@ -157,7 +184,7 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: AttentionStep | None,
-                mask: Tensor | None = None) -> Tensor:
+                mask: TreeMask | None = None) -> Tensor:
         x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, mask)
         return x + self.mlp(self.post_attention_layernorm(x))
 
@@ -194,13 +221,13 @@ class Transformer(nn.Module):
         return (x, *self.rope_tables(positions, dtype))
 
     def forward(self, tokens: Tensor, positions: Tensor, cache: AttentionStep | None = None,
-                logits_at: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+                logits_at: Tensor | None = None, mask: TreeMask | None = None) -> Tensor:
         """tokens, positions [B, T] -> logits [B, T, V], or [N, V] for the flat rows ``logits_at``.
 
         Asking only for the rows that are sampled (the last prompt token, one row per sequence in
         decode) skips the LM head over the whole prompt: a large part of prefill time on big vocabularies.
-        ``mask`` [B, 1, T, T] (True = may attend) replaces the causal mask without a cache: training
-        uses it to pack several continuations of one shared prefix into a row (``training.data``).
+        ``mask`` replaces the causal mask without a cache: training uses it to pack several continuations
+        of one shared prefix into a row (``TreeMask``, ``training.data``).
         """
         x, cos, sin = self.inputs(tokens, positions)
         for layer in self.layers:

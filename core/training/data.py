@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from core.engine.tokenizer import Tokenizer
+from core.models.transformer import TreeMask
 from core.training.tasks import Drills, Example, curriculum_groups, stage_spec
 
 IGNORE = -100
@@ -93,7 +94,7 @@ class Batch:
     n_tokens: int
     prompt_targets: Tensor  # [B, T] next-token ids inside the prompt (document, question), IGNORE elsewhere
     positions: Tensor  # [B, T]
-    mask: Tensor | None  # [B, 1, T, T], True = may attend; None = plain causal (no row has branches)
+    mask: TreeMask | None  # None = plain causal (no row has branches)
 
 
 def collate(items: list[Encoded], pad_id: int) -> Batch:
@@ -111,9 +112,13 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
         positions[row, :n] = torch.tensor(e.positions)
         branches[row, :n] = torch.tensor(e.branches)
     mask = None
-    if bool((branches > 0).any()):
-        same = (branches[:, None, :] == 0) | (branches[:, :, None] == branches[:, None, :])  # [B, query, key]
-        mask = (same & torch.ones(width, width, dtype=torch.bool).tril()).unsqueeze(1)
+    in_branch = branches > 0
+    if bool(in_branch.any()):
+        # every row is causal up to its first branch (a row without branches: all of it)
+        causal = int(torch.where(in_branch.any(1), in_branch.int().argmax(1), width).min())
+        tail = branches[:, causal:]
+        same = (branches[:, None, :] == 0) | (tail[:, :, None] == branches[:, None, :])  # [B, query, key]
+        mask = TreeMask(causal, (same & torch.ones(width, width, dtype=torch.bool).tril()[causal:]).unsqueeze(1))
     return Batch(tokens, targets, int((targets != IGNORE).sum()), sum(len(e) for e in items), prompt_targets,
                  positions, mask)
 

@@ -142,10 +142,12 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
     window = {"loss": 0.0, "n": 0, "t": time.perf_counter(), "tokens": 0}
     while state.step < cfg.total_steps:
         stage = cfg.stage_at(state.step)
+        drawn = time.perf_counter()
         batches = chunk_batches(tokenizer, stage, state.chunk, cfg.steps_per_chunk, cfg.tokens_per_batch, cfg.seed,
                                 cfg.max_len, Drills(lookups=cfg.drills, absent=cfg.absent_drills,
                                                    arithmetic=cfg.arithmetic_drills, links=cfg.link_drills),
                                 cfg.chains, cfg.extra_families)
+        state.seconds += time.perf_counter() - drawn  # drawing the data is part of the training time
         for batch in batches[state.batch_in_chunk:]:
             if state.step >= cfg.total_steps:
                 break

@@ -94,17 +94,22 @@ def test_warmup_lowers_the_copy_loss() -> None:
 
 
 def test_questions_packed_on_one_document_train_exactly_as_separate_examples(tokenizer) -> None:
-    """A document with its drills packed as a tree gives every response token the logit it gets alone."""
+    """Documents with their drills packed as trees, batched with a plain (shorter, padded) example, give every
+    response token the logit it gets alone: the causal prefix and the masked branches attend as one mask would."""
     tok, _ = tokenizer
-    group = generate_with_drills(7, "multihop", 2, 300, lambda s: len(tok.encode(s)), drills=Drills(lookups=3))
+    count = lambda s: len(tok.encode(s))  # noqa: E731
+    group = generate_with_drills(7, "multihop", 2, 300, count, drills=Drills(lookups=3))
+    other = generate_with_drills(8, "lookup", 1, 250, count, drills=Drills(lookups=2))
+    plain = generate_with_drills(9, "lookup", 1, 200, count)[0]
     assert len(group) == 4 and len({e.document for e in group}) == 1
     torch.manual_seed(0)
     model = Transformer(ModelConfig.from_hf({**TINY, "vocab_size": tok.vocab_size, "max_position_embeddings": 1024}))
     init_weights(model)
-    packed = collate([encode_group(tok, group)], pad_id=0)
-    alone = [collate([encode(tok, e)], pad_id=0) for e in group]
+    packed = collate([encode_group(tok, group), encode(tok, plain), encode_group(tok, other)], pad_id=0)
+    alone = [collate([encode(tok, e)], pad_id=0) for e in (*group, plain, *other)]
     assert packed.n_target_tokens == sum(b.n_target_tokens for b in alone)
-    assert packed.tokens.shape[1] < sum(b.tokens.shape[1] for b in alone) * 0.6  # the document once, not 4 times
+    assert packed.tokens.shape[1] < sum(b.tokens.shape[1] for b in alone[:4]) * 0.6  # the document once, not 4 times
+    assert 0 < packed.mask.causal < packed.tokens.shape[1]  # the shared prefix takes the causal kernel
 
     def response_logits(batch):
         targets = batch.targets.reshape(-1)
