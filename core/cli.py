@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--top-k", type=int, default=0)
     gen.add_argument("--seed", type=int)
+    gen.add_argument("--repetition-penalty", type=float, default=1.0,
+                     help="> 1 discourages any token already in the prompt or output (1 = off, default)")
+    gen.add_argument("--frequency-penalty", type=float, default=0.0, help="-2 .. 2, per earlier use in the output")
+    gen.add_argument("--presence-penalty", type=float, default=0.0, help="-2 .. 2, once a token is in the output")
     gen.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
     gen.add_argument("--compile", action="store_true", help="torch.compile the model (needs a compiler)")
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")

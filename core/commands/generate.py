@@ -19,7 +19,9 @@ DIM, BOLD, RESET = "\033[2m", "\033[1m", "\033[0m"
 def run(args: argparse.Namespace) -> int:
     prompt = args.prompt if args.prompt is not None else args.prompt_file.read_text(encoding="utf-8")
     params = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
-                            max_tokens=args.max_tokens, stop=tuple(args.stop))
+                            max_tokens=args.max_tokens, stop=tuple(args.stop),
+                            repetition_penalty=args.repetition_penalty, frequency_penalty=args.frequency_penalty,
+                            presence_penalty=args.presence_penalty)
     started = time.perf_counter()
     launched = launch(LaunchOptions(args.model, args.precision, args.context, args.device, args.threads,
                                     compile=args.compile))

@@ -159,7 +159,8 @@ class Engine:
             return []
         logits = self.runner.run(batch)
         sampled = [s for s, flag in zip(batch.seqs, batch.sample) if flag]
-        tokens = sample_batch(logits, [s.params for s in sampled], [s.generator for s in sampled])
+        tokens = sample_batch(logits, [s.params for s in sampled], [s.generator for s in sampled],
+                              [(s.prompt_ids, s.output_ids) for s in sampled])
         for seq, seg in zip(batch.seqs, batch.segments):
             seq.num_cached = seg.start + seg.length
         now = time.perf_counter()

@@ -1,7 +1,12 @@
-"""Next-token choice: greedy, or temperature / top-k / top-p sampling with a per-request seed.
+"""Next-token choice: greedy, or temperature / top-k / top-p sampling with a per-request seed, after the
+request's repetition penalties.
 
 Sampling draws by inverse CDF over the (top-k / top-p narrowed) candidates: one uniform number from the
 request's own ``torch.Generator``, so a seeded request is reproducible whatever else runs in the batch.
+Penalties follow the two conventions clients send: OpenAI's ``frequency_penalty`` / ``presence_penalty``
+(subtracted from the logits of tokens already generated, per occurrence / once) and the CTRL-style
+``repetition_penalty`` of transformers and vLLM (logits of tokens in the prompt or the output divided by it
+when positive, multiplied when negative).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ class SamplingParams:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False
+    frequency_penalty: float = 0.0  # OpenAI: -2 .. 2, times each earlier occurrence in the output
+    presence_penalty: float = 0.0  # OpenAI: -2 .. 2, once for any token already in the output
+    repetition_penalty: float = 1.0  # transformers / vLLM: > 0, over prompt and output; 1 = off
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 100.0:
@@ -31,10 +39,19 @@ class SamplingParams:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        for name in ("frequency_penalty", "presence_penalty"):
+            if not -2.0 <= getattr(self, name) <= 2.0:
+                raise ValueError(f"{name} must be between -2 and 2, got {getattr(self, name)}")
+        if not 0.0 < self.repetition_penalty <= 10.0:
+            raise ValueError(f"repetition_penalty must be in (0, 10], got {self.repetition_penalty}")
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0 or self.top_k == 1
+
+    @property
+    def penalised(self) -> bool:
+        return self.frequency_penalty != 0.0 or self.presence_penalty != 0.0 or self.repetition_penalty != 1.0
 
 
 def make_generator(params: SamplingParams, device: torch.device | str = "cpu") -> torch.Generator | None:
@@ -78,8 +95,31 @@ def _most_likely(probs: Tensor, mass: float, candidates: int = 512) -> tuple[Ten
     return top, order
 
 
-def sample_batch(logits: Tensor, params: list[SamplingParams], generators: list[torch.Generator | None]) -> list[int]:
-    """logits [B, V] -> one token per row; all-greedy batches take a single argmax."""
-    if all(p.greedy for p in params):
-        return logits.argmax(dim=-1).tolist()
-    return [sample(row, p, g) for row, p, g in zip(logits, params, generators)]
+def apply_penalties(logits: Tensor, params: SamplingParams, prompt_ids: list[int], output_ids: list[int]) -> Tensor:
+    """logits [V] with ``params``' penalties applied, in float32 (a new tensor; the input is left alone)."""
+    logits = logits.float().clone()
+    if params.repetition_penalty != 1.0:
+        seen = torch.tensor(sorted(set(prompt_ids).union(output_ids)), dtype=torch.long, device=logits.device)
+        seen = seen[seen < logits.numel()]
+        values = logits[seen]
+        logits[seen] = torch.where(values > 0, values / params.repetition_penalty,
+                                   values * params.repetition_penalty)
+    if output_ids and (params.frequency_penalty or params.presence_penalty):
+        out = torch.tensor(output_ids, dtype=torch.long, device=logits.device)
+        counts = torch.bincount(out[out < logits.numel()], minlength=logits.numel()).to(logits.dtype)
+        logits -= params.frequency_penalty * counts + params.presence_penalty * (counts > 0).to(logits.dtype)
+    return logits
+
+
+def sample_batch(logits: Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
+                 histories: list[tuple[list[int], list[int]]] | None = None) -> list[int]:
+    """logits [B, V] -> one token per row, each after its request's penalties over ``histories`` (prompt ids,
+    output ids so far); all-greedy batches without penalties take a single argmax."""
+    if not any(p.penalised for p in params):
+        if all(p.greedy for p in params):
+            return logits.argmax(dim=-1).tolist()
+        return [sample(row, p, g) for row, p, g in zip(logits, params, generators)]
+    if histories is None:
+        raise ValueError("penalties need each request's prompt and output ids")
+    return [sample(apply_penalties(row, p, *h) if p.penalised else row, p, g)
+            for row, p, g, h in zip(logits, params, generators, histories)]

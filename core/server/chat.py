@@ -1,7 +1,7 @@
 """``POST /v1/chat/completions``: validate -> convert -> stream (SSE) or collect (one JSON response).
 
 - validate: every parameter that would change the output is either honoured or refused with a 400
-  naming it (tools, logprobs, response_format, n > 1, penalties, unknown fields ...); never ignored.
+  naming it (tools, logprobs, response_format, n > 1, min_p, unknown fields ...); never ignored.
 - convert: messages to plain dicts for the model's own chat template (rendered on the engine thread;
   a request can never supply a template) and sampling overrides.
 - stream: ``ChunkBuilder`` turns engine ``TokenEvent``s into OpenAI chunks, reasoning in
@@ -44,7 +44,7 @@ _ACCEPTED_IF: dict[str, Any] = {
     "logit_bias": lambda v: not v, "modalities": lambda v: v in (None, ["text"]),
     "user": lambda v: True, "metadata": lambda v: True, "store": lambda v: not v,
     "service_tier": lambda v: True, "safety_identifier": lambda v: True, "prompt_cache_key": lambda v: True,
-    "repetition_penalty": lambda v: v in (None, 1, 1.0), "min_p": lambda v: v in (None, 0, 0.0),
+    "min_p": lambda v: v in (None, 0, 0.0),
     "min_tokens": lambda v: v in (None, 0),
 }
 _TEMPLATE_FIELDS = ("chat_template", "chat_template_kwargs", "add_generation_prompt", "continue_final_message")
@@ -71,10 +71,6 @@ def validate(req: ChatCompletionRequest) -> None:
     if req.n not in (None, 1):
         raise BadRequestError(f"n={req.n} is not supported: this server returns one choice per request; "
                               "send separate requests instead", param="n", code="unsupported_parameter")
-    for name in ("frequency_penalty", "presence_penalty"):
-        if getattr(req, name) not in (None, 0, 0.0):
-            raise BadRequestError(f"'{name}' other than 0 is not supported", param=name,
-                                  code="unsupported_parameter")
     stops = [req.stop] if isinstance(req.stop, str) else (req.stop or [])
     if len(stops) > MAX_STOP_STRINGS or any(not s for s in stops):
         raise BadRequestError(f"'stop' must be at most {MAX_STOP_STRINGS} non-empty strings", param="stop")
@@ -105,7 +101,8 @@ def overrides(req: ChatCompletionRequest) -> SamplingOverrides:
     stops = [req.stop] if isinstance(req.stop, str) else (req.stop or [])
     return SamplingOverrides(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k, seed=req.seed,
                              max_tokens=req.max_completion_tokens or req.max_tokens, stop=tuple(stops),
-                             ignore_eos=req.ignore_eos)
+                             ignore_eos=req.ignore_eos, frequency_penalty=req.frequency_penalty,
+                             presence_penalty=req.presence_penalty, repetition_penalty=req.repetition_penalty)
 
 
 def usage(event: TokenEvent) -> dict[str, Any]:

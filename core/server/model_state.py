@@ -32,6 +32,9 @@ class SamplingOverrides:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class GenerationDefaults:
     temperature: float = 0.0  # greedy unless the model folder recommends otherwise
     top_p: float = 1.0
     top_k: int = 0
+    repetition_penalty: float = 1.0  # as transformers, applied whether or not the model samples
 
     @classmethod
     def from_dir(cls, model_dir: Path) -> GenerationDefaults:
@@ -48,13 +52,18 @@ class GenerationDefaults:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             log.warning("ignoring unreadable %s (%s): default sampling is greedy", path, exc)
             return cls()
-        if not isinstance(raw, dict) or raw.get("do_sample") is False:
+        if not isinstance(raw, dict):
             return cls()
-        t, p, k = raw.get("temperature"), raw.get("top_p"), raw.get("top_k")
         ok = lambda v, lo, hi: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi  # noqa: E731
+        r = raw.get("repetition_penalty")
+        penalty = float(r) if ok(r, 1e-6, 10.0) else 1.0
+        if raw.get("do_sample") is False:
+            return cls(repetition_penalty=penalty)
+        t, p, k = raw.get("temperature"), raw.get("top_p"), raw.get("top_k")
         return cls(temperature=float(t) if ok(t, 0.0, 2.0) else 0.0,
                    top_p=float(p) if ok(p, 1e-6, 1.0) else 1.0,
-                   top_k=int(k) if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else 0)
+                   top_k=int(k) if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else 0,
+                   repetition_penalty=penalty)
 
 
 @dataclass(slots=True)
@@ -88,7 +97,9 @@ class ModelState:
             top_p=d.top_p if req.top_p is None else req.top_p,
             top_k=d.top_k if req.top_k is None else req.top_k,
             seed=req.seed, max_tokens=min(req.max_tokens or remaining, remaining), stop=req.stop,
-            ignore_eos=req.ignore_eos)
+            ignore_eos=req.ignore_eos, frequency_penalty=req.frequency_penalty or 0.0,
+            presence_penalty=req.presence_penalty or 0.0,
+            repetition_penalty=d.repetition_penalty if req.repetition_penalty is None else req.repetition_penalty)
 
     def summary(self) -> ModelSummary:
         c, loaded = self.launched.loaded.config, self.launched.loaded

@@ -69,8 +69,9 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int | None = None  # only 1
-    frequency_penalty: float | None = None  # only 0
-    presence_penalty: float | None = None  # only 0
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    repetition_penalty: float | None = Field(None, gt=0.0, le=10.0)  # extension (as vLLM); 1 = off
     ignore_eos: bool = False  # extension (as vLLM): generate up to max_tokens whatever the model says
 
 

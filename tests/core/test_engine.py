@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from core.engine.engine import ContextLengthError, Engine, EngineConfig, TokenEvent
-from core.engine.sampler import SamplingParams
+from core.engine.sampler import SamplingParams, apply_penalties
 from core.engine.tokenizer import Tokenizer
 from core.models.config import ModelConfig
 from core.models.loader import LoadedModel, load_model
@@ -405,6 +405,45 @@ def test_batched_greedy_equals_each_request_alone(random_model):
     assert together == alone
     assert widest >= 3  # really decoded as a batch
     assert full_slots(engine)
+
+
+def test_penalties_apply_as_openai_and_transformers_define_them():
+    logits = torch.tensor([2.0, -1.0, 0.5, 3.0, 4.0])
+    params = SamplingParams(repetition_penalty=2.0, frequency_penalty=0.5, presence_penalty=0.25)
+    # repetition: every token in prompt or output, positive logits halved and negative doubled; frequency and
+    # presence: output tokens only, 0.5 per occurrence (token 3 twice) and 0.25 once
+    out = apply_penalties(logits, params, prompt_ids=[0, 1], output_ids=[3, 2, 3])
+    assert out.tolist() == [1.0, -2.0, 0.25 - 0.5 - 0.25, 1.5 - 1.0 - 0.25, 4.0]
+    assert logits.tolist() == [2.0, -1.0, 0.5, 3.0, 4.0]  # the caller's row is left alone
+    with pytest.raises(ValueError, match="frequency_penalty"):
+        SamplingParams(frequency_penalty=2.5)
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        SamplingParams(repetition_penalty=0.0)
+
+
+def test_penalised_greedy_decode_follows_a_reference_loop(random_model):
+    """Each step's token is the argmax of the full forward's last logits after the penalties over the
+    prompt and the tokens chosen so far, alone or batched beside an unpenalised request."""
+    loaded, _ = random_model
+    engine = real_engine(random_model)
+    ids = random_prompt(6, 3)
+    # a repetition penalty under 1 pulls the output back to the prompt's tokens; the others push repeats away
+    params = SamplingParams(max_tokens=10, ignore_eos=True, repetition_penalty=0.3, frequency_penalty=1.0,
+                            presence_penalty=0.5)
+    expected: list[int] = []
+    with torch.no_grad():
+        for _ in range(10):
+            seq = torch.tensor([ids + expected])
+            row = loaded.model(seq, torch.arange(seq.shape[1])[None])[0, -1].double()
+            for t in set(ids + expected):
+                row[t] = row[t] / 0.3 if row[t] > 0 else row[t] * 0.3
+            for t in set(expected):
+                row[t] -= 1.0 * expected.count(t) + 0.5
+            expected.append(int(row.argmax()))
+    plain = run_alone(engine, ids, SamplingParams(max_tokens=10, ignore_eos=True))
+    assert run_alone(engine, ids, params) == expected != plain
+    together, widest = run_together(engine, [(ids, params), (random_prompt(4, 4), GREEDY)])
+    assert widest == 2 and together[0] == expected
 
 
 def test_long_prompt_prefilled_in_chunks_while_others_decode(random_model):

@@ -257,7 +257,8 @@ def test_body_over_the_cap_is_413_by_length_and_while_reading(server):
     ({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"), ({"max_tokens": 0}, "max_tokens"),
     ({"n": 2}, "n"), ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
     ({"logprobs": True}, "logprobs"), ({"response_format": {"type": "json_object"}}, "response_format"),
-    ({"frequency_penalty": 0.5}, "frequency_penalty"), ({"presence_penalty": 1}, "presence_penalty"),
+    ({"frequency_penalty": 2.5}, "frequency_penalty"), ({"presence_penalty": -3}, "presence_penalty"),
+    ({"repetition_penalty": 0}, "repetition_penalty"), ({"min_p": 0.2}, "min_p"),
     ({"chat_template": "{{ messages }}"}, "chat_template"), ({"bogus_option": 1}, "bogus_option"),
     ({"messages": [{"role": "wizard", "content": "Hi"}]}, "messages[0].role"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
@@ -276,6 +277,16 @@ def test_accepted_harmless_parameters(client):
     r = client.chat(HI, max_tokens=1, frequency_penalty=0, presence_penalty=0, n=1, user="me", seed=3,
                     top_k=5, stop=["zzz"], max_completion_tokens=1)
     assert r.usage.completion_tokens == 1
+
+
+def test_penalties_are_honoured(client):
+    """OpenAI's frequency and presence penalties and vLLM's repetition_penalty reach the sampler: under 1, the
+    repetition penalty pulls the greedy answer back to the prompt's tokens."""
+    plain = client.chat(HI, max_tokens=6, ignore_eos=True)
+    penalised = client.chat(HI, max_tokens=6, ignore_eos=True, repetition_penalty=0.3, frequency_penalty=1.0,
+                            presence_penalty=0.5)
+    assert penalised.usage.completion_tokens == 6
+    assert (penalised.reasoning, penalised.answer) != (plain.reasoning, plain.answer)
 
 
 def test_invalid_json_is_400(server):

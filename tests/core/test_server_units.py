@@ -80,9 +80,9 @@ def request(**kw) -> ChatCompletionRequest:
 @pytest.mark.parametrize("kw, param", [
     ({"n": 3}, "n"), ({"tools": [{"type": "function"}]}, "tools"), ({"tool_choice": "auto"}, "tool_choice"),
     ({"logprobs": True}, "logprobs"), ({"top_logprobs": 2}, "top_logprobs"), ({"logit_bias": {"1": 5}}, "logit_bias"),
-    ({"response_format": {"type": "json_schema"}}, "response_format"), ({"presence_penalty": -1}, "presence_penalty"),
+    ({"response_format": {"type": "json_schema"}}, "response_format"), ({"min_p": 0.1}, "min_p"),
     ({"chat_template_kwargs": {"x": 1}}, "chat_template_kwargs"), ({"whatever": True}, "whatever"),
-    ({"repetition_penalty": 1.2}, "repetition_penalty"), ({"stop": ""}, "stop"),
+    ({"stop": ""}, "stop"),
     ({"messages": [{"role": "assistant", "content": "x", "tool_calls": [{"id": "1"}]}]}, "messages[0].tool_calls"),
     ({"messages": [{"role": "user", "content": "x", "audio": {"id": "a"}}]}, "messages[0].audio"),
 ])
@@ -155,6 +155,11 @@ def test_generation_defaults_from_the_model_folder(tmp_path):
     assert GenerationDefaults.from_dir(tmp_path) == GenerationDefaults(0.6, 0.95, 0)
     (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": False, "temperature": 0.6}))
     assert GenerationDefaults.from_dir(tmp_path).temperature == 0.0
+    # as transformers: a folder's repetition penalty applies whether or not it samples (Qwen2.5 ships 1.05)
+    (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": False, "repetition_penalty": 1.05}))
+    assert GenerationDefaults.from_dir(tmp_path) == GenerationDefaults(0.0, 1.0, 0, 1.05)
+    (tmp_path / "generation_config.json").write_text(json.dumps({"temperature": 0.7, "repetition_penalty": -1}))
+    assert GenerationDefaults.from_dir(tmp_path) == GenerationDefaults(0.7, 1.0, 0, 1.0)
     (tmp_path / "generation_config.json").write_text("{broken")
     assert GenerationDefaults.from_dir(tmp_path) == GenerationDefaults()
 
