@@ -35,7 +35,7 @@ class TreeMask:
     """Who may attend to whom in rows that pack several continuations of one prefix (``training.data``).
 
     The first ``causal`` positions of every row are plain causal (the shared prefix); the queries after them
-    follow ``tail`` [B, 1, T - causal, T] (True = may attend). Splitting them lets the prefix, most of a row,
+    follow ``tail`` [B, 1, T - causal, T] (True = may attend). Splitting them lets the prefix (the document)
     take the causal kernel, which skips the masked half, instead of a dense mask over all T x T pairs.
     """
 
