@@ -98,8 +98,8 @@ def _most_likely(probs: Tensor, mass: float, candidates: int = 512) -> tuple[Ten
 def apply_penalties(logits: Tensor, params: SamplingParams, prompt_ids: list[int], output_ids: list[int]) -> Tensor:
     """logits [V] with ``params``' penalties applied, in float32 (a new tensor; the input is left alone)."""
     logits = logits.float().clone()
-    if params.repetition_penalty != 1.0:
-        seen = torch.tensor(sorted(set(prompt_ids).union(output_ids)), dtype=torch.long, device=logits.device)
+    if params.repetition_penalty != 1.0:  # a token seen twice is written twice, with the same value
+        seen = torch.tensor(prompt_ids + output_ids, dtype=torch.long, device=logits.device)
         seen = seen[seen < logits.numel()]
         values = logits[seen]
         logits[seen] = torch.where(values > 0, values / params.repetition_penalty,
