@@ -22,7 +22,7 @@ from core.models.config import ModelConfig
 from core.models.loader import load_model
 from core.models.transformer import Transformer
 from core.training.evaluate import EvalReport, evaluate
-from core.training.tasks import heldout_set
+from core.training.tasks import heldout_set, stage_spec
 from core.training.tokenizer_train import CONTROL_TOKENS
 
 log = logging.getLogger(__name__)
@@ -322,6 +322,12 @@ def _tail_line(plan: Plan, times: dict) -> str:
             f"totals, differences, sums, a budget left after a team's projects).")
 
 
+def _arithmetic_draws(cfg: dict[str, Any]) -> int:
+    """How many times a pass draws arithmetic for each draw of a family its stage lists once."""
+    stage = max(i for i, n in enumerate(cfg["stage_steps"]) if n)
+    return (stage_spec(stage).families + tuple(cfg.get("extra_families", ()))).count("arithmetic")
+
+
 def _chains_line(plan: Plan, times: dict) -> str:
     chained = [(name, getattr(plan, name)) for name, _ in LATER_PASSES if getattr(plan, name).get("chains")]
     if not chained:
@@ -330,10 +336,10 @@ def _chains_line(plan: Plan, times: dict) -> str:
     steps = sum(sum(cfg["stage_steps"]) for _, cfg in chained)
     tokens = sum(times.get(f"{name}_tokens", 0) for name, _ in chained)
     drilled = (f" (in the last {sum(sum(cfg['stage_steps']) for cfg in links)}, arithmetic is drawn "
-               f"{1 + len(links[0].get('extra_families', ()))} times as often and each document with a chain "
+               f"{_arithmetic_draws(links[0])} times as often as most families and each document with a chain "
                f"also drills {links[0].get('link_drills', 0)} of its links)" if links else "")
     return (f"Then {steps} more steps ({tokens / 1e6:.1f}M tokens) of the same mix, arithmetic drawn "
-            f"{1 + len(chained[0][1].get('extra_families', ()))} times as often, on documents that also chain "
+            f"{_arithmetic_draws(chained[0][1])} times as often as most families, on documents that also chain "
             f"a team's projects and a warehouse's items (where the chain starts, what follows each one, the last "
             f"followed by \"nothing\"): a count, a total or a budget left walks the chain, one lookup per link, "
             f"and the lookup drills include links{drilled}.")
