@@ -34,6 +34,7 @@ from app.bench_controller import BenchController
 from app.chat_session import ChatSession
 from app.dialogs.connect_dialog import ConnectDialog
 from app.dialogs.error_dialog import show_error
+from app.dialogs.generation_dialog import GenerationDialog, GenerationSettings
 from app.document_controller import DocumentController
 from app.engine_link import EngineLink, ready_text
 from app.engine_process import EngineProcess
@@ -78,7 +79,8 @@ class MainWindow(QMainWindow):
         self.link = EngineLink(self.tasks, self.engine, self)
         self.session: ChatSession | None = None
         self._retired: set[ChatSession] = set()  # sessions still finishing after a chat switch
-        self._client_params: dict[str, Any] = {}
+        self._client_params: dict[str, Any] = {}  # what the server needs named (a remote server's model)
+        self.generation = GenerationSettings.load(self.settings)
         self._shut_down = False
         self.shown_errors: list[Any] = []  # dialogs opened through show_error (tests read it)
         self._build()
@@ -155,6 +157,8 @@ class MainWindow(QMainWindow):
         chat.addAction("&Regenerate answer", self.regenerate, QKeySequence("Ctrl+R"))
         chat.addAction("Re&name chat", self.chat_list.rename_current, QKeySequence("F2"))
         chat.addAction("&Delete chat", lambda: self.delete_chat(self.chat_list.current_chat_id))
+        chat.addSeparator()
+        chat.addAction("&Generation settings…", self.show_generation_dialog, QKeySequence("Ctrl+,"))
         engine = bar.addMenu("&Engine")
         engine.addAction("&Connect to a server…", self.show_connect_dialog)
         engine.addAction("Use &local engine", self.link.use_local)
@@ -227,7 +231,7 @@ class MainWindow(QMainWindow):
         self._client_params = {"model": info["model"]} if info.get("mode") == "remote" and info.get("model") else {}
         for session in (self.session, *self._retired):
             if session is not None:
-                session.set_client(client, info.get("model"), self._client_params)
+                session.set_client(client, info.get("model"), self._session_params())
         self.models.set_client(client, info.get("mode", "local"), info)
         if info.get("mode") == "remote":
             self.documents.set_model(None, None)
@@ -262,6 +266,22 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda: self.connect_remote(dialog.url, dialog.key))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+
+    def show_generation_dialog(self) -> None:
+        dialog = GenerationDialog(self.generation, self)
+        dialog.accepted.connect(lambda: self.set_generation(dialog.settings()))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def set_generation(self, generation: GenerationSettings) -> None:
+        """From the next question on, in every chat (an answer already streaming keeps what it started with)."""
+        self.generation = generation
+        generation.save(self.settings)
+        if self.session is not None:
+            self.session.params = self._session_params()
+
+    def _session_params(self) -> dict[str, Any]:
+        return {**self.generation.params(), **self._client_params}
 
     def connect_remote(self, url: str, key: str | None) -> None:
         self.settings.setValue("remote/url", url)
@@ -300,7 +320,7 @@ class MainWindow(QMainWindow):
             self._refresh_prompt()
             return
         session = ChatSession(self.store, self.tasks, chat_id, self)
-        session.set_client(self.link.client, self.link.info.get("model"), self._client_params)
+        session.set_client(self.link.client, self.link.info.get("model"), self._session_params())
         self._bind(session)
         self.session = session
         self.settings.setValue("chat/last", chat_id)

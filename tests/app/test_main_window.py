@@ -9,8 +9,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialogButtonBox
+from shiboken6 import isValid
+
+from app.dialogs.generation_dialog import GenerationDialog, GenerationSettings
 
 from core.store import Store
 from tests.app.scripted_engine import ANSWER, write_model_folder
@@ -160,6 +164,48 @@ def test_regenerate_replaces_the_last_answer(window):
     assert [m.id for m in after] == before[:-1] + [new_id]  # the stopped answer was replaced
     assert after[-1].status == "complete" and after[-1].content.strip() == ANSWER
     assert window.view.message(new_id).status == "complete"
+
+
+def _generation_dialog(window) -> GenerationDialog:
+    window.show_generation_dialog()
+    wait_until(lambda: window.findChild(GenerationDialog) is not None, 5, "the generation settings dialog")
+    return window.findChild(GenerationDialog)
+
+
+def _accept(dialog: GenerationDialog) -> None:
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    wait_until(lambda: not isValid(dialog) or not dialog.isVisible(), 5, "the dialog to close")
+
+
+def test_generation_settings_reach_the_engine_and_are_remembered(window, work):
+    window.new_chat()
+    dialog = _generation_dialog(window)
+    assert {box.text() for name, box in dialog.boxes.items() if name not in ("max_tokens", "seed")} == {"Model default"}
+    assert dialog.boxes["max_tokens"].text() == "Until the context is full" and dialog.boxes["seed"].text() == "Random"
+    dialog.boxes["temperature"].setValue(0.0)  # one step above "Model default": greedy, set explicitly
+    dialog.boxes["max_tokens"].setValue(12)
+    dialog.boxes["seed"].setValue(7)
+    _accept(dialog)
+    assert window.generation == GenerationSettings(temperature=0.0, max_tokens=12, seed=7)
+    assert window.session.params == {"temperature": 0.0, "max_tokens": 12, "seed": 7}
+    window.settings.sync()
+    assert GenerationSettings.load(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)) == window.generation
+
+    message_id = ask_and_wait(window)  # the engine stops at 12 tokens, inside the reasoning
+    stored = window.store.get_message(message_id)
+    assert stored.stats["completion_tokens"] == 12 and stored.content == "" and stored.reasoning
+    assert window.view.message(message_id).finish_reason == "length"
+
+    dialog = _generation_dialog(window)
+    assert dialog.settings() == window.generation  # the dialog opens on what is set
+    dialog.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()  # resets the boxes only
+    assert dialog.isVisible() and dialog.settings() == GenerationSettings()
+    _accept(dialog)
+    assert window.generation == GenerationSettings() and window.session.params == {}
+    window.settings.sync()
+    assert "generation" not in QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat).childGroups()
+    message_id = ask_and_wait(window)
+    assert window.store.get_message(message_id).content.strip() == ANSWER
 
 
 def test_the_model_panel_estimates_before_loading_then_reloads(window):

@@ -1,0 +1,131 @@
+"""How answers are sampled: temperature, top-p, top-k, repetition penalty, answer length and seed.
+
+Every setting can stay at "Model default": then nothing is sent and the engine uses the model folder's
+generation_config.json (DeepSeek-R1-Distill asks for temperature 0.6 and top-p 0.95; a folder without one, or
+whose file says do_sample false as the bundled model's does, is decoded greedily). A value the user sets goes with every request, to the
+local engine or a server, and is remembered across starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout,
+                               QWidget)
+
+DEFAULT_TEXT = "Model default"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationSettings:
+    """None = the model's default (the request leaves the field out)."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The request fields (OpenAI names; top_k and repetition_penalty as vLLM's extensions)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def load(cls, settings: QSettings) -> GenerationSettings:
+        """From ``generation/*``; a value that is missing, unreadable or out of range is the model's default."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = settings.value(f"generation/{f.name}", None)
+            kind = int if f.name in ("top_k", "max_tokens", "seed") else float
+            try:
+                value = kind(raw) if raw not in (None, "") else None
+            except (TypeError, ValueError):
+                value = None
+            values[f.name] = value if value is None or _in_range(f.name, value) else None
+        return cls(**values)
+
+    def save(self, settings: QSettings) -> None:
+        for name, value in asdict(self).items():
+            if value is None:
+                settings.remove(f"generation/{name}")
+            else:
+                settings.setValue(f"generation/{name}", value)
+
+
+# name -> (lowest valid value, highest, step); a spin box's minimum, just below the lowest, means "Model default"
+RANGES: dict[str, tuple[float, float, float]] = {
+    "temperature": (0.0, 2.0, 0.05),
+    "top_p": (0.05, 1.0, 0.05),
+    "top_k": (0, 1000, 1),
+    "repetition_penalty": (1.0, 2.0, 0.05),
+    "max_tokens": (1, 131072, 256),
+    "seed": (0, 2**31 - 1, 1),
+}
+LABELS = {"temperature": "Temperature", "top_p": "Top-p", "top_k": "Top-k", "repetition_penalty": "Repetition penalty",
+          "max_tokens": "Longest answer (tokens)", "seed": "Seed"}
+HINTS = {"temperature": "0 is greedy: the same answer every time.",
+         "top_k": "0 keeps every token.",
+         "repetition_penalty": "Above 1 discourages repeating tokens already in the prompt or the answer.",
+         "max_tokens": "Reasoning and answer together; by default, until the context is full.",
+         "seed": "The same seed and settings give the same sampled answer."}
+DEFAULT_FOR = {"max_tokens": "Until the context is full", "seed": "Random"}
+
+
+def _in_range(name: str, value: float) -> bool:
+    low, high, _ = RANGES[name]
+    return low <= value <= high
+
+
+class GenerationDialog(QDialog):
+    """One spin box per setting; its lowest position reads "Model default" (Qt's special-value idiom)."""
+
+    def __init__(self, current: GenerationSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Generation settings")
+        self.setMinimumWidth(460)
+        intro = QLabel("How answers are sampled, for every chat. Settings left at “Model default” use the model "
+                       "folder's generation_config.json (DeepSeek-R1 recommends temperature 0.6 and top-p 0.95; "
+                       "the bundled model decodes greedily).", wordWrap=True)
+        form = QFormLayout()
+        self.boxes: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        for f in fields(GenerationSettings):
+            low, high, step = RANGES[f.name]
+            box: QSpinBox | QDoubleSpinBox
+            if isinstance(step, float):
+                box = QDoubleSpinBox(decimals=2)
+            else:
+                box = QSpinBox()
+            box.setObjectName(f"gen_{f.name}")
+            box.setRange(low - (step if isinstance(step, float) else 1), high)
+            box.setSingleStep(step)
+            box.setSpecialValueText(DEFAULT_FOR.get(f.name, DEFAULT_TEXT))
+            box.setToolTip(HINTS.get(f.name, ""))
+            self.boxes[f.name] = box
+            form.addRow(LABELS[f.name], box)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                        | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).setText("All model defaults")
+        self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.set_settings(GenerationSettings()))
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+        self.set_settings(current)
+
+    def set_settings(self, settings: GenerationSettings) -> None:
+        for name, box in self.boxes.items():
+            value = getattr(settings, name)
+            box.setValue(box.minimum() if value is None else value)
+
+    def settings(self) -> GenerationSettings:
+        values: dict[str, Any] = {}
+        for name, box in self.boxes.items():
+            value = box.value()
+            values[name] = None if value < RANGES[name][0] else (round(value, 2) if isinstance(value, float) else value)
+        return GenerationSettings(**values)
