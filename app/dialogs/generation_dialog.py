@@ -39,7 +39,7 @@ class GenerationSettings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = settings.value(f"generation/{f.name}", None)
-            kind = int if f.name in ("top_k", "max_tokens", "seed") else float
+            kind = float if isinstance(RANGES[f.name][2], float) else int
             try:
                 value = kind(raw) if raw not in (None, "") else None
             except (TypeError, ValueError):
