@@ -117,10 +117,13 @@ def _export(model_dir: Path, tok_dir: Path, out: Path, report: dict, times: dict
     load_model(out, "fp32")
 
 
+def _under_jemalloc() -> bool:
+    return "jemalloc" in os.environ.get("LD_PRELOAD", "")
+
+
 def _rerun_under_jemalloc() -> None:
     """Replace this process with itself under jemalloc (see the module docstring), when it can and has not."""
-    if sys.platform != "linux" or os.environ.get("PONDER_MALLOC") == "system" or "jemalloc" in os.environ.get(
-            "LD_PRELOAD", ""):
+    if sys.platform != "linux" or os.environ.get("PONDER_MALLOC") == "system" or _under_jemalloc():
         return
     lib = ctypes.util.find_library("jemalloc")
     if lib is None:
@@ -136,7 +139,7 @@ def _machine() -> str:
 
     hw = probe(measure_bf16=False)
     where = hw.device_name if hw.device != "cpu" else f"{hw.cpu_name}, {torch.get_num_threads()} threads"
-    malloc = ", jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else ""
+    malloc = ", jemalloc" if _under_jemalloc() else ""
     return f"{where}, {hw.ram_total_bytes / 2**30:.0f} GiB RAM, torch {torch.__version__}{malloc}"
 
 
