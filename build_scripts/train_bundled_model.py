@@ -8,9 +8,10 @@ Stages (each resumable; a finished stage is skipped on the next run):
   2. warm-up: repeated random token spans on a 2-layer model until it copies from context (induction
      heads), then grown to full depth with identity layers (see core/training/warmup.py);
   3. sft: supervised curriculum on generated long-document reasoning traces, with lookup drills packed
-     behind each document; then a short second pass that also drills names the document never mentions
-     and arithmetic on the document's own numbers; then a third on documents that also chain a team's
-     projects and a warehouse's items, walked one link at a time by counts and totals;
+     behind each document (from stage 2 on, counts and totals walk a chain of a team's projects or a
+     warehouse's items, one link at a time) and a share of stand-alone column-arithmetic exercises; then a
+     short second pass, arithmetic-heavy, that also drills names the document never mentions, arithmetic
+     on the document's own numbers and chain links;
   4. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
   5. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
      model card in resources/models/<name>/.
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     final_dir = pipeline.run_rl_and_select(work, sft_dir, tokenizer, plan, args.seed, times)
     if args.stop_after == "rl":
         return 0
-    report = pipeline.final_eval(work, final_dir, tok_dir, plan)
+    report = pipeline.final_eval(work, final_dir, tok_dir, plan, times)
     if args.stop_after == "eval":
         return 0
     _export(final_dir, tok_dir, args.out, report, times, plan)

@@ -28,13 +28,6 @@ from core.training.tokenizer_train import CONTROL_TOKENS
 log = logging.getLogger(__name__)
 
 
-def _links_pass() -> dict[str, Any]:
-    """A pass drilling chain links (see ``Plan.sft_links``)."""
-    return {"stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "link_drills": 4,
-            "lr": 4e-4, "min_lr_ratio": 0.5, "warmup_steps": 10, "chains": True,
-            "extra_families": ("arithmetic",) * 3}
-
-
 @dataclass(frozen=True, slots=True)
 class Plan:
     vocab_size: int = 4096
@@ -47,29 +40,25 @@ class Plan:
     warmup_layers: int = 2  # the induction warm-up runs on this many layers, then the model is grown
     warmup: dict[str, Any] = field(default_factory=dict)
     recall: dict[str, Any] = field(default_factory=lambda: {"steps": 1200, "lr": 2e-3, "stop_below": 0.4})
-    sft: dict[str, Any] = field(default_factory=lambda: {"stage_steps": (150, 300, 2250, 300), "drills": 6})
-    # then a short second pass on the acceptance range, where some drills ask about names the document
-    # never mentions (lookup drills alone taught the model that every question has a sentence to quote)
-    # and some practise arithmetic on the document's numbers (a main question holds one or two sums)
+    # from stage 2 on, documents that ask a count, a warehouse total or a budget left also chain what they
+    # count (``tasks.World.chains``: "The plan of the Atlas team starts with Project Vega.", "In the plan of
+    # the Atlas team, Project Vega is followed by ...", the last "followed by nothing."), walked one keyed
+    # lookup per link; 2 of the drills on such a document look up a link. Scanning for "another" sentence
+    # like one already quoted never worked (neither reading direction), nor copying a list of names out of
+    # one sentence; a separate pass that added chains to a model trained without them needed four passes
+    # (1,600 steps) where this run has chains from the start
+    # 15% of the tokens are stand-alone column-arithmetic exercises (``tasks.exercises``): without them (build/v17,
+    # 125 minutes from scratch) lookup was 100/100% and multi-hop 90/85% but arithmetic 30/20% up to 1,000
+    # tokens, the chain walks learnt and the column arithmetic not (30 of 73 sums and differences right)
+    sft: dict[str, Any] = field(default_factory=lambda: {"stage_steps": (150, 300, 1600, 150), "drills": 6,
+                                                         "link_drills": 2, "chains": True, "exercise_share": 0.15})
+    # then a second pass on the acceptance range, arithmetic drawn 5 times as often as most families, where some
+    # drills ask about names the document never mentions (lookup drills alone taught the model that every
+    # question has a sentence to quote), some practise arithmetic on the document's numbers and 4 look up links
     sft_tail: dict[str, Any] = field(default_factory=lambda: {
-        "stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "lr": 4e-4,
-        "min_lr_ratio": 0.5, "warmup_steps": 10})
-    # then a pass on documents that also chain a team's projects and a warehouse's items (``tasks.World.chains``:
-    # "The plan of the Atlas team starts with Project Vega.", "In the plan of the Atlas team, Project Vega is
-    # followed by ...", the last "followed by nothing."): a count or a total walks the chain, one keyed lookup
-    # per link. Scanning for "another" sentence like one already quoted never worked (neither reading
-    # direction), nor copying a list of names out of one sentence; the earlier passes stay as they were, so
-    # their models are the ones earlier runs made
-    sft_chains: dict[str, Any] = field(default_factory=lambda: {
-        "stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "lr": 3e-4,
-        "min_lr_ratio": 0.5, "warmup_steps": 10, "chains": True, "extra_families": ("arithmetic",) * 2})
-    # then three times more of the same with more arithmetic and 4 lookups of chain links per document that
-    # has a chain, on fresh documents with a fresh optimizer each time: after the first chain pass the walks had
-    # the form but quoted wrong links (14 of 62 right), after one of these 70 of 86; held-out arithmetic up to
-    # 1,000 tokens went 20, 27, 31 and 31 of 40 after each pass, the last with both buckets at 70% or more
-    sft_links: dict[str, Any] = field(default_factory=_links_pass)
-    sft_links_2: dict[str, Any] = field(default_factory=_links_pass)
-    sft_links_3: dict[str, Any] = field(default_factory=_links_pass)
+        "stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "link_drills": 4,
+        "lr": 4e-4, "min_lr_ratio": 0.5, "warmup_steps": 10, "chains": True, "extra_families": ("arithmetic",) * 3,
+        "exercise_share": 0.25})
     rl: dict[str, Any] = field(default_factory=lambda: {"iterations": 20, "questions": 8, "group": 4,
                                                         "max_tokens": 512})
     eval_per_family_per_bucket: int = 20
@@ -78,13 +67,13 @@ class Plan:
 
     @property
     def chains(self) -> bool:
-        """Whether RL, selection and evaluation documents carry chains, as the last supervised pass's do."""
-        return bool(self.sft_chains.get("chains"))
+        """Whether RL, selection and evaluation documents carry chains, as the supervised passes' do."""
+        return bool(self.sft.get("chains"))
 
 
 # the supervised passes after stage 1, in order: each starts from the one before (the first from stage 1's
 # model) with a fresh optimizer, and draws its data with the run's seed plus its offset
-LATER_PASSES = (("sft_tail", 11), ("sft_chains", 13), ("sft_links", 17), ("sft_links_2", 19), ("sft_links_3", 23))
+LATER_PASSES = (("sft_tail", 11),)
 
 
 def default_plan() -> Plan:
@@ -97,12 +86,9 @@ def quick_plan() -> Plan:
                 warmup={"steps": 3, "batch": 4, "source_tokens": 16, "copies_tokens": 16},
                 recall={"steps": 2, "batch": 2, "records": 4, "queries": 2},
                 sft={"stage_steps": (4, 4, 4, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 2,
-                     "log_every": 1, "drills": 2},
+                     "log_every": 1, "drills": 2, "link_drills": 1, "chains": True, "exercise_share": 0.2},
                 sft_tail={"stage_steps": (0, 0, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 1,
-                          "log_every": 1, "drills": 1, "absent_drills": 1, "arithmetic_drills": 1},
-                sft_chains={"stage_steps": (0, 0, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2,
-                             "warmup_steps": 1, "log_every": 1, "arithmetic_drills": 1, "chains": True},
-                sft_links={}, sft_links_2={}, sft_links_3={},
+                          "log_every": 1, "drills": 1, "absent_drills": 1, "arithmetic_drills": 1, "chains": True},
                 rl={"iterations": 2, "questions": 2, "group": 2, "max_tokens": 64},
                 eval_per_family_per_bucket=1, select_per_family=1, eval_max_tokens=64)
 
@@ -203,6 +189,7 @@ def run_rl_and_select(work: Path, sft_dir: Path, tokenizer: Tokenizer, plan: Pla
                  work / "rl")
         times["rl_s"] = time.perf_counter() - started
         (work / "times.json").write_text(json.dumps(times, indent=2))
+    started = time.perf_counter()
     examples = [e for e in heldout_set(plan.select_per_family, seed=seed + 1, chains=plan.chains)
                 if e.doc_tokens <= 1000]
     scores = {}
@@ -212,14 +199,17 @@ def run_rl_and_select(work: Path, sft_dir: Path, tokenizer: Tokenizer, plan: Pla
         log.info("selection set: %s accuracy %.3f, reward %.3f", name, scores[name], report.mean_reward)
     best = rl_dir if scores["rl"] > scores["sft"] else sft_dir
     (work / "selection.json").write_text(json.dumps(scores, indent=2))
+    times["selection_s"] = time.perf_counter() - started
+    (work / "times.json").write_text(json.dumps(times, indent=2))
     chosen.write_text(str(best))
     return best
 
 
-def final_eval(work: Path, model_dir: Path, tok_dir: Path, plan: Plan) -> dict:
+def final_eval(work: Path, model_dir: Path, tok_dir: Path, plan: Plan, times: dict) -> dict:
     path = work / "eval.json"
     if path.exists():
         return json.loads(path.read_text())
+    started = time.perf_counter()
     tokenizer = Tokenizer.from_dir(tok_dir)
     examples = heldout_set(plan.eval_per_family_per_bucket, seed=0,
                            count_tokens=lambda s: len(tokenizer.encode(s)), chains=plan.chains)
@@ -228,6 +218,8 @@ def final_eval(work: Path, model_dir: Path, tok_dir: Path, plan: Plan) -> dict:
     result = {**report.to_dict(), "markdown": report.markdown()}
     path.write_text(json.dumps(result, indent=2))
     (work / "eval_responses.jsonl").write_text("\n".join(json.dumps(asdict(r)) for r in report.results))
+    times["eval_s"] = time.perf_counter() - started
+    (work / "times.json").write_text(json.dumps(times, indent=2))
     return result
 
 
@@ -266,8 +258,9 @@ compute on {times.get('machine', "the project's build machine")}:
    language-modelling loss on the document. Each document also carries up to {plan.sft.get('drills', 0)} one-hop
    lookups of other facts it states, packed behind one copy of it (each question sees the document and
    itself only), so finding a value by its key is practised many times per document read.
+   {_chains_line(plan)}
+   {_exercise_line(plan)}
    {_tail_line(plan, times)}
-   {_chains_line(plan, times)}
 4. Reinforcement learning (GRPO: groups of samples per question, group-normalised advantages, KL to the
    stage-1 model) with a reward for the answer and for each correct step; kept only if better on a
    held-out selection set. {_selection_line(times.get('selection') or {})}
@@ -311,38 +304,48 @@ def _targets_line(table: dict) -> str:
             f"{'; '.join(parts)}: {verdict}.")
 
 
-def _tail_line(plan: Plan, times: dict) -> str:
-    if not plan.sft_tail:
-        return ""
-    tail = plan.sft_tail
-    return (f"Then {sum(tail['stage_steps'])} more steps ({times.get('sft_tail_tokens', 0) / 1e6:.1f}M tokens) on "
-            f"documents up to 1,000 tokens with {tail.get('drills', 0)} lookup drills, "
-            f"{tail.get('absent_drills', 0)} about names the document never mentions (answered \"not stated\") and "
-            f"up to {tail.get('arithmetic_drills', 0)} arithmetic questions on the document's own numbers (counts, "
-            f"totals, differences, sums, a budget left after a team's projects).")
-
-
 def _arithmetic_draws(cfg: dict[str, Any]) -> int:
     """How many times a pass draws arithmetic for each draw of a family its stage lists once."""
     stage = max(i for i, n in enumerate(cfg["stage_steps"]) if n)
     return (stage_spec(stage).families + tuple(cfg.get("extra_families", ()))).count("arithmetic")
 
 
-def _chains_line(plan: Plan, times: dict) -> str:
-    chained = [(name, getattr(plan, name)) for name, _ in LATER_PASSES if getattr(plan, name).get("chains")]
-    if not chained:
+def _chains_line(plan: Plan) -> str:
+    if not plan.chains:
         return ""
-    links = [cfg for _, cfg in chained if cfg.get("link_drills")]
-    steps = sum(sum(cfg["stage_steps"]) for _, cfg in chained)
-    tokens = sum(times.get(f"{name}_tokens", 0) for name, _ in chained)
-    drilled = (f" (in the last {sum(sum(cfg['stage_steps']) for cfg in links)}, arithmetic is drawn "
-               f"{_arithmetic_draws(links[0])} times as often as most families and each document with a chain "
-               f"also drills {links[0].get('link_drills', 0)} of its links)" if links else "")
-    return (f"Then {steps} more steps ({tokens / 1e6:.1f}M tokens) of the same mix, arithmetic drawn "
-            f"{_arithmetic_draws(chained[0][1])} times as often as most families, on documents that also chain "
-            f"a team's projects and a warehouse's items (where the chain starts, what follows each one, the last "
-            f"followed by \"nothing\"): a count, a total or a budget left walks the chain, one lookup per link, "
-            f"and the lookup drills include links{drilled}.")
+    return ("Documents that ask a count, a warehouse total or a budget left also chain what they count (where a "
+            "team's projects or a warehouse's items start, what follows each one, the last followed by "
+            "\"nothing\"): the trace walks the chain, one lookup per link, and "
+            f"{plan.sft.get('link_drills', 0)} of the drills on such a document look up a link.")
+
+
+def _exercise_line(plan: Plan) -> str:
+    share = plan.sft.get("exercise_share", 0)
+    if not share:
+        return ""
+    return (f"{share:.0%} of the tokens are stand-alone arithmetic exercises (\"What is 2049 - 1359?\", sums of two "
+            "to five numbers of one to five digits) worked column by column in the same steps the document traces "
+            "use, so the one-digit sums and borrows are practised far more often than documents alone allow.")
+
+
+def _tail_line(plan: Plan, times: dict) -> str:
+    if not plan.sft_tail:
+        return ""
+    tail = plan.sft_tail
+    often = f", arithmetic drawn {_arithmetic_draws(tail)} times as often as most families," \
+        if "arithmetic" in tail.get("extra_families", ()) else ""
+    links = f" and {tail['link_drills']} lookups of chain links" if tail.get("link_drills") else ""
+    return (f"Then {sum(tail['stage_steps'])} more steps ({times.get('sft_tail_tokens', 0) / 1e6:.1f}M tokens) on "
+            f"documents up to 1,000 tokens{often} with {tail.get('drills', 0)} lookup drills, "
+            f"{tail.get('absent_drills', 0)} about names the document never mentions (answered \"not stated\"), "
+            f"up to {tail.get('arithmetic_drills', 0)} arithmetic questions on the document's own numbers (counts, "
+            f"totals, differences, sums, a budget left after a team's projects){links}"
+            f"{_share(tail)}.")
+
+
+def _share(cfg: dict[str, Any]) -> str:
+    share = cfg.get("exercise_share", 0)
+    return f", and {share:.0%} of its tokens arithmetic exercises" if share else ""
 
 
 def _weak_line(table: dict) -> str:

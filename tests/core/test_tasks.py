@@ -18,7 +18,7 @@ from collections import defaultdict
 import pytest
 
 from core.training.tasks import (BUCKETS, FAMILIES, HELDOUT_SEED_BASE, STAGES, Example, TraceStep,
-                                 answer_correct, curriculum, estimate_tokens, generate, generate_with_drills,
+                                 answer_correct, arithmetic_exercise, curriculum, estimate_tokens, generate, generate_with_drills,
                                  Drills,
                                  heldout_set, parse_response, sample_text, score_steps, stage_spec)
 from core.training.tasks import names
@@ -676,6 +676,41 @@ def test_malformed_traces_are_flagged() -> None:
     parsed = parse_response(gold)
     assert parsed.well_formed and len(parsed.steps) == len(example.steps)
     assert parsed.answer == example.answer
+
+
+def test_arithmetic_exercises_work_every_column_right() -> None:
+    """Each exercise's columns, carries, borrows and result recomputed here digit by digit from the question."""
+    import random
+
+    rng, kinds = random.Random(5), defaultdict(int)
+    for _ in range(400):
+        example = arithmetic_exercise(rng)
+        expression = re.fullmatch(r"What is ([\d +-]+)\?", example.question).group(1)
+        sign = "-" if " - " in expression else "+"
+        operands = [int(x) for x in expression.split(f" {sign} ")]
+        kinds[sign, len(operands)] += 1
+        result = operands[0] - operands[1] if sign == "-" else sum(operands)
+        assert result >= 0 and example.answer_value == str(result) and answer_correct(example, example.answer)
+        assert example.user_message() == f"Question: {example.question}"
+        parsed = parse_response(example.response())
+        assert parsed.well_formed and parsed.steps[-1].startswith(f"Check: {expression} = {result}")
+        running = operands[0]
+        for step, operand in zip(example.steps[:-1], operands[1:]):
+            columns = re.findall(r"(\d) ([+-]) (\d) [+-] (\d)(?: is below 0, so 1\d - \d - \d)? = (\d+), "
+                                 r"(?:carry|borrow) (\d)", step.text)
+            a, b = str(running), str(operand)
+            width = max(len(a), len(b))
+            carry = 0
+            assert len(columns) == step.text.count("so far") >= width
+            for i, (da, op, db, c_in, out, c_out) in enumerate(columns):
+                assert (int(da), int(db), int(c_in)) == (int(a.zfill(width + 1)[-1 - i]), int(b.zfill(width + 1)[-1 - i]),
+                                                         carry)
+                value = int(da) + int(db) + carry if op == "+" else int(da) - int(db) - carry
+                carry = int(value >= 10) if op == "+" else int(value < 0)
+                assert int(out) == (value if op == "+" else value % 10) and int(c_out) == carry
+            running = running + operand if sign == "+" else running - operand
+            assert step.text.endswith(f"So {a} {sign} {b} = {running}.") and step.value == str(running)
+    assert {k for k in kinds} >= {("+", 2), ("-", 2), ("+", 3), ("+", 5)}
 
 
 def test_answer_correct_normalises_case_punctuation_numbers_and_dates() -> None:

@@ -18,7 +18,7 @@ from core.models.export import save_hf_checkpoint
 from core.models.loader import load_model
 from core.models.transformer import Transformer
 from core.training import pipeline
-from core.training.data import IGNORE, collate, encode, encode_group
+from core.training.data import IGNORE, chunk_batches, collate, encode, encode_group
 from core.training.sft import SFTConfig, batch_loss, init_weights, train_sft
 from core.training.tasks import Drills, generate_with_drills
 from core.training.tokenizer_train import train_tokenizer
@@ -123,6 +123,27 @@ def test_questions_packed_on_one_document_train_exactly_as_separate_examples(tok
     assert torch.equal(targets, torch.cat([t for _, t in separate]))
     loss, _ = batch_loss(model, packed, bf16=False)
     assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, targets).item(), rel=1e-5)
+
+
+def test_a_share_of_each_chunk_is_stand_alone_arithmetic_exercises(tokenizer) -> None:
+    tok, _ = tokenizer
+
+    def draw(share: float) -> list:
+        return chunk_batches(tok, 2, 0, 4, 2048, seed=3, max_len=2048, exercise_share=share)
+
+    def exercise_share(batches: list) -> float:
+        exercise = total = 0
+        for b in batches:
+            scored = ((b.targets != IGNORE) | (b.prompt_targets != IGNORE)).sum(1).tolist()
+            for row, n in zip(b.tokens.tolist(), scored):
+                total += n
+                exercise += n if tok.decode(row[:16]).find("Question: What is") >= 0 else 0
+        return exercise / total
+
+    batches = draw(0.25)
+    assert 0.2 < exercise_share(batches) < 0.3
+    assert exercise_share(draw(0.0)) == 0
+    assert [b.tokens.tolist() for b in batches] == [b.tokens.tolist() for b in draw(0.25)]  # reproducible
 
 
 def test_micro_sft_lowers_loss_and_its_checkpoint_serves(tokenizer, tmp_path) -> None:

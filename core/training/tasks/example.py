@@ -43,8 +43,8 @@ class Example:
     seed: int
 
     def user_message(self) -> str:
-        """Document first, so every question on one document shares its prompt prefix."""
-        return f"{self.document}\n\nQuestion: {self.question}"
+        """Document first, so every question on one document shares its prompt prefix (an exercise has none)."""
+        return f"{self.document}\n\nQuestion: {self.question}" if self.document else f"Question: {self.question}"
 
     def response(self) -> str:
         """The assistant turn, DeepSeek-R1 style: numbered steps in <think>, then the answer."""
