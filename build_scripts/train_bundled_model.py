@@ -10,8 +10,8 @@ Stages (each resumable; a finished stage is skipped on the next run):
   3. sft: supervised curriculum on generated long-document reasoning traces, with lookup drills packed
      behind each document (from stage 2 on, counts and totals walk a chain of a team's projects or a
      warehouse's items, one link at a time) and a share of stand-alone column-arithmetic exercises; then a
-     short second pass, arithmetic-heavy, that also drills names the document never mentions, arithmetic
-     on the document's own numbers and chain links;
+     second pass, arithmetic-heavy, that also drills names the document never mentions, arithmetic on the
+     document's own numbers and chain links, with exercises and short arithmetic notes;
   4. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
   5. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
      model card in resources/models/<name>/.

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from core.engine.tokenizer import Tokenizer
 from core.models.transformer import TreeMask
-from core.training.tasks import Drills, Example, arithmetic_exercise, curriculum_groups, stage_spec
+from core.training.tasks import Drills, Example, arithmetic_exercise, arithmetic_note, curriculum_groups, stage_spec
 
 IGNORE = -100
 
@@ -125,25 +125,34 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
 
 def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, tokens_per_batch: int, seed: int,
                   max_len: int, drills: Drills = Drills(), chains: bool = False,
-                  extra_families: tuple[str, ...] = (), exercise_share: float = 0.0) -> list[Batch]:
+                  extra_families: tuple[str, ...] = (), exercise_share: float = 0.0,
+                  note_share: float = 0.0) -> list[Batch]:
     """``steps`` batches of about ``tokens_per_batch`` tokens each, for chunk ``chunk`` of ``stage``; each
     example packed with the extra questions ``drills`` asks for on its document (``tasks.generate_with_drills``;
     ``chains`` as in ``tasks.generate``); ``extra_families`` are drawn that many more times than the stage says.
     ``exercise_share`` of the tokens are stand-alone arithmetic exercises (``tasks.arithmetic_exercise``), one
-    per row: being short, they sort into batches of their own, so those steps cost little."""
+    per row: being short, they sort into batches of their own, so those steps cost little. ``note_share`` of
+    the tokens are short arithmetic documents with their questions (``tasks.arithmetic_note``), one per row."""
     rng = random.Random(seed * 1_000_003 + stage * 10_007 + chunk)
     spec = stage_spec(stage)
     spec = replace(spec, families=spec.families + extra_families)
-    stream = curriculum_groups(stage, rng.randrange(1 << 30), count_tokens=lambda s: len(tokenizer.encode(s)),
-                               drills=drills, spec=spec, chains=chains)
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer.encode(text))
+
+    stream = curriculum_groups(stage, rng.randrange(1 << 30), count_tokens=count_tokens, drills=drills, spec=spec,
+                               chains=chains)
     pool: list[Encoded] = []
-    budget = steps * tokens_per_batch
-    if exercise_share > 0:
-        exercise_rng, exercise_budget = random.Random(rng.randrange(1 << 30)), int(budget * exercise_share)
-        budget -= exercise_budget
-        while exercise_budget > 0:
-            pool.append(_pack([_example_ids(tokenizer, arithmetic_exercise(exercise_rng))]))
-            exercise_budget -= len(pool[-1])
+    full = budget = steps * tokens_per_batch
+    practice = ((exercise_share, lambda r: [arithmetic_exercise(r)]),
+                (note_share, lambda r: arithmetic_note(r, count_tokens, chains)))
+    for share, draw in practice:  # dense arithmetic practice: one exercise, or one note with its questions, a row
+        if share > 0:
+            practice_rng, left = random.Random(rng.randrange(1 << 30)), int(full * share)
+            budget -= left
+            while left > 0:
+                pool.append(_pack([_example_ids(tokenizer, e) for e in draw(practice_rng)]))
+                left -= len(pool[-1])
     while budget > 0:
         seqs = [_example_ids(tokenizer, e) for e in next(stream)]
         if any(len(ids) > max_len for ids, _ in seqs):  # each question alone must fit, drills too

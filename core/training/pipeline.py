@@ -57,11 +57,14 @@ class Plan:
                                                          "link_drills": 2, "chains": True, "exercise_share": 0.15})
     # then a second pass on the acceptance range, arithmetic drawn 5 times as often as most families, where some
     # drills ask about names the document never mentions (lookup drills alone taught the model that every
-    # question has a sentence to quote), some practise arithmetic on the document's numbers and 4 look up links
+    # question has a sentence to quote), some practise arithmetic on the document's numbers and 4 look up links;
+    # 15% of its tokens are exercises and 20% arithmetic notes (``tasks.arithmetic_note``: the arithmetic family
+    # on documents of 80-250 tokens, three arithmetic drills behind each), which practise taking each operand from
+    # the step that quoted it (build/v18's second pass, 400 steps with 25% exercises: see above)
     sft_tail: dict[str, Any] = field(default_factory=lambda: {
-        "stage_steps": (0, 0, 400), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "link_drills": 4,
+        "stage_steps": (0, 0, 1200), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "link_drills": 4,
         "lr": 4e-4, "min_lr_ratio": 0.5, "warmup_steps": 10, "chains": True, "extra_families": ("arithmetic",) * 3,
-        "exercise_share": 0.25})
+        "exercise_share": 0.15, "note_share": 0.2})
     rl: dict[str, Any] = field(default_factory=lambda: {"iterations": 20, "questions": 8, "group": 4,
                                                         "max_tokens": 512})
     eval_per_family_per_bucket: int = 20
@@ -91,7 +94,8 @@ def quick_plan() -> Plan:
                 sft={"stage_steps": (4, 4, 4, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 2,
                      "log_every": 1, "drills": 2, "link_drills": 1, "chains": True, "exercise_share": 0.2},
                 sft_tail={"stage_steps": (0, 0, 2), "tokens_per_batch": 2048, "steps_per_chunk": 2, "warmup_steps": 1,
-                          "log_every": 1, "drills": 1, "absent_drills": 1, "arithmetic_drills": 1, "chains": True},
+                          "log_every": 1, "drills": 1, "absent_drills": 1, "arithmetic_drills": 1, "chains": True,
+                          "exercise_share": 0.1, "note_share": 0.3},
                 rl={"iterations": 2, "questions": 2, "group": 2, "max_tokens": 64},
                 eval_per_family_per_bucket=1, select_per_family=1, eval_max_tokens=64)
 
@@ -347,8 +351,11 @@ def _tail_line(plan: Plan, times: dict) -> str:
 
 
 def _share(cfg: dict[str, Any]) -> str:
-    share = cfg.get("exercise_share", 0)
-    return f", and {share:.0%} of its tokens arithmetic exercises" if share else ""
+    parts = [f"{cfg[key]:.0%} {what}" for key, what in (
+        ("exercise_share", "arithmetic exercises"),
+        ("note_share", "short notes (80-250 tokens of facts) with arithmetic questions on them"))
+        if cfg.get(key)]
+    return f"; of its tokens, {' and '.join(parts)}" if parts else ""
 
 
 def _weak_line(table: dict) -> str:

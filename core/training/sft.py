@@ -42,6 +42,7 @@ class SFTConfig:
     chains: bool = False  # documents chain a team's projects / a warehouse's items (``tasks.generate``)
     extra_families: tuple[str, ...] = ()  # drawn this many more times than the curriculum stage says
     exercise_share: float = 0.0  # of the tokens: stand-alone column-arithmetic exercises (``tasks.exercises``)
+    note_share: float = 0.0  # of the tokens: short arithmetic documents with their questions (``tasks.exercises``)
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
@@ -147,7 +148,7 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
         batches = chunk_batches(tokenizer, stage, state.chunk, cfg.steps_per_chunk, cfg.tokens_per_batch, cfg.seed,
                                 cfg.max_len, Drills(lookups=cfg.drills, absent=cfg.absent_drills,
                                                    arithmetic=cfg.arithmetic_drills, links=cfg.link_drills),
-                                cfg.chains, cfg.extra_families, cfg.exercise_share)
+                                cfg.chains, cfg.extra_families, cfg.exercise_share, cfg.note_share)
         state.seconds += time.perf_counter() - drawn  # drawing the data is part of the training time
         for batch in batches[state.batch_in_chunk:]:
             if state.step >= cfg.total_steps:

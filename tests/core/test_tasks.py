@@ -18,7 +18,7 @@ from collections import defaultdict
 import pytest
 
 from core.training.tasks import (BUCKETS, FAMILIES, HELDOUT_SEED_BASE, STAGES, Example, TraceStep,
-                                 answer_correct, arithmetic_exercise, curriculum, estimate_tokens, generate, generate_with_drills,
+                                 answer_correct, arithmetic_exercise, arithmetic_note, curriculum, estimate_tokens, generate, generate_with_drills,
                                  Drills,
                                  heldout_set, parse_response, sample_text, score_steps, stage_spec)
 from core.training.tasks import names
@@ -711,6 +711,26 @@ def test_arithmetic_exercises_work_every_column_right() -> None:
             running = running + operand if sign == "+" else running - operand
             assert step.text.endswith(f"So {a} {sign} {b} = {running}.") and step.value == str(running)
     assert {k for k in kinds} >= {("+", 2), ("-", 2), ("+", 3), ("+", 5)}
+
+
+@pytest.mark.parametrize("chains", [False, True])
+def test_arithmetic_notes_are_short_documents_of_correct_arithmetic_questions(chains) -> None:
+    """Each note: one short document, every question on it arithmetic, re-derived from its text like any gold
+    example, its trace checked step by step (quotes, columns, results)."""
+    import random
+
+    rng, questions, budgets_left = random.Random(11), 0, 0
+    for _ in range(60):
+        note = arithmetic_note(rng, chains=chains)
+        assert len({e.document for e in note}) == 1 and 40 <= note[0].doc_tokens <= 400
+        assert len({e.question for e in note}) == len(note)
+        for example in note:
+            assert example.family == "arithmetic"
+            assert solved(example) == example.answer_value, (example.question, example.response())
+            check_example(example)
+        questions += len(note)
+        budgets_left += sum("left after paying" in e.question for e in note)
+    assert questions >= 130 and budgets_left >= 8
 
 
 def test_answer_correct_normalises_case_punctuation_numbers_and_dates() -> None:

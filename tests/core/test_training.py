@@ -5,6 +5,7 @@ The shipped model's own behaviour is tested in test_bundled_model.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -125,25 +126,34 @@ def test_questions_packed_on_one_document_train_exactly_as_separate_examples(tok
     assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, targets).item(), rel=1e-5)
 
 
-def test_a_share_of_each_chunk_is_stand_alone_arithmetic_exercises(tokenizer) -> None:
+def test_shares_of_each_chunk_are_arithmetic_exercises_and_notes(tokenizer) -> None:
     tok, _ = tokenizer
+    arithmetic = re.compile(r"carry \d|borrow \d|Count the projects|Project 1 is")
 
-    def draw(share: float) -> list:
-        return chunk_batches(tok, 2, 0, 4, 2048, seed=3, max_len=2048, exercise_share=share)
+    def draw(exercises: float, notes: float = 0.0) -> list:  # stage 0: lookups only, nothing to add up
+        return chunk_batches(tok, 0, 0, 4, 2048, seed=3, max_len=2048, exercise_share=exercises, note_share=notes)
 
-    def exercise_share(batches: list) -> float:
-        exercise = total = 0
+    def shares(batches: list) -> tuple[float, float]:
+        """Of the scored tokens: in rows that are one exercise, and in rows of a note (a document with sums)."""
+        exercise = note = total = 0
         for b in batches:
             scored = ((b.targets != IGNORE) | (b.prompt_targets != IGNORE)).sum(1).tolist()
             for row, n in zip(b.tokens.tolist(), scored):
                 total += n
-                exercise += n if tok.decode(row[:16]).find("Question: What is") >= 0 else 0
-        return exercise / total
+                text = tok.decode(row)
+                if text.find("Question: What is", 0, 100) >= 0:
+                    exercise += n
+                elif arithmetic.search(text):
+                    note += n
+        return exercise / total, note / total
 
     batches = draw(0.25)
-    assert 0.2 < exercise_share(batches) < 0.3
-    assert exercise_share(draw(0.0)) == 0
+    assert 0.2 < shares(batches)[0] < 0.3
+    assert shares(draw(0.0)) == (0, 0)
     assert [b.tokens.tolist() for b in batches] == [b.tokens.tolist() for b in draw(0.25)]  # reproducible
+    exercises, notes = shares(draw(0.15, 0.3))
+    assert 0.1 < exercises < 0.2 and 0.25 < notes < 0.4
+    assert [b.tokens.tolist() for b in draw(0.15)] == [b.tokens.tolist() for b in draw(0.15, 0.0)]
 
 
 def test_micro_sft_lowers_loss_and_its_checkpoint_serves(tokenizer, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Stand-alone column-arithmetic exercises: the ``scratchpad`` sums and differences practised without a document.
+"""Arithmetic practice packed densely: column exercises without a document, and short arithmetic notes.
 
 Why. In a document example the arithmetic is a few column steps among hundreds of tokens of reading, so a
 short training run sees too few of them to learn the one-digit tables: measured on build/v17 (2,600
@@ -8,13 +8,24 @@ nearly all of them column steps, so a small share of a pass's tokens gives many 
 operations than all its documents together. Each is an ordinary example in R1's format (numbered steps in
 ``<think>``, a check, a short answer) with the same step wording as the document traces, so what is
 learnt here is what those traces use.
+
+An exercise's operands stand in its question, so it does not teach what the document traces also need:
+taking each operand from the right earlier step. Measured on build/v18 (15-25% exercises): 63 of 72 column
+results right, yet 7 of the 20 wrong arithmetic answers added a number quoted for another project ("Add the
+cost of Project Badger and the cost of Project Condor. 128 + 665" where Badger's cost was quoted as 998).
+An arithmetic note is a document of ~80-250 tokens (the arithmetic family's facts, chains included, and a
+few distractors, hardly any filler) with its main question and three arithmetic drills behind it: the same
+traces as in a long document, quote by name and then add or subtract, at several times the density.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
+from .documents import estimate_tokens
 from .example import Example, TraceStep
+from .generate import Drills, generate_with_drills
 from .scratchpad import add_text, sub_text
 
 # operand lengths in digits, weighted towards the 3- and 4-digit stocks, costs and budgets of the documents
@@ -46,3 +57,15 @@ def arithmetic_exercise(rng: random.Random) -> Example:
     steps.append(TraceStep(f"Check: {expression} = {result}.", "check", value=str(result)))
     return Example(document="", question=f"What is {expression}?", steps=steps, answer=f"{expression} = {result}.",
                    answer_value=str(result), family="exercise", difficulty=len(steps) - 1, doc_tokens=0, seed=0)
+
+
+def arithmetic_note(rng: random.Random, count_tokens: Callable[[str], int] = estimate_tokens,
+                    chains: bool = False) -> list[Example]:
+    """A short arithmetic document (80-250 tokens, more where a chain needs it) with its question and up to three
+    arithmetic drills on it.
+
+    Difficulty 3 (the budget left after a team's projects, sums of four or five) is drawn half the time: its
+    traces quote the most numbers before adding them.
+    """
+    return generate_with_drills(rng.randrange(1 << 30), "arithmetic", rng.choice((1, 2, 3, 3)),
+                                rng.randint(80, 250), count_tokens, Drills(arithmetic=3), chains)
