@@ -62,7 +62,7 @@ class Plan:
     # on documents of 80-250 tokens, three arithmetic drills behind each), which practise taking each operand from
     # the step that quoted it (build/v18's second pass, 400 steps with 25% exercises: see above)
     sft_tail: dict[str, Any] = field(default_factory=lambda: {
-        "stage_steps": (0, 0, 1200), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "link_drills": 4,
+        "stage_steps": (0, 0, 800), "drills": 4, "absent_drills": 2, "arithmetic_drills": 3, "link_drills": 4,
         "lr": 4e-4, "min_lr_ratio": 0.5, "warmup_steps": 10, "chains": True, "extra_families": ("arithmetic",) * 3,
         "exercise_share": 0.15, "note_share": 0.2})
     rl: dict[str, Any] = field(default_factory=lambda: {"iterations": 20, "questions": 8, "group": 4,
