@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from collections import defaultdict
 import pytest
 
 from core.training.tasks import (BUCKETS, FAMILIES, HELDOUT_SEED_BASE, STAGES, Example, TraceStep,
-                                 answer_correct, arithmetic_exercise, arithmetic_note, curriculum, estimate_tokens, generate, generate_with_drills,
+                                 answer_correct, arithmetic_exercise, arithmetic_note, curriculum, estimate_tokens,
+                                 generate, generate_with_drills,
                                  Drills,
                                  heldout_set, parse_response, sample_text, score_steps, stage_spec)
 from core.training.tasks import names
@@ -680,8 +682,6 @@ def test_malformed_traces_are_flagged() -> None:
 
 def test_arithmetic_exercises_work_every_column_right() -> None:
     """Each exercise's columns, carries, borrows and result recomputed here digit by digit from the question."""
-    import random
-
     rng, kinds = random.Random(5), defaultdict(int)
     for _ in range(400):
         example = arithmetic_exercise(rng)
@@ -703,8 +703,8 @@ def test_arithmetic_exercises_work_every_column_right() -> None:
             carry = 0
             assert len(columns) == step.text.count("so far") >= width
             for i, (da, op, db, c_in, out, c_out) in enumerate(columns):
-                assert (int(da), int(db), int(c_in)) == (int(a.zfill(width + 1)[-1 - i]), int(b.zfill(width + 1)[-1 - i]),
-                                                         carry)
+                digits = (int(a.zfill(width + 1)[-1 - i]), int(b.zfill(width + 1)[-1 - i]), carry)
+                assert (int(da), int(db), int(c_in)) == digits
                 value = int(da) + int(db) + carry if op == "+" else int(da) - int(db) - carry
                 carry = int(value >= 10) if op == "+" else int(value < 0)
                 assert int(out) == (value if op == "+" else value % 10) and int(c_out) == carry
@@ -717,8 +717,6 @@ def test_arithmetic_exercises_work_every_column_right() -> None:
 def test_arithmetic_notes_are_short_documents_of_correct_arithmetic_questions(chains) -> None:
     """Each note: one short document, every question on it arithmetic, re-derived from its text like any gold
     example, its trace checked step by step (quotes, columns, results)."""
-    import random
-
     rng, questions, budgets_left = random.Random(11), 0, 0
     for _ in range(60):
         note = arithmetic_note(rng, chains=chains)

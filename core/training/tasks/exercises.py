@@ -24,9 +24,11 @@ import random
 from collections.abc import Callable
 
 from .documents import estimate_tokens
-from .example import Example, TraceStep
+from .example import Example
+from .family_arithmetic import running_sum
 from .generate import Drills, generate_with_drills
-from .scratchpad import add_text, sub_text
+from .scratchpad import sub_text
+from .trace import check, compute
 
 # operand lengths in digits, weighted towards the 3- and 4-digit stocks, costs and budgets of the documents
 _DIGITS = (1, 2, 2, 3, 3, 3, 4, 4, 4, 5)
@@ -44,17 +46,12 @@ def arithmetic_exercise(rng: random.Random) -> Example:
         operands, sign = [_number(rng), _number(rng)], "-"
         operands.sort(reverse=True)
         a, b = operands
-        steps = [TraceStep(f"Subtract {b} from {a}. {sub_text(a, b)}", "compute", value=str(a - b))]
-        result = a - b
+        steps, result = [compute(f"Subtract {b} from {a}. {sub_text(a, b)}", str(a - b))], a - b
     else:
         operands, sign = [_number(rng) for _ in range(2 if kind < 0.75 else rng.randint(3, 5))], "+"
-        result, steps = operands[0], []
-        for value in operands[1:]:
-            lead = f"Add {result} and {value}." if not steps else f"Add {value}."
-            steps.append(TraceStep(f"{lead} {add_text(result, value)}", "compute", value=str(result + value)))
-            result += value
+        steps, result = running_sum(operands, list(map(str, operands)))
     expression = f" {sign} ".join(map(str, operands))
-    steps.append(TraceStep(f"Check: {expression} = {result}.", "check", value=str(result)))
+    steps.append(check(f"{expression} = {result}.", str(result)))
     return Example(document="", question=f"What is {expression}?", steps=steps, answer=f"{expression} = {result}.",
                    answer_value=str(result), family="exercise", difficulty=len(steps) - 1, doc_tokens=0, seed=0)
 
