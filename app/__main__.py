@@ -1,25 +1,24 @@
-"""Entry point of the ``ponder`` command: the desktop app, the engine, or the command line.
+"""The window program: ``python -m app`` from source (``ponder`` runs it), the bundle's ``ponder`` executable.
 
-- ``ponder [FILE...]``: the window opens at once (with these documents in a chat); the engine starts behind
-  it (the status line says how far).
-- ``ponder --self-test``: the window answers one question and closes (``app.self_test``).
-- ``ponder engine ...``: the engine server (``python -m core.server``'s main), in this process.
-- ``ponder generate|plan|serve ...``: the command line (``core.cli``), which never imports Qt.
+- no arguments, or document files: the window (the files added to a chat); the engine starts behind it as
+  a child process (``python -m core.server``, in a bundle the sibling ``ponder-engine`` executable);
+- ``--self-test [...]``: the window answers one question and closes (``app.self_test``; the installer's
+  smoke test);
+- ``engine ...``: in a bundle, runs the sibling engine executable with the rest (``ponder engine --help``).
 
-The frozen bundle's window program is ``app.launch.gui_main`` instead (no engine, no command line: those
-would pull torch into the window's bundle); its engine is the sibling ``ponder-engine`` executable.
-Windowed executables may have no stdout/stderr (``None``): they are pointed at devnull before anything
-writes to them. ``multiprocessing.freeze_support()`` comes first.
+It never imports the engine, so the window's bundle holds no torch. ``multiprocessing.freeze_support()``
+comes first (a document parser worker re-runs a frozen executable and stops there); windowed executables
+may have no stdout/stderr (``None``): they are pointed at devnull before anything writes to them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
 import sys
 from pathlib import Path
 
-from app.launch import quit_on_signals, run_gui  # noqa: F401 - re-exported for callers of the old home
-from core.frozen import guard_streams
+from core.frozen import ENGINE_EXECUTABLE, guard_streams, is_frozen, sibling_executable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,16 +30,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_self_test(args[1:])
     if args and args[0] == "engine":
-        from core.server.__main__ import main as engine_main
+        if not is_frozen():
+            print("python -m app: 'engine' runs the bundle's engine executable; from source use "
+                  "'ponder engine' or 'python -m core.server'", file=sys.stderr)
+            return 2
+        return subprocess.call([str(sibling_executable(ENGINE_EXECUTABLE)), *args[1:]])
+    from app.application import run_gui
 
-        return engine_main(args[1:])
-    if args and all(Path(a).is_file() for a in args):  # "Open with Ponder": the window, with these documents
-        return run_gui(documents=args)
-    if args:
-        from core.cli import main as cli_main
-
-        return cli_main(args)
-    return run_gui()
+    return run_gui(documents=[a for a in args if Path(a).is_file()])
 
 
 if __name__ == "__main__":

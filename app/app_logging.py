@@ -7,22 +7,14 @@ import logging.handlers
 import sys
 from pathlib import Path
 
-from core.hardware import default_cache_dir
+from core.paths import app_log_file
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
 
 
-def default_log_file() -> Path:
-    return default_cache_dir() / "logs" / "ponder-app.log"
-
-
-def engine_log_file() -> Path:
-    return default_cache_dir() / "logs" / "engine.log"  # where core.server writes by default
-
-
 def configure_logging(log_file: Path | None = None, level: int = logging.INFO) -> Path | None:
-    """Log to ``log_file`` (default: ``default_log_file()``); returns the file, or None if it cannot be written."""
-    path = log_file or default_log_file()
+    """Log to ``log_file`` (default: ``core.paths.app_log_file()``); returns the file, or None if it cannot be written."""
+    path = log_file or app_log_file()
     root = logging.getLogger()
     root.setLevel(level)
     formatter = logging.Formatter(LOG_FORMAT)

@@ -3,7 +3,7 @@
 A run lives in the engine (``POST /v1/bench/runs``); progress is polled on a worker (``client.bench_watch``)
 and handed to the panel. A finished (or cancelled, partial) result is saved in the store's ``bench_runs``
 (model = the model folder's name, with the machine record), which is the panel's history. Exports write
-``core.bench.report``'s CSV/JSON, or a PNG of the panel.
+``core.api.bench_report``'s CSV/JSON, or a PNG of the panel.
 
 Signals:
     run_finished(state)          done | cancelled | failed
@@ -23,9 +23,9 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.tasks import Task, TaskRunner
 from app.widgets.benchmark_panel import BenchmarkPanel
-from core.bench import report
+from core.api import bench_report as report
 from core.client import EngineClient
-from core.server.protocol import BenchRun
+from core.api.protocol import BenchRun
 from core.store import RowNotFound, Store
 
 log = logging.getLogger(__name__)

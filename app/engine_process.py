@@ -1,6 +1,6 @@
 """The local engine's lifecycle, as seen from the GUI: spawn, handshake, watch, restart after a crash, stop.
 
-``EngineProcess`` wraps ``core.server.spawn.EngineSubprocess`` (token through the environment, one JSON
+``EngineProcess`` wraps ``core.api.spawn.EngineSubprocess`` (token through the environment, one JSON
 handshake line, terminate -> wait -> kill). Spawning blocks until the model is loaded, so it runs on a
 worker (``app.tasks``); the window is usable at once and follows the signals:
 
@@ -31,8 +31,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.tasks import Task, TaskRunner
 from core.client import EngineClient, EngineError, LoadingError
 from core.frozen import ENGINE_EXECUTABLE, is_frozen, sibling_executable
-from core.server.settings import BUNDLED_MODEL, default_model_dir, resources_dir
-from core.server.spawn import EngineStartError, EngineSubprocess
+from core.paths import BUNDLED_MODEL, default_model_dir, models_dir
+from core.api.spawn import EngineStartError, EngineSubprocess
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def bundled_model_dir() -> Path | None:
 
 def no_model_message() -> str:
     return (f"No model yet: the bundled model ({BUNDLED_MODEL}) is not installed in "
-            f"{resources_dir() / 'models'}. Open a model folder (File ▸ Open model folder…) or download one "
+            f"{models_dir()}. Open a model folder (File ▸ Open model folder…) or download one "
             "in the model panel.")
 
 

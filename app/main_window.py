@@ -51,7 +51,7 @@ from app.widgets.stats_bar import StatsBar
 from app.widgets.trace_export import history_entry, trace_json, trace_markdown
 from core.client import EngineClient
 from core.documents import SUPPORTED_TYPES_TEXT, DocumentError
-from core.server.protocol import EngineStatus
+from core.api.protocol import EngineStatus
 from core.store import Message, RowNotFound, Store
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from app.tasks import Task, TaskRunner
 from app.widgets.model_panel import ModelPanel
 from core.client import EngineClient, LoadFailedError
 from core.hub import DownloadProgress, download_model
-from core.server.protocol import EngineEvent, EngineStatus, LoadProgress, PlanResult
+from core.api.protocol import EngineEvent, EngineStatus, LoadProgress, PlanResult
 
 log = logging.getLogger(__name__)
 

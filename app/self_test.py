@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, work: Path, report: dict[str, Any]) -> None:
     from PySide6.QtCore import QSettings
 
     from app.app_logging import configure_logging
-    from app.launch import make_application
+    from app.application import make_application
     from app.main_window import MainWindow
     from core.store import Store
 

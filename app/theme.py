@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QActionGroup, QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QMenu
 
-from app.app_logging import engine_log_file
+from core.paths import engine_log_file
 
 CUSTOM_PALETTE = "ponderCustomPalette"  # an application property: set while our fallback palette is in use
 THEMES = {"system": "Follow the system", "light": "Light", "dark": "Dark"}

@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "build_scripts")]
 
 import bundle_layout as layout  # noqa: E402
 from core.frozen import executable_name  # noqa: E402
-from core.server.settings import BUNDLED_MODEL  # noqa: E402
+from core.paths import BUNDLED_MODEL  # noqa: E402
 
 SPEC = ROOT / "build_scripts" / "ponder.spec"
 

@@ -3,8 +3,10 @@ reports sizes with them, and ``tests/test_packaging.py`` checks them without bui
 
 One onedir bundle, two programs sharing one folder (the Python runtime, shared libraries, ``resources/``):
 
-- ``ponder``: the window (PySide6: QtCore, QtGui, QtWidgets only). Its analysis excludes torch and
-  everything of the engine, so a stray import drops out of the build instead of adding a gigabyte.
+- ``ponder``: the window (PySide6: QtCore, QtGui, QtWidgets only). Its analysis excludes what the window may
+  never reach (pyproject.toml's import contract "window-side", read here: the one list of the process
+  boundary) and the packages torch drags in, so a stray import drops out of the build instead of adding a
+  gigabyte.
 - ``ponder-engine``: the engine server (torch, FastAPI, uvicorn). Its analysis excludes every Qt binding.
 
 Whether torch brings CUDA is decided by the torch wheel installed in the build environment (the CPU wheel
@@ -13,7 +15,13 @@ pinned in constraints.txt brings none), never by excluding torch submodules.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 from core.frozen import ENGINE_EXECUTABLE, GUI_EXECUTABLE
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+WINDOW_CONTRACT = "window-side"
 
 APP_NAME = "Ponder"
 APP_ID = "ponder"  # the bundle folder, the .desktop file, the icon name
@@ -44,15 +52,18 @@ OTHER_QT_BINDINGS = ["PyQt5", "PyQt6", "PySide2", "shiboken2"]  # one binding pe
 DEV_ONLY = ["pytest", "_pytest", "pytestqt", "pytest_timeout", "transformers", "openai", "fpdf", "importlinter",
             "grimp", "IPython", "matplotlib", "tkinter", "_tkinter", "PIL", "PyInstaller"]
 
-# The engine's world: never in the window.
-ENGINE_ONLY = ["torch", "torchvision", "torchaudio", "triton", "functorch", "sympy", "networkx", "mpmath",
-               "uvicorn", "fastapi", "starlette", "safetensors"]
-# Our own engine-side modules: the window reaches the engine only over HTTP (core.client).
-ENGINE_ONLY_OWN = ["core.engine.engine", "core.engine.runner", "core.engine.launch", "core.models.loader",
-                   "core.models.transformer", "core.server.runner", "core.server.app", "core.server.serving",
-                   "core.server.__main__", "core.training.sft", "core.training.rl", "core.bench.random_checkpoint"]
 
-GUI_EXCLUDES = ENGINE_ONLY + ENGINE_ONLY_OWN + QT_MODULES_EXCLUDED + OTHER_QT_BINDINGS + DEV_ONLY
+def window_forbidden(pyproject: Path = PYPROJECT) -> list[str]:
+    """The modules and packages the window may never reach: the import contract's list."""
+    config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    return list(next(c for c in contracts if c.get("id") == WINDOW_CONTRACT)["forbidden_modules"])
+
+
+# What the window may never reach (the contract), and what torch brings along when something imports it.
+ENGINE_ONLY = [*window_forbidden(), "torchvision", "torchaudio", "triton", "functorch", "sympy", "networkx", "mpmath"]
+
+GUI_EXCLUDES = ENGINE_ONLY + QT_MODULES_EXCLUDED + OTHER_QT_BINDINGS + DEV_ONLY
 ENGINE_EXCLUDES = ["PySide6", "shiboken6", "app", *OTHER_QT_BINDINGS, *DEV_ONLY]
 
 # Imported by name at run time (not visible to the analysis).

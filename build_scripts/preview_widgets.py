@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget  # noqa: E402
 
 from app.widgets.reasoning_view import ReasoningView  # noqa: E402
 from app.widgets.stats_bar import StatsBar  # noqa: E402
-from core.server.protocol import EngineEvent  # noqa: E402
+from core.api.protocol import EngineEvent  # noqa: E402
 
 TRACE = """Okay, the user wants the total revenue for 2023 from the report. Let me find the numbers first.
 

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.tasks import TaskRunner
     from app.widgets.benchmark_panel import BenchmarkPanel
     from core.client import EngineClient
-    from core.server.spawn import EngineSubprocess
+    from core.api.spawn import EngineSubprocess
     from core.store import Store
 
     with tempfile.TemporaryDirectory(prefix="ponder-shot-") as tmp:

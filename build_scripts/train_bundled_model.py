@@ -42,7 +42,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.engine.tokenizer import Tokenizer  # noqa: E402
+from core.tokenizer import Tokenizer  # noqa: E402
 from core.models.export import save_hf_checkpoint  # noqa: E402
 from core.models.loader import load_model  # noqa: E402
 from core.training import pipeline  # noqa: E402
@@ -141,7 +141,7 @@ def _rerun_under_jemalloc() -> None:
 
 
 def _machine() -> str:
-    from core.hardware import probe
+    from core.engine.hardware_probe import probe
 
     hw = probe(measure_bf16=False)
     where = hw.device_name if hw.device != "cpu" else f"{hw.cpu_name}, {torch.get_num_threads()} threads"

@@ -1,25 +1,36 @@
-"""The ``ponder`` command line: generate, plan, serve, doc, bench.
+"""The ``ponder`` command: the window, the engine, or one of the command-line tools.
 
-Argument parsing lives here and only here; each subcommand builds its config once and hands it on.
-Heavy imports (torch) happen inside the subcommands, so ``ponder --help`` is instant.
+    ponder [FILE...]              the window (with these documents in a chat); the engine starts behind it
+    ponder --self-test [...]      the window answers one question and closes (the installer's smoke test)
+    ponder engine [...]           the engine server in this process (``python -m core.server``)
+    ponder generate|plan|serve|doc|bench [...]
+
+The window is a program of its own (``python -m app``, which never imports torch): this process turns
+into it (``exec``) rather than importing it, so nothing here reaches Qt and the window reaches nothing
+here. The argument parsers are light; a subcommand's module, which may import torch, is imported only
+when that subcommand runs, so ``ponder --help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
-from core.models.config import ModelConfigError
+from core.bench.cli import add_bench_arguments
+from core.commands.doc import add_doc_arguments
+from core.model_config import ModelConfigError
+from core.precision import PRECISION_CHOICES
 from core.server.settings import add_serve_arguments
-
-PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16", "int8", "int4")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ponder", description="Reason over long documents with local models.")
+    parser = argparse.ArgumentParser(prog="ponder", description="Reason over long documents with local models. "
+                                     "Without a command (or with document files) the window opens.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="answer one prompt, streaming the reasoning and the answer")
@@ -46,15 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(pl)
     pl.add_argument("--json", action="store_true")
 
-    srv = sub.add_parser("serve", help="run the engine's OpenAI-compatible API on 127.0.0.1 in the foreground")
-    add_serve_arguments(srv)
-
-    from core.commands.doc import add_doc_arguments  # light (no torch); here, as core.commands.doc imports this module
-
+    add_serve_arguments(sub.add_parser("serve", help="run the engine's OpenAI-compatible API on 127.0.0.1 in the "
+                                                     "foreground"))
     add_doc_arguments(sub.add_parser("doc", help="show a document's text, token counts and how it fits a context"))
-
-    from core.commands.bench import add_bench_arguments  # light (no torch)
-
     add_bench_arguments(sub.add_parser("bench", help="measure what each precision costs and loses on this machine"))
     return parser
 
@@ -68,21 +73,48 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    import importlib
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] == "--self-test" or all(Path(a).is_file() for a in args):
+        return run_window(args)
+    if args[0] == "engine":
+        from core.server.__main__ import main as engine_main
 
-    command = importlib.import_module(f"core.commands.{args.command}")  # imports torch: only now
+        return engine_main(args[1:])
+    parser = build_parser()
+    parsed = parser.parse_args(args)
     try:
-        return command.run(args)
+        return _command(parsed.command).run(parsed)
     except (ModelConfigError, ValueError, OSError) as exc:
-        _fail(args, exc)
+        _fail(parsed, exc)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def run_window(args: list[str]) -> int:
+    """Become the window program: ``exec`` where the system has it (same process id, signals and exit
+    status go straight to the window), else run it and pass its exit status on."""
+    argv = [sys.executable, "-m", "app", *args]
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, argv)
+    return subprocess.call(argv)
+
+
+def _command(name: str) -> ModuleType:
+    """The subcommand's module (imported now: it may import torch)."""
+    if name == "generate":
+        from core.commands import generate as module
+    elif name == "plan":
+        from core.commands import plan as module
+    elif name == "serve":
+        from core.commands import serve as module
+    elif name == "doc":
+        from core.commands import doc as module
+    else:
+        from core.bench import cli as module
+    return module
 
 
 def _fail(args: argparse.Namespace, exc: BaseException) -> None:
@@ -92,5 +124,5 @@ def _fail(args: argparse.Namespace, exc: BaseException) -> None:
         print(f"ponder {args.command}: {exc}", file=sys.stderr)
 
 
-def dump_json(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2))
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import httpx
 
 from core.reasoning import ReasoningSplitter
-from core.server.protocol import (API_PREFIX, SSE_DONE, BenchRun, ChatCompletion, ChatCompletionChunk, EngineEvent,
+from core.api.protocol import (API_PREFIX, SSE_DONE, BenchRun, ChatCompletion, ChatCompletionChunk, EngineEvent,
                                   EngineStatus, LoadProgress, ModelCard, ModelList, PlanResult, PonderStats,
                                   Usage)
 

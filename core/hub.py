@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from core.hardware import default_cache_dir
+from core.paths import downloads_dir
 
 ALLOWED_PATTERNS = ("*.safetensors", "*.json", "README.md")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[\w.\-]{1,96}$")
@@ -73,7 +73,7 @@ def check_repo_id(repo_id: str) -> str:
 
 def default_download_dir(repo_id: str) -> Path:
     """``<cache>/models/<owner>--<name>`` (the hub's own naming, so two repos never share a folder)."""
-    return default_cache_dir() / "models" / check_repo_id(repo_id).replace("/", "--")
+    return downloads_dir() / check_repo_id(repo_id).replace("/", "--")
 
 
 def select_files(files: list[RemoteFile]) -> list[RemoteFile]:

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.hardware import HardwareInfo
-    from core.models.config import ModelConfig
+    from core.model_config import ModelConfig
 
 logger = logging.getLogger(__name__)
 
 GiB = 1024**3
 MiB = 1024**2
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
+PRECISION_CHOICES = ("auto", *PRECISIONS)  # what a user may ask for
 QUANTIZED = ("int8", "int4")  # weight-only: activations and the KV cache use the compute dtype
 
 # --- byte model: what the engine stores --------------------------------------------------------

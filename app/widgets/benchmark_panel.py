@@ -8,7 +8,7 @@
     └───────────────────────────────────────────────────────────────────────────────────────┘
 
 Only shows and asks: ``BenchController`` runs the engine calls, the store and the exports. The table and
-the exports use ``core.bench.report`` so the GUI and ``ponder bench`` show the same rows.
+the exports use ``core.api.bench_report`` so the GUI and ``ponder bench`` show the same rows.
 
 Signals:
     run_requested(quick)    cancel_requested()    export_requested(kind)   kind: csv | json | png
@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QHBox
                                QVBoxLayout, QWidget)
 
 from app.widgets.bench_charts import BarChartView, LineChartView
-from core.bench import report
-from core.bench.spec import BASELINE
+from core.api import bench_report as report
+from core.api.bench_spec import BASELINE
 
 BETTER, WORSE = QColor("#2e7d32"), QColor("#c62828")
 NOISE_PCT = 2.0  # deltas smaller than this are not coloured

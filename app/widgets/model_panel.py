@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QGro
                                QLineEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from core.server.protocol import EngineEvent, EngineStatus, PlanResult
+from core.api.protocol import EngineEvent, EngineStatus, PlanResult
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "int4")
 GiB = 1024**3

@@ -17,7 +17,7 @@ from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLayout, QWidget
 
 from app.widgets.sparkline import Sparkline
-from core.server.protocol import EngineEvent
+from core.api.protocol import EngineEvent
 
 NO_VALUE = "—"
 GRAPH_WINDOW_S = 60.0

@@ -1,8 +1,8 @@
-"""The bundle's window program, ``ponder``: ``app.launch.gui_main`` (never the engine: no torch in here)."""
+"""The bundle's window program, ``ponder``: ``app.__main__.main`` (never the engine: no torch in here)."""
 
 import sys
 
-from app.launch import gui_main
+from app.__main__ import main
 
 if __name__ == "__main__":
-    sys.exit(gui_main())
+    sys.exit(main())

@@ -18,14 +18,14 @@ import tempfile
 from pathlib import Path
 
 from core.bench.random_checkpoint import R1_DISTILL_QWEN_1_5B, write_random_checkpoint
-from core.hardware import default_cache_dir
+from core.paths import bench_dir
 
 REPO_TOKENIZER = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "deepseek-r1-distill-qwen-tokenizer"
 GB = 1e9
 
 
 def default_model(tokenizer: Path | None) -> Path:
-    path = default_cache_dir() / "bench" / "r1-distill-qwen-1.5b-random"
+    path = bench_dir() / "r1-distill-qwen-1.5b-random"
     if not (path / "model.safetensors").exists():
         print(f"creating a random-weight R1-Distill-Qwen-1.5B checkpoint in {path} (once)", file=sys.stderr)
         write_random_checkpoint(path, R1_DISTILL_QWEN_1_5B)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.bench.__main__ import REPO_TOKENIZER, default_model
 from core.client import EngineClient
-from core.server.spawn import EngineSubprocess
+from core.api.spawn import EngineSubprocess
 
 
 def run_level(client: EngineClient, streams: int, max_tokens: int) -> tuple[int, float]:

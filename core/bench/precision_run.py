@@ -27,11 +27,11 @@ import torch
 
 from core.bench import quality, timing
 from core.bench.measure import copy_bandwidth_bytes_per_s, decode_weight_bytes
-from core.bench.spec import BASELINE, SuiteConfig, Spread, capped_depths
+from core.api.bench_spec import BASELINE, SuiteConfig, Spread, capped_depths
 from core.engine.launch import LaunchOptions, launch
 from core.hardware import peak_rss_bytes
-from core.models.config import ModelConfig
-from core.server.settings import BUNDLED_MODEL
+from core.model_config import ModelConfig
+from core.paths import BUNDLED_MODEL
 
 REFERENCE_FILE = "fp32_logprobs.pt"
 

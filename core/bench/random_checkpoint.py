@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from core.models.config import ModelConfig
+from core.model_config import ModelConfig
 
 # config.json of deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B, as shipped.
 R1_DISTILL_QWEN_1_5B: dict[str, Any] = {

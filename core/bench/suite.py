@@ -4,7 +4,7 @@
 thread of its own) and ``ponder bench`` both call, so the API and the command line give the same result.
 Each precision runs in ``core.bench.precision_run`` (why a child process: see that module); this module
 only sequences them, relays progress with an ETA, stops the running child on cancel, and records the
-machine. The result is one JSON-ready dict (``core.bench.report`` formats it).
+machine. The result is one JSON-ready dict (``core.api.bench_report`` formats it).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from core.bench.spec import SuiteConfig, json_safe
+from core.api.bench_spec import SuiteConfig, json_safe
 from core.frozen import PRECISION_RUN_FLAG, is_frozen
-from core.hardware import HardwareInfo, probe
-from core.models.config import ModelConfig
+from core.engine.hardware_probe import probe
+from core.hardware import HardwareInfo
+from core.model_config import ModelConfig
 from core.precision import runnable_precisions
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from core.reasoning import prompt_opens_think
 
 ERROR_TEXT = (

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli import dump_json
+from core.commands import dump_json
 from core.documents import (ContextBudget, DocumentPlanner, EstimatedCounter, ParseLimits, ParseProgress,
                             TokenizerCounter, choose_strategy, parse_document)
 from core.documents.parsed import ParsedDocument

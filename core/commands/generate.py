@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from core.cli import dump_json
+from core.commands import dump_json
 from core.commands.plan import describe_plan
 from core.engine.launch import LaunchOptions, launch
 from core.engine.sampler import SamplingParams

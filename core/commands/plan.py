@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli import dump_json
+from core.commands import dump_json
 from core.engine.launch import LaunchOptions, make_plan
 from core.precision import PrecisionPlan, format_bytes
 

@@ -11,13 +11,14 @@ import argparse
 import sys
 from typing import Any
 
-from core.server.settings import TOKEN_ENV, options_from_args, read_token
+from core.api.spawn import TOKEN_ENV
+from core.server.settings import options_from_args, read_token
 
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     token, generated = read_token(args.token_stdin)
-    from core.server.runner import serve  # imports torch: only now
+    from core.server.lifecycle import serve  # imports torch: only now
 
     return serve(options, token, generated, _announce_for_humans)
 

@@ -24,7 +24,7 @@ class TokenCounter(Protocol):
 
 
 class TokenizerCounter:
-    """Exact counts from a ``core.engine.tokenizer.Tokenizer`` (prompt counts through its chat template)."""
+    """Exact counts from a ``core.tokenizer.Tokenizer`` (prompt counts through its chat template)."""
 
     exact = True
 
@@ -34,7 +34,7 @@ class TokenizerCounter:
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path) -> TokenizerCounter:
-        from core.engine.tokenizer import Tokenizer  # light: tokenizers + jinja2, no torch
+        from core.tokenizer import Tokenizer  # light: tokenizers + jinja2, no torch
 
         return cls(Tokenizer.from_dir(model_dir), f"tokenizer of {Path(model_dir).name}")
 

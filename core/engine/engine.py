@@ -18,7 +18,7 @@ from core.engine.runner import ModelRunner
 from core.engine.sampler import SamplingParams, make_generator, sample_batch
 from core.engine.scheduler import Scheduler
 from core.engine.sequence import RequestMetrics, Sequence
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from core.models.loader import LoadedModel
 from core.reasoning import prompt_opens_think
 

@@ -14,9 +14,10 @@ from typing import Callable
 import torch
 
 from core.engine.engine import Engine, EngineConfig
-from core.engine.tokenizer import Tokenizer
-from core.hardware import HardwareInfo, probe
-from core.models.config import ModelConfig
+from core.tokenizer import Tokenizer
+from core.engine.hardware_probe import probe
+from core.hardware import HardwareInfo
+from core.model_config import ModelConfig
 from core.models.loader import LoadedModel, load_model
 from core.precision import PrecisionPlan, plan, step_down
 

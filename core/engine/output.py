@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.engine.sampler import SamplingParams
-from core.engine.tokenizer import IncrementalDetokenizer, StopMatcher, Tokenizer
+from core.tokenizer import IncrementalDetokenizer, StopMatcher, Tokenizer
 from core.reasoning import ReasoningSplitter
 
 

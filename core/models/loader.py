@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from core.hardware import cpu_has_native_fp16
 from core.models import quant
 from core.models.checkpoint import FLOAT_DTYPES, CheckpointError, RowReader, TensorInfo, find_tensors
-from core.models.config import ModelConfig
+from core.model_config import ModelConfig
 from core.models.transformer import Transformer, rope_inv_freq
 
 log = logging.getLogger(__name__)

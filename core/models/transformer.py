@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.models.config import ModelConfig, RopeConfig
+from core.model_config import ModelConfig, RopeConfig
 
 
 class AttentionStep(Protocol):

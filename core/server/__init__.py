@@ -1,5 +1,6 @@
 """The engine process's local HTTP API: an OpenAI-compatible server on 127.0.0.1 (FastAPI + uvicorn).
 
-Light on import: ``protocol`` (pydantic only) is shared with ``core.client`` and the GUI; the modules that
-need torch (``serving``, ``app``, ``runner``) are imported only by the engine process.
+Engine side: the window never imports anything here (it speaks to the server over HTTP through
+``core.client``; the wire types both use are ``core.api.protocol``). ``settings`` stays light on import so
+the ``ponder`` parser can build ``serve``'s arguments without torch.
 """

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m core.server: {exc}", file=sys.stderr)
         announce({"event": "error", "message": str(exc)})
         return 2
-    from core.server.runner import serve  # imports torch: only now
+    from core.server.lifecycle import serve  # imports torch: only now
 
     try:
         return serve(options, token, generated, announce)

@@ -20,7 +20,7 @@ from core.server.benchmarking import BenchService
 from core.server.chat import create_chat_completion, frame
 from core.server.errors import NotFoundError, install_error_handlers, unavailable_error
 from core.server.planning import plan_load
-from core.server.protocol import (API_PREFIX, SSE_DONE, BenchRequest, ChatCompletionRequest, Health, LoadRequest,
+from core.api.protocol import (API_PREFIX, SSE_DONE, BenchRequest, ChatCompletionRequest, Health, LoadRequest,
                                   ModelCard, ModelList, PlanRequest)
 from core.server.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
 from core.server.bridge import Sink

@@ -17,10 +17,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
-from core.bench.spec import SuiteConfig
+from core.api.bench_spec import SuiteConfig
 from core.bench.suite import SuiteProgress, run_suite
 from core.server.errors import BadRequestError, ConflictError, NotFoundError
-from core.server.protocol import BenchRequest, BenchRun
+from core.api.protocol import BenchRequest, BenchRun
 from core.server.serving import EngineService
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any, Union
 from core.engine.engine import TokenEvent
 from core.server.errors import PonderError
 from core.server.model_state import SamplingOverrides
-from core.server.protocol import LoadProgress
+from core.api.protocol import LoadProgress
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from core.engine.engine import TokenEvent
 from core.server.bridge import Accepted, ChatJob, Failed, Sink
 from core.server.errors import BadRequestError, InternalError, PonderError
 from core.server.model_state import SamplingOverrides
-from core.server.protocol import SSE_DONE, ChatCompletionRequest, ChatMessage
+from core.api.protocol import SSE_DONE, ChatCompletionRequest, ChatMessage
 from core.server.serving import EngineService
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.server.protocol import LoadStatus
+from core.api.protocol import LoadStatus
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 from core.engine.engine import Engine
 from core.engine.launch import Launched, LaunchOptions
 from core.engine.sampler import SamplingParams
-from core.server.protocol import ModelSummary
+from core.api.protocol import ModelSummary
 
 log = logging.getLogger(__name__)
 

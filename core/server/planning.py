@@ -10,11 +10,12 @@ replaces it would have); with no model loaded, the hardware is probed now.
 from __future__ import annotations
 
 from core.engine.launch import LaunchOptions, make_plan
-from core.hardware import HardwareInfo, probe
-from core.models.config import ModelConfig, ModelConfigError
+from core.engine.hardware_probe import probe
+from core.hardware import HardwareInfo
+from core.model_config import ModelConfig, ModelConfigError
 from core.precision import DEFAULT_CONTEXT_CAP, PlanError, estimate, preference_order
 from core.server.errors import BadRequestError
-from core.server.protocol import PlanResult
+from core.api.protocol import PlanResult
 from core.server.serving import EngineService, load_options
 
 

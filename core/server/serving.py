@@ -25,14 +25,14 @@ from typing import Any, Callable
 from core.engine.engine import ContextLengthError, EngineSnapshot, TokenEvent
 from core.engine.launch import Launched, LaunchOptions
 from core.engine.scheduler import QueueFullError as EngineQueueFull
-from core.engine.tokenizer import TokenizerError
+from core.tokenizer import TokenizerError
 from core.server.bridge import Accepted, ChatJob, Failed, Sink
 from core.server.counters import RateMeter, Totals
 from core.server.errors import (BadRequestError, ConflictError, ContextLengthExceededError, EngineLoadingError,
                                 InternalError, NotFoundError, PonderError, QueueFullError, unavailable_error)
 from core.server.model_state import ModelState
-from core.server.protocol import DEFAULT_MODEL_ALIAS, LoadProgress, LoadStatus
-from core.server.settings import PRECISION_CHOICES
+from core.api.protocol import DEFAULT_MODEL_ALIAS, LoadProgress, LoadStatus
+from core.precision import PRECISION_CHOICES
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from core.hardware import default_cache_dir
-from core.precision import PRECISIONS
-
-TOKEN_ENV = "PONDER_API_TOKEN"
-BUNDLED_MODEL = "ponder-reasoner-mini"
-PRECISION_CHOICES = ("auto", *PRECISIONS)
+from core.api.spawn import TOKEN_ENV
+from core.paths import BUNDLED_MODEL, default_model_dir, engine_log_file, models_dir
+from core.precision import PRECISION_CHOICES
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,35 +44,6 @@ class ServeOptions:
             raise ValueError(f"--context must be at least 2 tokens, got {self.context_tokens}")
 
 
-def resources_dir() -> Path:
-    """``resources/`` of a source checkout, or of a frozen (PyInstaller) bundle."""
-    frozen = getattr(sys, "_MEIPASS", None)
-    return Path(frozen) / "resources" if frozen else Path(__file__).resolve().parents[2] / "resources"
-
-
-DEFAULT_MODEL_FILE = "default-model.txt"  # in resources/models/ of a bundle built with another model (--model)
-
-
-def default_model_dir() -> Path | None:
-    """The model a start without ``--model`` loads: the one ``resources/models/default-model.txt`` names (a
-    bundle built with ``build.py --model``), else the bundled ``ponder-reasoner-mini``; None if not installed."""
-    models = resources_dir() / "models"
-    names = [BUNDLED_MODEL]
-    marker = models / DEFAULT_MODEL_FILE
-    if marker.is_file():
-        named = marker.read_text(encoding="utf-8").strip()
-        if named and Path(named).name == named:  # a folder name inside models/, never a path out of it
-            names.insert(0, named)
-    for name in names:
-        if (models / name / "config.json").is_file():
-            return models / name
-    return None
-
-
-def default_log_file() -> Path:
-    return default_cache_dir() / "logs" / "engine.log"
-
-
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, help=f"model folder (Hugging Face layout, safetensors); default: the "
                                                f"bundled {BUNDLED_MODEL}")
@@ -86,7 +54,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     p.add_argument("--max-sequences", type=int, default=4, help="requests decoded together (cache slots)")
     p.add_argument("--max-waiting", type=int, default=64, help="queued requests beyond those; more get 429")
-    p.add_argument("--log-file", type=Path, help=f"log file (default: {default_log_file()})")
+    p.add_argument("--log-file", type=Path, help=f"log file (default: {engine_log_file()})")
     p.add_argument("--token-stdin", action="store_true",
                    help=f"read the API token from the first line of stdin (else ${TOKEN_ENV}, else a random one)")
 
@@ -94,11 +62,11 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> ServeOptions:
     model = args.model or default_model_dir()
     if model is None:
-        raise ValueError(f"no model given and the bundled model ({resources_dir() / 'models' / BUNDLED_MODEL}) "
+        raise ValueError(f"no model given and the bundled model ({models_dir() / BUNDLED_MODEL}) "
                          "is not installed; pass --model DIR with a Hugging Face model folder")
     return ServeOptions(model_dir=Path(model), precision=args.precision, context_tokens=args.context, port=args.port,
                         device=args.device, threads=args.threads, max_sequences=args.max_sequences,
-                        max_waiting=args.max_waiting, log_file=args.log_file or default_log_file())
+                        max_waiting=args.max_waiting, log_file=args.log_file or engine_log_file())
 
 
 def read_token(from_stdin: bool, stdin: TextIO | None = None) -> tuple[str, bool]:

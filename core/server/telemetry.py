@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from core.hardware import peak_rss_bytes
-from core.server.protocol import EngineEvent, EngineStatus, MemoryUsage, QueueState
+from core.api.protocol import EngineEvent, EngineStatus, MemoryUsage, QueueState
 from core.server.serving import EngineService
 
 

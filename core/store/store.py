@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.store import paths, schema
+from core.store import schema
+from core.store.aside import move_aside
 from core.store.archive import ArchiveMixin, dump_json, load_json
 from core.store.records import (DEFAULT_TITLE, MOVABLE_REASONS, Chat, Message, RowNotFound, StoreError,
                                 check_role, check_status, title_from_text)
@@ -74,7 +75,7 @@ class Store(ArchiveMixin):
             if exc.reason not in MOVABLE_REASONS:
                 raise
             reason = exc.reason
-        aside = paths.move_aside(path, reason, time.time())
+        aside = move_aside(path, reason, time.time())
         store = cls(path, **kwargs)
         return store, _RECOVERY_NOTES[reason].format(path=path, aside=aside)
 

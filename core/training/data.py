@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from core.models.transformer import TreeMask
 from core.training.tasks import Drills, Example, arithmetic_exercise, arithmetic_note, curriculum_groups, stage_spec
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 import torch
 
 from core.engine.engine import Engine, EngineConfig
-from core.engine.tokenizer import Tokenizer
-from core.models.config import ModelConfig
+from core.tokenizer import Tokenizer
+from core.model_config import ModelConfig
 from core.models.loader import load_model
 from core.models.transformer import Transformer
 from core.training.evaluate import EvalReport, evaluate

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from core.models.transformer import Transformer
 from core.training.data import IGNORE, Batch, chunk_batches
 from core.training.tasks import Drills

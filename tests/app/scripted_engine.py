@@ -1,4 +1,4 @@
-"""A test-only engine entry point: the real server (``core.server.runner.serve``) with a scripted model.
+"""A test-only engine entry point: the real server (``core.server.lifecycle.serve``) with a scripted model.
 
 ``python -m tests.app.scripted_engine [--token-delay S] <the options of python -m core.server>`` starts
 exactly like ``python -m core.server`` (token from the environment, one JSON handshake line on stdout,
@@ -26,9 +26,9 @@ from torch import Tensor, nn
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.launch import Launched, LaunchOptions
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from core.hardware import HardwareInfo
-from core.models.config import ModelConfig
+from core.model_config import ModelConfig
 from core.models.loader import LoadedModel
 from core.precision import plan
 from core.server.__main__ import build_parser, json_announcer
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     announce = json_announcer(handshake_out)
     options = options_from_args(args)
     token, generated = read_token(args.token_stdin)
-    from core.server.runner import serve
+    from core.server.lifecycle import serve
 
     return serve(options, token, generated, announce, launcher=scripted_launcher(mine.token_delay))
 

@@ -9,7 +9,7 @@ import pytest
 
 from app.chat_session import AnswerMeter, StreamState, build_messages, is_interruption, stream_answer
 from core.client import ChatDelta, EngineNotRunningError, LoadingError, ServerError
-from core.server.protocol import CompletionTokensDetails, PonderStats, PromptTokensDetails, Usage
+from core.api.protocol import CompletionTokensDetails, PonderStats, PromptTokensDetails, Usage
 from core.store import Store
 
 

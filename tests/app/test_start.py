@@ -1,4 +1,4 @@
-"""Starting Ponder: ``ponder`` opens the window, subcommands still run the CLI or the engine, and the
+"""Starting Ponder: ``ponder`` opens the window, subcommands run the CLI or the engine, and the
 states before a model serves (no model yet, a folder that fails to load) are shown, not crashed on."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import time
 import pytest
 
 import app.engine_process as engine_process
-from app.__main__ import guard_streams, main
+from core.cli import main
+from core.frozen import guard_streams
 from tests.app.scripted_engine import write_model_folder
 from tests.app.window_support import REPO, close_window, make_window, wait_until
 
@@ -69,7 +70,7 @@ def test_ponder_opens_the_window_and_stops_cleanly_on_sigterm(tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PONDER_DATA_DIR": str(tmp_path / "data"),
            "PONDER_CACHE_DIR": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     log = tmp_path / "cache" / "logs" / "ponder-app.log"
-    process = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([sys.executable, "-m", "core.cli"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30

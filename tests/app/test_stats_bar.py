@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from app.widgets.sparkline import Sparkline
 from app.widgets.stats_bar import StatsBar, format_bytes, format_tokens
-from core.server.protocol import EngineEvent
+from core.api.protocol import EngineEvent
 
 GIB = 2**30
 

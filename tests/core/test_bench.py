@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from core.bench import report
-from core.bench.spec import Spread, SuiteConfig, capped_depths, json_safe
+from core.api import bench_report as report
+from core.api.bench_spec import Spread, SuiteConfig, capped_depths, json_safe
 from core.client import BadRequestError, EngineClient, NotFoundError
 from tests.core.test_server_support import REPO, TOKEN, RemoteServer, tiny_model
 

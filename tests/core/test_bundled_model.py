@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.engine.engine import Engine, EngineConfig
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from core.models.loader import load_model
 from core.training.evaluate import evaluate
 from core.training.tasks import heldout_set

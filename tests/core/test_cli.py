@@ -15,7 +15,7 @@ PRECISIONS = ["fp32", "bf16", "fp16", "int8", "int4"]
 
 
 def ponder(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from typing import Any, Callable
 
 import httpx
@@ -192,10 +190,3 @@ def test_an_engine_that_is_not_running():
     for call in (client.health, lambda: client.chat(HI), lambda: list(client.chat_stream(HI)), client.status):
         with pytest.raises(EngineNotRunningError, match="the engine is not running"):
             call()
-
-
-def test_the_client_module_imports_no_torch_and_no_server():
-    code = "import sys, core.client; print(sorted(m for m in ('torch', 'fastapi', 'uvicorn') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"

@@ -11,7 +11,7 @@ from core.client import EngineClient
 from core.documents import (ContextBudget, DocumentContext, DocumentPlan, DocumentSet, DocumentTooLongError,
                             ParsedDocument, ReadProgress, TokenizerCounter)
 from core.documents.parsed import build_sections
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from tests.checkpoints import R1_TOKENIZER
 from tests.core.test_documents_support import FACT, FACT_PAGE, FACT_QUESTION, fact_pages, filler_page
 from tests.core.test_server_support import TOKEN, RemoteServer, tiny_model

@@ -11,7 +11,7 @@ from core.documents import (ContextBudget, DocumentPlanner, DocumentTooLongError
                             parse_document, whole_document_cue)
 from core.documents.citations import CitationIndex
 from core.documents.parsed import build_sections
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from tests.checkpoints import R1_TOKENIZER
 from tests.core.test_documents_support import FACT, FACT_PAGE, FACT_QUESTION, fact_pages, make_pdf
 

@@ -12,8 +12,8 @@ from torch import Tensor, nn
 
 from core.engine.engine import ContextLengthError, Engine, EngineConfig, TokenEvent
 from core.engine.sampler import SamplingParams, apply_penalties
-from core.engine.tokenizer import Tokenizer
-from core.models.config import ModelConfig
+from core.tokenizer import Tokenizer
+from core.model_config import ModelConfig
 from core.models.loader import LoadedModel, load_model
 from tests.checkpoints import R1_TOKENIZER, random_checkpoint, tiny_config
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import hardware
-from core.hardware import CPU_FLAGS_OF_INTEREST, HardwareInfo, default_cache_dir, measure_cpu_bf16_speedup, probe
+from core.engine import hardware_probe as hardware
+from core.engine.hardware_probe import measure_cpu_bf16_speedup, probe
+from core.hardware import CPU_FLAGS_OF_INTEREST, HardwareInfo
+from core.paths import default_cache_dir
 
 
 def test_probe_on_this_machine_is_a_sane_cpu(tmp_path: Path) -> None:
@@ -46,7 +48,7 @@ def test_bf16_measurement_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_a_corrupt_cache_is_measured_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "bf16.json"
     cache.write_text("{not json")
-    monkeypatch.setattr(hardware, "_time_matmuls", lambda torch_module: (2.0, 1.0))
+    monkeypatch.setattr(hardware, "_time_matmuls", lambda: (2.0, 1.0))
     monkeypatch.setattr(hardware, "_other_load", lambda before: 0.0)
     assert measure_cpu_bf16_speedup(cache) == 2.0
     assert list(json.loads(cache.read_text()).values())[0]["speedup"] == 2.0
@@ -55,7 +57,7 @@ def test_a_corrupt_cache_is_measured_again(tmp_path: Path, monkeypatch: pytest.M
 def test_a_measurement_on_a_busy_cpu_is_used_but_not_cached(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "bf16.json"
-    monkeypatch.setattr(hardware, "_time_matmuls", lambda torch_module: (1.0, 4.0))
+    monkeypatch.setattr(hardware, "_time_matmuls", lambda: (1.0, 4.0))
     monkeypatch.setattr(hardware, "_other_load", lambda before: 0.9)
     assert measure_cpu_bf16_speedup(cache) == 0.25
     assert not cache.exists()

@@ -22,7 +22,7 @@ from core.bench.random_checkpoint import write_random_checkpoint
 from core.hardware import cpu_has_native_fp16
 from core.models import quant
 from core.models.checkpoint import CheckpointError
-from core.models.config import ModelConfigError
+from core.model_config import ModelConfigError
 from core.models.loader import PRECISIONS, load_model
 from tests.checkpoints import FIXTURES, random_checkpoint, tiny_config
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core.engine.kv_cache import KVCache, Segment
-from core.models.config import ModelConfig, ModelConfigError
+from core.model_config import ModelConfig, ModelConfigError
 from core.models.decode import TokenDecoder
 from core.models.loader import load_model
 from tests.checkpoints import hf_checkpoint, hf_model, tiny_config

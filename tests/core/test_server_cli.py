@@ -42,7 +42,7 @@ def test_a_failed_first_load_is_an_error_handshake_and_exit_1(tmp_path):
 
 
 def test_ponder_serve_prints_address_token_and_curl_for_humans(model_dir, tmp_path):
-    srv = RemoteServer(model_dir, tmp_path, "--precision", "fp32", token=None, module=("-m", "app", "serve"),
+    srv = RemoteServer(model_dir, tmp_path, "--precision", "fp32", token=None, module=("-m", "core.cli", "serve"),
                        wait_ready=False)
     try:
         deadline = time.monotonic() + 60

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from core.client import BusyError, EngineClient, LoadingError, ServerError
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from core.server import telemetry
 from tests.checkpoints import R1_TOKENIZER
 from tests.core.test_server_support import TOKEN, ThreadServer, chain_for, loop_chain, scripted_launcher

@@ -30,13 +30,13 @@ from torch import Tensor, nn
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.launch import Launched, LaunchOptions
-from core.engine.tokenizer import Tokenizer
+from core.tokenizer import Tokenizer
 from core.hardware import HardwareInfo
-from core.models.config import ModelConfig
+from core.model_config import ModelConfig
 from core.models.loader import LoadedModel
 from core.precision import plan
 from core.server.app import AppSettings, create_app
-from core.server.runner import bind_socket
+from core.server.lifecycle import bind_socket
 from core.server.serving import EngineService
 from tests.checkpoints import R1_TOKENIZER, random_checkpoint, tiny_config
 

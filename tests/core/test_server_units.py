@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -15,11 +16,12 @@ from core.engine.sequence import RequestMetrics
 from core.server.chat import ChunkBuilder, completion, overrides, template_messages, validate
 from core.server.errors import BadRequestError, validation_param
 from core.server.model_state import GenerationDefaults
-from core.server.protocol import ChatCompletionChunk, ChatCompletionRequest
+from core.api.protocol import ChatCompletionChunk, ChatCompletionRequest
 from core.server.security import host_allowed, origin_allowed, token_matches
 from core.server.counters import RateMeter
 from core.server import settings
-from core.server.settings import TOKEN_ENV, ServeOptions, read_token
+from core.api.spawn import TOKEN_ENV
+from core.server.settings import ServeOptions, read_token
 
 
 def metrics(**kw) -> RequestMetrics:
@@ -176,10 +178,10 @@ def test_rate_meter_measures_the_recent_rate_and_decays():
 def test_serve_options_default_model_and_log_file(monkeypatch, tmp_path):
     parser = argparse.ArgumentParser()
     settings.add_serve_arguments(parser)
-    monkeypatch.setattr(settings, "resources_dir", lambda: tmp_path)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)  # resources/ of a bundle
     with pytest.raises(ValueError, match="pass --model"):
         settings.options_from_args(parser.parse_args([]))
-    bundled = tmp_path / "models" / settings.BUNDLED_MODEL
+    bundled = tmp_path / "resources" / "models" / settings.BUNDLED_MODEL
     bundled.mkdir(parents=True)
     (bundled / "config.json").write_text("{}")
     monkeypatch.setenv("PONDER_CACHE_DIR", str(tmp_path / "cache"))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core.store import (DEFAULT_TITLE, SCHEMA_VERSION, RowNotFound, Store, StoreError, default_data_dir,
-                        default_store_path, schema)
+from core.paths import default_data_dir, default_store_path
+from core.store import DEFAULT_TITLE, SCHEMA_VERSION, RowNotFound, Store, StoreError, schema
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.engine.tokenizer import IncrementalDetokenizer, StopMatcher, Tokenizer, TokenizerError
+from core.tokenizer import IncrementalDetokenizer, StopMatcher, Tokenizer, TokenizerError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "deepseek-r1-distill-qwen-tokenizer"
 BOS, EOS, USER, ASSISTANT, THINK, END_THINK = 151646, 151643, 151644, 151645, 151648, 151649

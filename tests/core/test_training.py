@@ -13,8 +13,8 @@ import torch
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.sampler import SamplingParams
-from core.engine.tokenizer import Tokenizer
-from core.models.config import ModelConfig
+from core.tokenizer import Tokenizer
+from core.model_config import ModelConfig
 from core.models.export import save_hf_checkpoint
 from core.models.loader import load_model
 from core.models.transformer import Transformer

@@ -1,47 +1,18 @@
-"""Starting the window: the Qt application, the store, the main window, clean exit on SIGTERM/SIGINT.
+"""The window's application: the Qt application, the store, the main window, clean exit on SIGTERM/SIGINT.
 
-``gui_main`` is the whole program of the frozen window executable (``build_scripts/entries/ponder_gui.py``):
-it never imports the engine, so the window's bundle holds no torch. Its arguments:
-
-- none, or document files: the window (the files added to a chat); the engine starts behind it (in a
-  bundle: the sibling ``ponder-engine`` executable);
-- ``--self-test [...]``: the window answers one question and closes (``app.self_test``; the installer's
-  smoke test);
-- ``engine ...``: runs the bundle's engine executable with the rest (``ponder engine --help``).
-
-The source install's ``ponder`` command (``app.__main__``) also has the command line and runs the engine
-in-process for ``ponder engine``.
+``run_gui`` is the window; ``app.__main__`` decides when it runs (the window program's entry point).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from core.frozen import ENGINE_EXECUTABLE, guard_streams, is_frozen, sibling_executable
+from core.frozen import is_frozen
 
 log = logging.getLogger("app")
-
-
-def gui_main(argv: list[str] | None = None) -> int:
-    multiprocessing.freeze_support()  # a document worker ("spawn") re-runs this executable: it stops here
-    guard_streams()
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] == "--self-test":
-        from app.self_test import run_self_test
-
-        return run_self_test(args[1:])
-    if args and args[0] == "engine":
-        if not is_frozen():
-            print("ponder: 'engine' runs the bundle's engine executable; from source use python -m core.server",
-                  file=sys.stderr)
-            return 2
-        return subprocess.call([str(sibling_executable(ENGINE_EXECUTABLE)), *args[1:]])
-    return run_gui(documents=[a for a in args if Path(a).is_file()])
 
 
 def run_gui(documents: Sequence[str] = ()) -> int:
@@ -52,7 +23,8 @@ def run_gui(documents: Sequence[str] = ()) -> int:
     log_file = configure_logging()
 
     from app.main_window import MainWindow
-    from core.store import Store, StoreError, default_store_path
+    from core.paths import default_store_path
+    from core.store import Store, StoreError
 
     app = make_application()
     try:
@@ -82,7 +54,7 @@ def make_application():
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from core.server.settings import resources_dir
+    from core.paths import resources_dir
 
     QCoreApplication.setOrganizationName("Ponder")
     QCoreApplication.setOrganizationDomain("ponder.local")

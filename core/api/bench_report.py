@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from core.bench.spec import BASELINE, Spread
+from core.api.bench_spec import BASELINE, Spread
 
 GiB, MiB = 2**30, 2**20
 

@@ -1,18 +1,22 @@
 """``ponder bench``: what each precision costs and loses on this machine, as a table, JSON or CSV.
 
 The same suite as the panel's (``core.bench.suite``), run here without a server; progress goes to
-stderr, the result to stdout, so ``ponder bench --json > run.json`` works.
+stderr, the result to stdout, so ``ponder bench --json > run.json`` works. The arguments are light (the
+``ponder`` parser builds them); the suite, which imports torch, is imported when a run starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from core.bench import report
-from core.bench.spec import SuiteConfig
-from core.bench.suite import SuiteProgress, run_suite
-from core.server.settings import default_model_dir
+from core.api import bench_report as report
+from core.api.bench_spec import SuiteConfig
+from core.paths import default_model_dir
+
+if TYPE_CHECKING:
+    from core.bench.suite import SuiteProgress
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,6 +41,8 @@ def config_from_args(args: argparse.Namespace) -> SuiteConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.bench.suite import run_suite
+
     cfg = config_from_args(args)
     result = run_suite(cfg, _print_progress)
     print(file=sys.stderr)

@@ -1,7 +1,7 @@
 """What a benchmark run measures: ``SuiteConfig`` (quick or full), and ``Spread`` (median, min-max of n runs).
 
 Light on purpose (no torch): the server validates requests with it, and the GUI and the CLI format
-results with ``core.bench.report``, which reads these shapes.
+results with ``core.api.bench_report``, which reads these shapes.
 
 Quick mode is sized for about a minute on a tiny model: two shallow depths, two repeats, few tokens.
 Full mode measures the depths of the issue (512, 2k, 8k tokens), capped by the model's context.

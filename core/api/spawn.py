@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
+TOKEN_ENV = "PONDER_API_TOKEN"  # how the token reaches the engine: never argv, which every user can read
 # Windows: a console program started from the (windowed) GUI would open a console window of its own.
 NO_CONSOLE_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
 
@@ -34,7 +35,7 @@ class EngineSubprocess:
         ``python -m core.server`` (a frozen bundle passes its ``ponder-engine`` executable)."""
         self.token = secrets.token_urlsafe(32)
         self.argv = [*(command or [sys.executable, "-m", "core.server"]), "--port", "0", *args]
-        self._env = {**os.environ, **(env or {}), "PONDER_API_TOKEN": self.token}
+        self._env = {**os.environ, **(env or {}), TOKEN_ENV: self.token}
         self._cwd = cwd
         self.process: subprocess.Popen[str] | None = None
         self.handshake: dict[str, Any] = {}
