@@ -48,9 +48,10 @@ QT_MODULES_EXCLUDED = [f"PySide6.{name}" for name in (
 )]
 OTHER_QT_BINDINGS = ["PyQt5", "PyQt6", "PySide2", "shiboken2"]  # one binding per build, or PyInstaller aborts
 
-# Never in either program: test and development tools that happen to be in the build environment.
+# Never in either program: test and development tools that happen to be in the build environment, and the
+# build scripts (the bundled model's training among them: it builds the product, the product never runs it).
 DEV_ONLY = ["pytest", "_pytest", "pytestqt", "pytest_timeout", "transformers", "openai", "fpdf", "importlinter",
-            "grimp", "IPython", "matplotlib", "tkinter", "_tkinter", "PIL", "PyInstaller"]
+            "grimp", "IPython", "matplotlib", "tkinter", "_tkinter", "PIL", "PyInstaller", "build_scripts"]
 
 
 def window_forbidden(pyproject: Path = PYPROJECT) -> list[str]:

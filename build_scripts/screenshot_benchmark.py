@@ -33,7 +33,7 @@ TINY = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_si
 def tiny_model(folder: Path) -> Path:
     import shutil
 
-    from core.bench.__main__ import REPO_TOKENIZER
+    from core.bench.random_checkpoint import REPO_TOKENIZER
     from core.bench.random_checkpoint import write_random_checkpoint
 
     write_random_checkpoint(folder, TINY)

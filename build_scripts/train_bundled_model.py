@@ -6,7 +6,7 @@
 Stages (each resumable; a finished stage is skipped on the next run):
   1. tokenizer: byte-level BPE in DeepSeek-R1-Distill's layout and chat template;
   2. warm-up: repeated random token spans on a 2-layer model until it copies from context (induction
-     heads), then grown to full depth with identity layers (see core/training/warmup.py);
+     heads), then grown to full depth with identity layers (see build_scripts/training/warmup.py);
   3. sft: supervised curriculum on generated long-document reasoning traces, with lookup drills packed
      behind each document (from stage 2 on, counts and totals walk a chain of a team's projects or a
      warehouse's items, one link at a time) and a share of stand-alone column-arithmetic exercises; then a
@@ -14,7 +14,7 @@ Stages (each resumable; a finished stage is skipped on the next run):
      document's own numbers and chain links, with exercises and short arithmetic notes;
   4. rl: GRPO with per-step rewards against the stage-1 model (kept only if it scores better);
   5. eval + export: held-out evaluation through the engine, then the HF-layout model folder with its
-     model card in resources/models/<name>/.
+     model card and the held-out questions the benchmark asks (heldout.json) in resources/models/<name>/.
 Uses a CUDA GPU when present, otherwise the CPU. On Linux the script runs itself under jemalloc when the
 system has it (Debian/Ubuntu: ``apt-get install libjemalloc2``): with glibc's malloc the tensor shapes that
 change every batch fragment the heap, and training slows down as it goes (here: 12.6 GB resident and
@@ -45,9 +45,12 @@ sys.path.insert(0, str(ROOT))
 from core.tokenizer import Tokenizer  # noqa: E402
 from core.models.export import save_hf_checkpoint  # noqa: E402
 from core.models.loader import load_model  # noqa: E402
-from core.training import pipeline  # noqa: E402
-from core.training.sft import SFTConfig, train_sft  # noqa: E402
-from core.training.tokenizer_train import train_tokenizer  # noqa: E402
+from build_scripts.training import pipeline  # noqa: E402
+from build_scripts.training.export_heldout import write_heldout  # noqa: E402
+from build_scripts.training.model_card import model_card  # noqa: E402
+from build_scripts.training.recipe import TrainingRecipe, default_recipe, quick_recipe, seeded  # noqa: E402
+from build_scripts.training.sft import train_sft  # noqa: E402
+from build_scripts.training.tokenizer_train import train_tokenizer  # noqa: E402
 
 log = logging.getLogger("train_bundled_model")
 NAME = "ponder-reasoner-mini"
@@ -67,46 +70,47 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    plan = pipeline.quick_plan() if args.quick else pipeline.default_plan()
+    recipe = quick_recipe() if args.quick else default_recipe()
     times = _read_json(work / "times.json")
     times.setdefault("machine", _machine())
 
     tok_dir = work / "tokenizer"
     if not (tok_dir / "tokenizer.json").exists():
         started = time.perf_counter()
-        train_tokenizer(tok_dir, plan.vocab_size, args.seed)
+        train_tokenizer(tok_dir, recipe.vocab_size, args.seed)
         times["tokenizer_s"] = time.perf_counter() - started
         _write_json(work / "times.json", times)
     tokenizer = Tokenizer.from_dir(tok_dir)
     if args.stop_after == "tokenizer":
         return 0
 
-    hf_config = pipeline.hf_config(plan, tokenizer)
+    hf_config = pipeline.hf_config(recipe, tokenizer)
     sft_dir = work / "sft_model"
     if not (sft_dir / "model.safetensors").exists():
-        model = pipeline.warmed_model(work, hf_config, plan, args.seed, times)
-        state = train_sft(model, tokenizer, SFTConfig(**plan.sft, seed=args.seed), work / "sft",
+        model = pipeline.warmed_model(work, hf_config, recipe, args.seed, times)
+        state = train_sft(model, tokenizer, seeded(recipe, args.seed).sft, work / "sft",
                           on_progress=lambda entry: _append_jsonl(work / "sft_log.jsonl", entry))
         save_hf_checkpoint(model, hf_config, sft_dir)
         times["sft_s"] = state.seconds
         times["sft_tokens"] = state.tokens_seen
         _write_json(work / "times.json", times)
-    sft_dir = pipeline.tail_sft(work, hf_config, tokenizer, plan, args.seed, times)
+    sft_dir = pipeline.later_sft(work, hf_config, tokenizer, recipe, args.seed, times)
     if args.stop_after == "sft":
         return 0
 
-    final_dir = pipeline.run_rl_and_select(work, sft_dir, tokenizer, plan, args.seed, times)
+    final_dir = pipeline.run_rl_and_select(work, sft_dir, tokenizer, recipe, args.seed, times)
     if args.stop_after == "rl":
         return 0
-    report = pipeline.final_eval(work, final_dir, tok_dir, plan, times)
+    report = pipeline.final_eval(work, final_dir, tok_dir, recipe, times)
     if args.stop_after == "eval":
         return 0
-    _export(final_dir, tok_dir, args.out, report, times, plan)
+    _export(final_dir, tok_dir, args.out, report, times, recipe)
     log.info("wrote %s", args.out)
     return 0
 
 
-def _export(model_dir: Path, tok_dir: Path, out: Path, report: dict, times: dict, plan: pipeline.Plan) -> None:
+def _export(model_dir: Path, tok_dir: Path, out: Path, report: dict, times: dict,
+            recipe: TrainingRecipe) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "config.json"):
         shutil.copy(model_dir / name, out / name)
@@ -116,8 +120,9 @@ def _export(model_dir: Path, tok_dir: Path, out: Path, report: dict, times: dict
     (out / "generation_config.json").write_text(json.dumps(
         {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"], "do_sample": False}, indent=2) + "\n")
     selection = _read_json(model_dir.parent / "selection.json")
-    (out / "README.md").write_text(pipeline.model_card(NAME, cfg, report, {**times, "selection": selection}, plan),
+    (out / "README.md").write_text(model_card(NAME, cfg, report, {**times, "selection": selection}, recipe),
                                    encoding="utf-8")
+    write_heldout(out)  # the benchmark's task accuracy asks these (core.bench.heldout)
     # the exported folder must load through the normal loader
     load_model(out, "fp32")
 

@@ -51,6 +51,7 @@ def test_the_window_analysis_excludes_torch_the_engine_and_unused_qt():
 def test_the_engine_analysis_excludes_every_qt_binding_and_the_gui():
     for name in ("PySide6", "shiboken6", "PyQt5", "PyQt6", "PySide2", "app"):
         assert name in layout.ENGINE_EXCLUDES, name
+    assert excluded("build_scripts.training.pipeline", layout.ENGINE_EXCLUDES)  # training never ships
     assert not any(excluded(name, layout.ENGINE_EXCLUDES) for name in ("torch", "uvicorn", "fastapi", "core"))
 
 
@@ -80,7 +81,8 @@ def test_importing_the_window_loads_nothing_its_bundle_excludes():
 
 
 def test_importing_the_engine_loads_no_qt():
-    loaded = loaded_after_importing(["core.server.__main__", "core.server.lifecycle", "core.server.app", "core.cli"])
+    loaded = loaded_after_importing(["core.server.__main__", "core.server.lifecycle", "core.server.app", "core.cli",
+                                     "core.bench.precision_run"])
     assert "torch" in loaded  # the check would mean nothing otherwise
     assert not sorted(m for m in loaded if excluded(m, layout.ENGINE_EXCLUDES))
 

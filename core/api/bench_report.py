@@ -62,6 +62,10 @@ def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
 
+def _times(v: float) -> str:
+    return f"{v:.2f}x"
+
+
 def _path(*keys: str) -> Callable[[dict[str, Any]], Any]:
     def get(r: dict[str, Any]) -> Any:
         value: Any = r
@@ -96,7 +100,10 @@ def metrics(result: dict[str, Any]) -> list[Metric]:
             Metric("peak_rss_bytes", "peak RSS", "bytes", _path("peak_rss_bytes"), _bytes, "lower")]
     if cuda:
         rows.append(Metric("peak_vram_bytes", "peak VRAM", "bytes", _path("peak_vram_bytes"), _bytes, "lower"))
-    for d in depths_of(result):
+    depths = depths_of(result)
+    hf = any("hf_decode_tok_s@1" in (e.get("speed") or {}).get(str(d), {}) for e in result.get("precisions", [])
+             for d in depths)
+    for d in depths:
         s = str(d)
         rows += [Metric(f"ttft_s@{d}", f"TTFT @{d}", "s", _path("speed", s, "ttft_s"), _num(3), "lower"),
                  Metric(f"prefill_tok_s@{d}", f"prefill @{d}", "tok/s", _path("speed", s, "prefill_tok_s"), _num(1),
@@ -106,6 +113,16 @@ def metrics(result: dict[str, Any]) -> list[Metric]:
                                _path("speed", s, f"decode_tok_s@{b}"), _num(2), "higher"))
         rows.append(Metric(f"bandwidth_fraction@{d}", f"decode bandwidth @{d} / machine peak", "fraction",
                            _fraction_of_peak(d, peak), _pct, "higher"))
+        if d == depths[0]:
+            rows.append(Metric(f"decode_vs_ceiling@{d}", f"decode @{d} / its weight matmuls alone", "fraction",
+                               _path("speed", s, "decode_vs_ceiling"), _pct, "higher", delta=False))
+        if hf:
+            rows += [Metric(f"hf_prefill_tok_s@{d}", f"HF transformers prefill @{d}", "tok/s",
+                            _path("speed", s, "hf_prefill_tok_s"), _num(1), "higher"),
+                     Metric(f"hf_decode_tok_s@{d}", f"HF transformers decode @{d}, batch 1", "tok/s",
+                            _path("speed", s, "hf_decode_tok_s@1"), _num(2), "higher"),
+                     Metric(f"decode_vs_hf@{d}", f"decode @{d} / HF transformers", "ratio",
+                            _path("speed", s, "decode_vs_hf"), _times, "higher", delta=False)]
     rows += [Metric("peak_bandwidth", "copy bandwidth measured (GB/s)", "",
                     lambda r: _scaled(_path("bandwidth", "peak_bytes_s")(r), 1e-9), _num(1), "", delta=False),
              Metric("mean_kl", "mean KL vs fp32", "nats", _path("error", "mean_kl"), _small, "lower", delta=False),
@@ -218,7 +235,7 @@ def markdown(result: dict[str, Any]) -> str:
     precisions = precisions_of(result)
     lines = [header(result), "", "| metric | " + " | ".join(precisions) + " |", "|---|" + "---|" * len(precisions)]
     for row in table(result):
-        unit = f" ({row.metric.unit})" if row.metric.unit not in ("", "bytes", "fraction") else ""
+        unit = f" ({row.metric.unit})" if row.metric.unit not in ("", "bytes", "fraction", "ratio") else ""
         lines.append(f"| {row.metric.label}{unit} | " + " | ".join(cell_text(row.cells[p]) for p in precisions) + " |")
     notes = failures(result)
     if notes:

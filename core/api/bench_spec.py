@@ -33,9 +33,10 @@ class SuiteConfig:
     retention_positions: tuple[float, ...] = (0.1, 0.5, 0.9)  # where the fact is planted (fraction of the doc)
     retention_tokens: int = 512  # document length, capped by the model
     retention_max_tokens: int = 48  # generated tokens in which the fact must appear
-    task_examples: int = 4  # held-out questions for the bundled model (0 = skip)
+    task_examples: int = 4  # held-out questions, for a model that ships them (core.bench.heldout; 0 = skip)
     task_max_tokens: int = 256
     bandwidth_bytes: int = 256 * 2**20  # buffer of the peak-bandwidth (copy) measurement
+    hf_reference: bool = False  # also time HF transformers at fp32/bf16/fp16, paired with each run (dev install)
     seed: int = 0
     threads: int | None = None
     device: str = "auto"

@@ -1,14 +1,18 @@
-"""``ponder bench``: what each precision costs and loses on this machine, as a table, JSON or CSV.
+"""``ponder bench`` and ``python -m core.bench``: what each precision costs and loses on this machine, as a
+table, JSON or CSV.
 
-The same suite as the panel's (``core.bench.suite``), run here without a server; progress goes to
-stderr, the result to stdout, so ``ponder bench --json > run.json`` works. The arguments are light (the
-``ponder`` parser builds them); the suite, which imports torch, is imported when a run starts.
+One harness: the panel's suite (``core.bench.suite``), run here without a server. ``ponder bench`` measures
+the bundled model by default; ``python -m core.bench`` a random-weight checkpoint with DeepSeek-R1-Distill-
+Qwen-1.5B's exact config (speed depends on shape, not weights), side by side with HF transformers. Progress
+goes to stderr, the result to stdout, so ``ponder bench --json > run.json`` works. The arguments are light
+(the ``ponder`` parser builds them); the suite, which imports torch, is imported when a run starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from core.api import bench_report as report
@@ -19,13 +23,15 @@ if TYPE_CHECKING:
     from core.bench.suite import SuiteProgress
 
 
-def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=str, help="model folder (default: the bundled model)")
+def add_bench_arguments(p: argparse.ArgumentParser, model_default: str = "the bundled model") -> None:
+    p.add_argument("--model", type=str, help=f"model folder (default: {model_default})")
     p.add_argument("--quick", action="store_true", help="about a minute on a small model: fewer depths and repeats")
     p.add_argument("--precisions", help="comma-separated subset, e.g. fp32,bf16,int8 (default: all this machine runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--hf", action=argparse.BooleanOptionalAction, default=False,
+                   help="also time HF transformers at fp32/bf16/fp16 on the same prompts (needs transformers)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the full result as JSON")
     out.add_argument("--csv", action="store_true", help="print the table as CSV (one line per metric and precision)")
@@ -37,13 +43,16 @@ def config_from_args(args: argparse.Namespace) -> SuiteConfig:
         raise ValueError("no --model given and the bundled model is not installed")
     precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip()) if args.precisions else None
     return SuiteConfig.make(model, quick=args.quick, precisions=precisions, seed=args.seed, threads=args.threads,
-                            device=args.device)
+                            device=args.device, hf_reference=args.hf)
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_config(config_from_args(args), args)
+
+
+def run_config(cfg: SuiteConfig, args: argparse.Namespace) -> int:
     from core.bench.suite import run_suite
 
-    cfg = config_from_args(args)
     result = run_suite(cfg, _print_progress)
     print(file=sys.stderr)
     if args.json:
@@ -59,3 +68,18 @@ def _print_progress(p: SuiteProgress) -> None:
     eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
     where = f"{p.precision} ({p.index + 1}/{p.count}): " if p.precision else ""
     print(f"\r{p.fraction:6.1%}  {where}{p.stage}{eta}".ljust(78), end="", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.bench``: the same harness on DeepSeek-R1-Distill-Qwen-1.5B's shape, full mode, with HF
+    transformers beside it; retention is left out (random weights remember nothing)."""
+    parser = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__.split("\n\n")[0])
+    add_bench_arguments(parser, "a random-weight checkpoint with DeepSeek-R1-Distill-Qwen-1.5B's config, built once")
+    parser.set_defaults(hf=True)
+    args = parser.parse_args(argv)
+    if args.model is not None:
+        return run(args)
+    from core.bench.random_checkpoint import benchmark_checkpoint
+
+    args.model = str(benchmark_checkpoint())
+    return run_config(replace(config_from_args(args), retention_positions=()), args)

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from core.bench.__main__ import REPO_TOKENIZER, default_model
+from core.bench.random_checkpoint import benchmark_checkpoint
 from core.client import EngineClient
 from core.api.spawn import EngineSubprocess
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-tokens", type=int, default=32)
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
-    model = args.model or default_model(REPO_TOKENIZER if REPO_TOKENIZER.exists() else None)
+    model = args.model or benchmark_checkpoint()
     server = EngineSubprocess(["--model", str(model), "--precision", args.precision, "--threads", str(args.threads),
                                "--max-sequences", str(max(levels)), "--context", "1024"])
     print(f"starting the engine on {model} ({args.precision}) ...", file=sys.stderr)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((n, tokens, seconds, tokens / seconds))
             print(f"{n:>3} streams: {tokens} tokens in {seconds:.1f} s -> {tokens / seconds:.1f} tok/s", file=sys.stderr)
     base = rows[0][3]
-    print(f"| streams | tokens | seconds | aggregate tok/s | vs 1 stream |\n|---|---|---|---|---|")
+    print("| streams | tokens | seconds | aggregate tok/s | vs 1 stream |\n|---|---|---|---|---|")
     for n, tokens, seconds, rate in rows:
         print(f"| {n} | {tokens} | {seconds:.1f} | {rate:.1f} | {rate / base:.2f}x |")
     return 0

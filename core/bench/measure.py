@@ -1,18 +1,15 @@
-"""Measurement primitives of the benchmark: the ceilings a decode step is judged against, and errors.
+"""Measurement primitives of the benchmark: the ceilings a decode step is judged against.
 
 - ``matmul_ceiling``: one decode step's weight matmuls alone (every layer's fused projections and the LM
   head, called on the model's own weight tensors through the same kernels, with no attention, norms or
   Python around them): the fastest decode torch could do with this weight format.
-- ``memory_bandwidth``: bytes per second this machine streams (a large reduction), for the roofline
+- ``copy_bandwidth``: bytes per second this machine streams (STREAM copy), for the roofline
   ``bandwidth / bytes read per token``.
-- ``logit_errors``: max |diff|, top-1 agreement and KL of next-token distributions against fp32.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -29,10 +26,6 @@ def timed(fn: Callable[[], object], repeats: int = 1) -> float:
     for _ in range(repeats):
         fn()
     return (time.perf_counter() - start) / repeats
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def decode_matmuls(model: Transformer) -> list[Callable[[], Tensor]]:
@@ -73,33 +66,6 @@ def decode_weight_bytes(model: Transformer) -> int:
         if isinstance(m, (nn.Linear, quant.Int8Linear, quant.Int4Linear)):
             total += sum(t.numel() * t.element_size() for t in (*m.parameters(), *m.buffers()))
     return total
-
-
-def memory_bandwidth_bytes_per_s(n_bytes: int = 1 << 30, repeats: int = 5) -> float:
-    """Read bandwidth: best of ``repeats`` sums over a buffer far larger than the caches."""
-    buf = torch.ones(n_bytes // 4, dtype=torch.float32)
-    buf.sum()
-    best = min(timed(buf.sum) for _ in range(repeats))
-    return n_bytes / best
-
-
-@dataclass(frozen=True, slots=True)
-class LogitErrors:
-    max_abs_diff: float
-    top1_agreement: float
-    mean_kl: float  # KL(p_fp32 || p) per position, nats
-
-    def to_dict(self) -> dict[str, float]:
-        return {"max_abs_diff": self.max_abs_diff, "top1_agreement": self.top1_agreement, "mean_kl": self.mean_kl}
-
-
-def logit_errors(reference: Tensor, logits: Tensor) -> LogitErrors:
-    """reference, logits [T, V]."""
-    ref, got = reference.float(), logits.float()
-    ref_logp, got_logp = F.log_softmax(ref, dim=-1), F.log_softmax(got, dim=-1)
-    kl = (ref_logp.exp() * (ref_logp - got_logp)).sum(-1).mean()
-    return LogitErrors(float((ref - got).abs().max()), float((ref.argmax(-1) == got.argmax(-1)).float().mean()),
-                       float(kl))
 
 
 def copy_bandwidth_bytes_per_s(device: torch.device | str = "cpu", n_bytes: int = 256 * 2**20,

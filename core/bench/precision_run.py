@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import statistics
 import sys
 import threading
 import time
@@ -26,12 +27,14 @@ import psutil
 import torch
 
 from core.bench import quality, timing
-from core.bench.measure import copy_bandwidth_bytes_per_s, decode_weight_bytes
+from core.bench.heldout import has_heldout
+from core.bench.measure import copy_bandwidth_bytes_per_s, decode_matmuls, decode_weight_bytes, matmul_ceiling_step_s
+from core.bench.workloads import speed_prompt
 from core.api.bench_spec import BASELINE, SuiteConfig, Spread, capped_depths
 from core.engine.launch import LaunchOptions, launch
+from core.models.loader import FLOAT_PRECISION_DTYPES
 from core.hardware import peak_rss_bytes
 from core.model_config import ModelConfig
-from core.paths import BUNDLED_MODEL
 
 REFERENCE_FILE = "fp32_logprobs.pt"
 
@@ -52,16 +55,11 @@ def emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def work_units(cfg: SuiteConfig, n_depths: int, bundled: bool) -> int:
+def work_units(cfg: SuiteConfig, n_depths: int, tasks: bool) -> int:
     """Steps reported: load, warm-up, errors, per depth (repeats + one per batch size > 1), bandwidth,
     retention cases, tasks."""
     per_depth = cfg.repeats + sum(1 for b in cfg.batch_sizes if b > 1)
-    tasks = 1 if bundled and cfg.task_examples else 0
-    return 4 + n_depths * per_depth + len(cfg.retention_positions) + tasks
-
-
-def is_bundled(model_dir: Path) -> bool:
-    return Path(model_dir).resolve().name == BUNDLED_MODEL
+    return 4 + n_depths * per_depth + len(cfg.retention_positions) + int(tasks)
 
 
 def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
@@ -73,8 +71,8 @@ def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
     depths = capped_depths(cfg.depths, mc.max_position_embeddings, reserve)
     doc_tokens = min(cfg.retention_tokens, mc.max_position_embeddings - cfg.retention_max_tokens - 64)
     context = min(mc.max_position_embeddings, max([*depths, doc_tokens + 64]) + reserve + cfg.retention_max_tokens)
-    bundled = is_bundled(cfg.model_dir)
-    report = Reporter(work_units(cfg, len(depths), bundled))
+    tasks = bool(cfg.task_examples) and has_heldout(cfg.model_dir)  # only a model that ships its questions
+    report = Reporter(work_units(cfg, len(depths), tasks))
 
     launched = launch(LaunchOptions(cfg.model_dir, precision, context, cfg.device, cfg.threads,
                                     max_sequences=max(cfg.batch_sizes)))
@@ -91,13 +89,15 @@ def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
     report.step("warm-up")
     result["error"] = quality.error_section(engine, cfg.error_tokens, work_dir / REFERENCE_FILE, precision == BASELINE)
     report.step("error vs fp32")
-    result["speed"] = _speed(engine, cfg, depths, report)
+    hf = _hf_reference(cfg, precision, result["notes"])
+    result["speed"] = _speed(engine, cfg, depths, report, hf)
+    del hf
     result["bandwidth"] = _bandwidth(engine, cfg, depths, result["speed"])
     report.step("bandwidth")
     result["retention"] = quality.retention(engine, doc_tokens, cfg.retention_positions, cfg.retention_max_tokens,
                                             cfg.seed, on_case=lambda: report.step("retention"))
-    if bundled and cfg.task_examples:
-        result["tasks"] = quality.task_accuracy(engine, cfg.task_examples, cfg.task_max_tokens, cfg.seed)
+    if tasks:
+        result["tasks"] = quality.task_accuracy(engine, cfg.model_dir, cfg.task_examples, cfg.task_max_tokens)
         report.step("task accuracy")
     result["peak_rss_bytes"] = peak_rss_bytes()
     if cuda:
@@ -105,17 +105,37 @@ def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
     return result
 
 
-def _speed(engine: Any, cfg: SuiteConfig, depths: list[int], report: Reporter) -> dict[str, Any]:
-    """Per depth: TTFT, prefill tok/s and decode tok/s at batch 1 from the same runs; decode at larger batches."""
+def _speed(engine: Any, cfg: SuiteConfig, depths: list[int], report: Reporter, hf: Any = None) -> dict[str, Any]:
+    """Per depth: TTFT, prefill tok/s and decode tok/s at batch 1 from the same runs; decode at larger batches.
+
+    Each run at the shallowest depth is paired with the decode step's weight matmuls alone (the fastest decode
+    torch's kernels allow for this weight format), and, with ``hf``, each run with HF transformers on the same
+    prompt: ratios are taken per pair (both measured on the same state of the memory bus), then the median.
+    """
     out: dict[str, Any] = {}
+    ceiling_calls = decode_matmuls(engine.loaded.model)
+    vocab = engine.loaded.config.vocab_size
     for d in depths:
-        runs = []
+        runs, ceilings, hf_prefill, hf_decode = [], [], [], []
         for r in range(cfg.repeats):
-            runs.append(timing.single(engine, d, cfg.decode_tokens, cfg.seed * 1_000_003 + 17 * r + d))
+            seed = cfg.seed * 1_000_003 + 17 * r + d
+            runs.append(timing.single(engine, d, cfg.decode_tokens, seed))
+            if d == depths[0]:
+                ceilings.append(1 / statistics.median(matmul_ceiling_step_s(ceiling_calls) for _ in range(5)))
+            if hf is not None:
+                prompt = speed_prompt(d, seed, vocab)  # the prompt ``timing.single`` used
+                hf_prefill.append(d / hf.prefill_s(prompt))
+                hf_decode.append(hf.decode_tokens_per_s(prompt, cfg.decode_tokens))
             report.step(f"prefill + decode @{d}")
+        decode = [r.decode_tokens_per_s for r in runs]
         entry = {"ttft_s": Spread.of([r.ttft_s for r in runs]).to_dict(),
                  "prefill_tok_s": Spread.of([d / r.ttft_s for r in runs]).to_dict(),
-                 "decode_tok_s@1": Spread.of([r.decode_tokens_per_s for r in runs]).to_dict()}
+                 "decode_tok_s@1": Spread.of(decode).to_dict()}
+        if ceilings:
+            entry["decode_vs_ceiling"] = Spread.of([a / b for a, b in zip(decode, ceilings)]).to_dict()
+        if hf is not None:
+            entry |= {"hf_prefill_tok_s": Spread.of(hf_prefill).to_dict(), "hf_decode_tok_s@1": Spread.of(hf_decode).to_dict(),
+                      "decode_vs_hf": Spread.of([a / b for a, b in zip(decode, hf_decode)]).to_dict()}
         for b in (b for b in cfg.batch_sizes if b > 1):
             rates = [timing.batched(engine, d, b, cfg.decode_tokens, cfg.seed * 7919 + 31 * r + d).decode_tokens_per_s
                      for r in range(cfg.repeats)]
@@ -123,6 +143,22 @@ def _speed(engine: Any, cfg: SuiteConfig, depths: list[int], report: Reporter) -
             report.step(f"decode batch {b} @{d}")
         out[str(d)] = entry
     return out
+
+
+def _hf_reference(cfg: SuiteConfig, precision: str, notes: list[str]) -> Any:
+    """HF transformers on the same checkpoint and dtype, when asked for and possible (else a note says why)."""
+    if not cfg.hf_reference:
+        return None
+    if precision not in FLOAT_PRECISION_DTYPES:
+        notes.append(f"HF transformers not compared at {precision} (it has no such weight-only format)")
+        return None
+    try:
+        from core.bench.hf_reference import HFReference
+
+        return HFReference(cfg.model_dir, FLOAT_PRECISION_DTYPES[precision])
+    except ImportError:
+        notes.append("HF transformers not compared: it is not installed (pip install transformers)")
+        return None
 
 
 def _bandwidth(engine: Any, cfg: SuiteConfig, depths: list[int], speed: dict[str, Any]) -> dict[str, Any]:

@@ -4,12 +4,13 @@
   the fp32 run saves them as the reference, the others compare (``compare``: mean KL(p_fp32 || p), top-1
   agreement, perplexity and its change).
 - ``retention``: greedy answers to "what is the code?" with the fact at several depths; found or not.
-- ``task_accuracy``: the bundled model's held-out reasoning questions (``core.training.evaluate``).
+- ``task_accuracy``: the held-out questions the model folder ships (``heldout``), answered and graded.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from core.bench import heldout
 from core.bench.workloads import error_tokens, retention_case
 from core.engine.engine import Engine
 from core.engine.sampler import SamplingParams
@@ -82,13 +84,12 @@ def retention(engine: Engine, doc_tokens: int, positions: tuple[float, ...], max
             "rate": found / len(measured) if measured else float("nan")}
 
 
-def task_accuracy(engine: Engine, n_examples: int, max_tokens: int, seed: int) -> dict[str, Any]:
-    """Accuracy on the first ``n_examples`` held-out questions of the shortest length bucket."""
-    from core.training.evaluate import evaluate
-    from core.training.tasks import BUCKETS, heldout_set
-
-    short = [e for e in heldout_set(1, seed=seed) if e.doc_tokens <= BUCKETS[0][1]]
-    examples = sorted(short, key=lambda e: e.family)[:n_examples]
-    report = evaluate(engine, examples, max_tokens=max_tokens, batch=min(4, engine.config.max_sequences))
-    return {"accuracy": report.accuracy(), "n": len(report.results), "well_formed_rate": report.well_formed_rate,
-            "seconds": report.seconds}
+def task_accuracy(engine: Engine, model_dir: Path, n_examples: int, max_tokens: int) -> dict[str, Any]:
+    """Accuracy on the first ``n_examples`` of the held-out questions ``model_dir`` ships (``heldout``)."""
+    started = time.perf_counter()
+    questions = heldout.load_heldout(model_dir)[:n_examples]
+    graded = heldout.answer_heldout(engine, questions, max_tokens, batch=min(4, engine.config.max_sequences))
+    n = len(graded)
+    return {"accuracy": sum(g.correct for g in graded) / n if n else float("nan"), "n": n,
+            "well_formed_rate": sum(g.well_formed for g in graded) / n if n else float("nan"),
+            "seconds": time.perf_counter() - started}

@@ -9,6 +9,8 @@ measurements on near-zero logits would say nothing).
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,10 @@ import torch
 from safetensors.torch import save_file
 
 from core.model_config import ModelConfig
+from core.paths import bench_dir
+
+# The real DeepSeek-R1-Distill tokenizer the benchmark's checkpoint gets (a source checkout's test fixture).
+REPO_TOKENIZER = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "deepseek-r1-distill-qwen-tokenizer"
 
 # config.json of deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B, as shipped.
 R1_DISTILL_QWEN_1_5B: dict[str, Any] = {
@@ -96,3 +102,16 @@ def write_random_checkpoint(out_dir: str | Path, hf_config: dict[str, Any], seed
         (out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     (out / "config.json").write_text(json.dumps(hf_config, indent=2))
     return out
+
+
+def benchmark_checkpoint(tokenizer: Path | None = REPO_TOKENIZER) -> Path:
+    """A random-weight checkpoint with DeepSeek-R1-Distill-Qwen-1.5B's exact config (and, from ``tokenizer``, its
+    tokenizer), built once in the cache: the default model of ``python -m core.bench`` and the load benchmark."""
+    path = bench_dir() / "r1-distill-qwen-1.5b-random"
+    if not (path / "model.safetensors").exists():
+        print(f"creating a random-weight R1-Distill-Qwen-1.5B checkpoint in {path} (once)", file=sys.stderr)
+        write_random_checkpoint(path, R1_DISTILL_QWEN_1_5B)
+    if tokenizer is not None and tokenizer.exists() and not (path / "tokenizer.json").exists():
+        for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+            shutil.copy(tokenizer / name, path / name)
+    return path

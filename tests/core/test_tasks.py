@@ -1,4 +1,4 @@
-"""Tests for the synthetic task generator (core.training.tasks).
+"""Tests for the synthetic task generator (build_scripts.training.tasks).
 
 Gold answers are re-derived here from the rendered document text alone, with this file's own regexes
 and arithmetic, never from the generator's world objects: if a template, a trace or a calendar step
@@ -18,12 +18,11 @@ from collections import defaultdict
 
 import pytest
 
-from core.training.tasks import (BUCKETS, FAMILIES, HELDOUT_SEED_BASE, STAGES, Example, TraceStep,
-                                 answer_correct, arithmetic_exercise, arithmetic_note, curriculum, estimate_tokens,
-                                 generate, generate_with_drills,
-                                 Drills,
-                                 heldout_set, parse_response, sample_text, score_steps, stage_spec)
-from core.training.tasks import names
+from build_scripts.training.tasks import (BUCKETS, FAMILIES, HELDOUT_SEED_BASE, STAGES, Drills, Example, TraceStep,
+                                          arithmetic_exercise, arithmetic_note, curriculum, estimate_tokens, generate,
+                                          generate_with_drills, heldout_set, sample_text, score_steps, stage_spec)
+from build_scripts.training.tasks import names
+from core.bench.scoring import answer_correct, parse_response
 
 SEEDS_PER_FAMILY = 240
 NAME = r"[A-Z][a-z]+ [A-Z][a-z]+"
@@ -400,8 +399,8 @@ def check_example(example: Example) -> None:
     if example.family not in ("unanswerable", "contradiction"):
         last = [s for s in example.steps if s.kind != "check"][-1]
         assert last.value == example.answer_value, (last, example.answer_value)
-    assert answer_correct(example, example.answer)
-    assert answer_correct(example, example.response())
+    assert answer_correct(example.answer_value, example.answer)
+    assert answer_correct(example.answer_value, example.response())
     assert example.doc_tokens == estimate_tokens(example.document)
 
 
@@ -422,7 +421,7 @@ def test_same_seed_same_example_and_different_seeds_differ() -> None:
 
 
 def test_determinism_does_not_depend_on_hash_seed() -> None:
-    code = ("import json; from core.training.tasks import generate, FAMILIES; "
+    code = ("import json; from build_scripts.training.tasks import generate, FAMILIES; "
             "print(json.dumps([generate(s, f, 1 + s % 3, 300).to_dict() "
             "for f in FAMILIES for s in range(3)]))")
     outputs = []
@@ -690,7 +689,8 @@ def test_arithmetic_exercises_work_every_column_right() -> None:
         operands = [int(x) for x in expression.split(f" {sign} ")]
         kinds[sign, len(operands)] += 1
         result = operands[0] - operands[1] if sign == "-" else sum(operands)
-        assert result >= 0 and example.answer_value == str(result) and answer_correct(example, example.answer)
+        assert result >= 0 and example.answer_value == str(result)
+        assert answer_correct(example.answer_value, example.answer)
         assert example.user_message() == f"Question: {example.question}"
         parsed = parse_response(example.response())
         assert parsed.well_formed and parsed.steps[-1].startswith(f"Check: {expression} = {result}")
@@ -729,25 +729,6 @@ def test_arithmetic_notes_are_short_documents_of_correct_arithmetic_questions(ch
         questions += len(note)
         budgets_left += sum("left after paying" in e.question for e in note)
     assert questions >= 130 and budgets_left >= 8
-
-
-def test_answer_correct_normalises_case_punctuation_numbers_and_dates() -> None:
-    def with_value(value: str) -> Example:
-        return Example("doc", "q", [], "a", value, "lookup", 1, 1, 0)
-
-    assert answer_correct(with_value("Priya Nair"), "the atlas team is managed by PRIYA NAIR!")
-    assert not answer_correct(with_value("Priya Nair"), "Priya Nair manages it, not Tom Berg.")
-    assert answer_correct(with_value("Atlas team"), "It is owned by the Atlas team.")
-    assert answer_correct(with_value("2465"), "They hold 2,465 lamps.")
-    assert not answer_correct(with_value("2465"), "They hold 2,466 lamps.")
-    assert answer_correct(with_value("2024-03-07"), "It launched on March 7, 2024.")
-    assert answer_correct(with_value("2024-03-07"), "<think>\n1. x\n</think>\n\nOn 7 March 2024.")
-    assert not answer_correct(with_value("2024-03-07"), "It launched on 2024-03-08.")
-    assert answer_correct(with_value("not stated"), "The document doesn't say.")
-    assert not answer_correct(with_value("465"), "The document does not say; maybe 465.")
-    assert answer_correct(with_value("contradiction"), "The document contradicts itself.")
-    assert answer_correct(with_value("Lima warehouse, Oslo warehouse"),
-                          "From most to fewest: the Lima warehouse and the Oslo warehouse.")
 
 
 def test_curriculum_stages_grow_in_difficulty_and_length() -> None:

@@ -18,12 +18,13 @@ from core.model_config import ModelConfig
 from core.models.export import save_hf_checkpoint
 from core.models.loader import load_model
 from core.models.transformer import Transformer
-from core.training import pipeline
-from core.training.data import IGNORE, chunk_batches, collate, encode, encode_group
-from core.training.sft import SFTConfig, batch_loss, init_weights, train_sft
-from core.training.tasks import Drills, generate_with_drills
-from core.training.tokenizer_train import train_tokenizer
-from core.training.warmup import WarmupConfig, grow, copy_warmup, recall_batch, warmup_batch
+from build_scripts.training import pipeline
+from build_scripts.training.recipe import default_recipe, quick_recipe, seeded
+from build_scripts.training.data import IGNORE, chunk_batches, collate, encode, encode_group
+from build_scripts.training.sft import SFTConfig, batch_loss, init_weights, train_sft
+from build_scripts.training.tasks import Drills, generate_with_drills
+from build_scripts.training.tokenizer_train import train_tokenizer
+from build_scripts.training.warmup import WarmupConfig, grow, copy_warmup, recall_batch, warmup_batch
 
 TINY = dict(architectures=["Qwen2ForCausalLM"], vocab_size=96, hidden_size=32, intermediate_size=64,
             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
@@ -94,6 +95,18 @@ def test_warmup_lowers_the_copy_loss() -> None:
     assert history[-1]["loss"] < history[0]["loss"]
 
 
+def test_a_recipe_is_seeded_stage_by_stage() -> None:
+    """One seed per run, each stage drawing from its own offset of it; RL's documents chain as the supervised
+    passes' do."""
+    for recipe in (default_recipe(), quick_recipe()):
+        stages = seeded(recipe, 5)
+        assert stages.warmup == replace(recipe.warmup, seed=5) and stages.sft == replace(recipe.sft, seed=5)
+        assert stages.recall is not None and stages.recall.task == "recall" and stages.recall.seed == 7
+        assert [(p.name, p.sft.seed) for p in stages.later_passes] == [("sft_tail", 16)]
+        assert stages.rl.seed == 5 and stages.rl.chains is recipe.chains is True
+    assert seeded(replace(quick_recipe(), recall=None), 0).recall is None
+
+
 def test_questions_packed_on_one_document_train_exactly_as_separate_examples(tokenizer) -> None:
     """Documents with their drills packed as trees, batched with a plain (shorter, padded) example, give every
     response token the logit it gets alone: the causal prefix and the masked branches attend as one mask would."""
@@ -158,8 +171,8 @@ def test_shares_of_each_chunk_are_arithmetic_exercises_and_notes(tokenizer) -> N
 
 def test_micro_sft_lowers_loss_and_its_checkpoint_serves(tokenizer, tmp_path) -> None:
     tok, tok_dir = tokenizer
-    plan = replace(pipeline.quick_plan(), vocab_size=tok.vocab_size)
-    hf = pipeline.hf_config(plan, tok)
+    recipe = replace(quick_recipe(), vocab_size=tok.vocab_size)
+    hf = pipeline.hf_config(recipe, tok)
     torch.manual_seed(0)
     model = Transformer(ModelConfig.from_hf(hf))
     init_weights(model)

@@ -2,8 +2,8 @@
 
 Reading a document is mostly copying: the name in the question, the sentence that holds the fact, the
 number in that sentence. A small model trained only on the task data picks this up slowly, because the
-copied tokens are a small share of each response (measured here: after 1.6M task tokens it still copied
-nothing, not even a name from its own previous step). Random token sequences repeated after a random
+copied tokens are a small share of each response: it can read millions of task tokens and still copy
+nothing, not even a name from its own previous step. Random token sequences repeated after a random
 gap make copying the *only* way to lower the loss, so the copy-from-context (induction) circuits form
 in a couple of hundred steps; the curriculum then only has to learn what to copy. A second warm-up,
 recall (``recall_batch``), then teaches finding *which* record to copy from by its key.
@@ -152,11 +152,11 @@ def copy_warmup(model: Transformer, cfg: WarmupConfig, token_range: tuple[int, i
 def grow(shallow: Transformer, deep: Transformer) -> Transformer:
     """Copy ``shallow`` into the first layers of ``deep``; the added layers start as the identity.
 
-    Deep models sit on the copying plateau far longer than shallow ones (measured: a 2-layer d256 model
-    forms induction heads after ~500 warm-up steps; a 4-layer one had not after 300 and an 8-layer one
-    after 700), so the circuits are grown shallow and the depth added afterwards. Zero output
-    projections make each new block add nothing to the residual stream at first, so the grown model
-    computes exactly what the shallow one did and training starts from the formed circuits.
+    Deep models sit on the copying plateau far longer than shallow ones (a 2-layer model of this width forms
+    induction heads within a few hundred warm-up steps, where 4- and 8-layer ones have not), so the circuits
+    are grown shallow and the depth added afterwards. Zero output projections make each new block add
+    nothing to the residual stream at first, so the grown model computes exactly what the shallow one did
+    and training starts from the formed circuits.
     """
     n = len(shallow.layers)
     if len(deep.layers) < n:

@@ -14,7 +14,8 @@ trace and a short answer. Designed to be learnable by a model of a few million p
 Modules: ``world`` (entities, relations, facts), ``documents`` and ``filler`` (rendering to a
 target length), ``family_*`` (question families and their traces), ``scratchpad`` (arithmetic
 text), ``exercises`` (that arithmetic practised densely: without a document, or on short notes),
-``scoring`` (parsing and per-step rewards), ``curriculum`` (stream, held-out set, tokenizer text).
+``scoring`` (per-step rewards; the answer checks are ``core.bench.scoring``), ``curriculum`` (stream,
+held-out set, tokenizer text).
 """
 
 from .curriculum import (BUCKETS, HELDOUT_SEED_BASE, STAGES, Stage, curriculum, curriculum_groups,
@@ -23,12 +24,11 @@ from .documents import estimate_tokens
 from .example import Example, StepKind, TraceStep
 from .exercises import arithmetic_exercise, arithmetic_note
 from .generate import DIFFICULTIES, FAMILIES, Drills, generate, generate_with_drills
-from .scoring import (ParsedResponse, StepScore, answer_correct, final_answer, parse_response,
-                      score_steps)
+from .scoring import StepScore, score_steps
 
 __all__ = [
-    "BUCKETS", "DIFFICULTIES", "Drills", "FAMILIES", "HELDOUT_SEED_BASE", "STAGES", "Example",
-    "ParsedResponse", "Stage", "StepKind", "StepScore", "TraceStep", "answer_correct", "arithmetic_exercise",
-    "arithmetic_note", "curriculum", "curriculum_groups", "estimate_tokens", "final_answer", "generate",
-    "generate_with_drills", "heldout_set", "parse_response", "sample_text", "score_steps", "stage_spec",
+    "BUCKETS", "DIFFICULTIES", "Drills", "FAMILIES", "HELDOUT_SEED_BASE", "STAGES", "Example", "Stage",
+    "StepKind", "StepScore", "TraceStep", "arithmetic_exercise", "arithmetic_note", "curriculum",
+    "curriculum_groups", "estimate_tokens", "generate", "generate_with_drills", "heldout_set", "sample_text",
+    "score_steps", "stage_spec",
 ]

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from core.tokenizer import Tokenizer
 from core.models.transformer import Transformer
-from core.training.data import IGNORE, Batch, chunk_batches
-from core.training.tasks import Drills
+from build_scripts.training.data import IGNORE, Batch, chunk_batches
+from build_scripts.training.tasks import Drills
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from torch import Tensor
 
 from core.tokenizer import Tokenizer
 from core.models.transformer import TreeMask
-from core.training.tasks import Drills, Example, arithmetic_exercise, arithmetic_note, curriculum_groups, stage_spec
+from build_scripts.training.tasks import (Drills, Example, arithmetic_exercise, arithmetic_note, curriculum_groups,
+                                          stage_spec)
 
 IGNORE = -100
 

@@ -24,7 +24,7 @@ from core.tokenizer import Tokenizer
 from core.models.export import save_hf_checkpoint
 from core.models.loader import load_model
 from core.models.transformer import Transformer
-from core.training.tasks import Example, curriculum, score_steps
+from build_scripts.training.tasks import Example, curriculum, score_steps
 
 log = logging.getLogger(__name__)
 

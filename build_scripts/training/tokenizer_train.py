@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from core.training.tasks import DIFFICULTIES, FAMILIES, Stage, curriculum, sample_text
-from core.training.tasks.generate import MAX_TOKENS, MIN_TOKENS
+from build_scripts.training.tasks import DIFFICULTIES, FAMILIES, Stage, curriculum, sample_text
+from build_scripts.training.tasks.generate import MAX_TOKENS, MIN_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ def english_corpus(max_chars: int = 3_000_000) -> str:
 
 def training_corpus(seed: int, n_examples: int = 4000) -> list[str]:
     texts = [sample_text(2_000_000, seed)]
-    # every family equally often, as stage 3 drew them before it weighted some up: the tokenizer's text,
-    # and so the shipped tokenizer, stay what they were
+    # every family equally often, not with stage 3's weights: the tokenizer's text, and so the tokenizer,
+    # do not change when the curriculum's weights do
     stream = curriculum(3, seed, spec=Stage(FAMILIES, DIFFICULTIES, MIN_TOKENS, MAX_TOKENS))
     for _ in range(n_examples):
         example = next(stream)

@@ -16,7 +16,7 @@ from typing import Callable
 
 from core.engine.engine import Engine
 from core.engine.sampler import SamplingParams
-from core.training.tasks import BUCKETS, Example, score_steps
+from build_scripts.training.tasks import BUCKETS, Example, score_steps
 
 log = logging.getLogger(__name__)
 

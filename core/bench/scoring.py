@@ -1,11 +1,8 @@
-"""Scoring generated responses against the gold: per-step rewards for the RL stage, and answer
-checking for evaluation.
+"""Checking a reasoning model's response: the shape of its trace and its final answer (pure Python).
 
-``score_steps`` parses a response into numbered steps and measures how much of the gold reasoning it
-reproduces: the gold evidence sentences it quotes verbatim, the gold intermediate values it reaches,
-whether every quote it makes is really in the document, whether the final answer is right, and
-whether the trace has the R1 shape (``<think>\\n``, numbered steps, a final ``Check:`` step,
-``</think>\\n\\n``, a one-line answer).
+The format is DeepSeek-R1's as the bundled model writes it: ``<think>\\n``, numbered steps, a last
+``Check:`` step, ``</think>\\n\\n``, then a one-line answer. The benchmark's task accuracy grades the held-out
+questions with these checks, and the training's step rewards build on them, so both judge an answer alike.
 """
 
 from __future__ import annotations
@@ -13,10 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .example import Example
-
 _STEP = re.compile(r"(\d+)\. (\S.*)")
-_QUOTE = re.compile(r'"([^"\n]+)"')
 _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
            "october", "november", "december")
@@ -37,22 +31,6 @@ class ParsedResponse:
     answer: str
     well_formed: bool
     problems: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class StepScore:
-    evidence: float  # fraction of gold evidence sentences quoted verbatim
-    values: float  # fraction of gold intermediate values present in the reasoning
-    quotes_valid: float  # fraction of the response's quotes found verbatim in the document
-    answer_correct: bool
-    well_formed: bool
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def reward(self) -> float:
-        """One number in [0, 1]; the answer dominates, the steps give partial credit."""
-        return (0.4 * self.answer_correct + 0.2 * self.evidence + 0.2 * self.values
-                + 0.1 * self.quotes_valid + 0.1 * self.well_formed)
 
 
 def parse_response(text: str) -> ParsedResponse:
@@ -99,31 +77,17 @@ def final_answer(text: str) -> str:
     return text.rpartition("</think>")[2].strip()
 
 
-def _normalise(text: str) -> str:
-    words = re.sub(r"[^a-z0-9-]+", " ", text.lower().replace("'", " ")).split()
-    return " ".join(w for w in words if w not in _FILLER_WORDS)
+def answer_correct(value: str, text: str) -> bool:
+    """Whether the final answer in ``text`` (a full response or just the answer) gives the gold ``value``.
 
-
-def _dates(text: str) -> list[tuple[int, str]]:
-    """(position, ISO date) for every date written in a common format."""
-    found = [(m.start(), f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}") for m in _ISO.finditer(text)]
-    for m in _DAY_MONTH_YEAR.finditer(text):
-        found.append((m.start(), f"{m[3]}-{_MONTHS.index(m[2].lower()) + 1:02d}-{int(m[1]):02d}"))
-    for m in _MONTH_DAY_YEAR.finditer(text):
-        found.append((m.start(), f"{m[3]}-{_MONTHS.index(m[1].lower()) + 1:02d}-{int(m[2]):02d}"))
-    return sorted(found)
-
-
-def answer_correct(example: Example, text: str) -> bool:
-    """Whether the final answer in ``text`` (a full response or just the answer) gives the gold value.
-
-    Case, punctuation, articles and whitespace are ignored; numbers may carry thousands separators;
-    dates may be ISO or written with a month name. The answer must end with the value (the last number
-    or date in it, for numbers and dates), except "not stated" and "contradiction" answers, which may
-    say so in any common wording.
+    ``value`` is the canonical gold value: a name ("Priya Nair"), a number ("465"), an ISO date,
+    "not stated" or "contradiction". Case, punctuation, articles and whitespace are ignored; numbers may
+    carry thousands separators; dates may be ISO or written with a month name. The answer must end with
+    the value (the last number or date in it, for numbers and dates), except "not stated" and
+    "contradiction" answers, which may say so in any common wording.
     """
     answer = final_answer(text)
-    norm, value = _normalise(answer), example.answer_value
+    norm = _normalise(answer)
     says_unknown = any(p in norm for p in _NOT_STATED)
     says_contradiction = "contradict" in norm
     if value == "not stated":
@@ -142,22 +106,16 @@ def answer_correct(example: Example, text: str) -> bool:
     return norm == gold or norm.endswith(" " + gold)
 
 
-def _mentions(text: str, value: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text, re.I) is not None
+def _normalise(text: str) -> str:
+    words = re.sub(r"[^a-z0-9-]+", " ", text.lower().replace("'", " ")).split()
+    return " ".join(w for w in words if w not in _FILLER_WORDS)
 
 
-def score_steps(example: Example, generated: str) -> StepScore:
-    """Step-level credit for a generated response against ``example``'s gold trace."""
-    parsed = parse_response(generated)
-    think = parsed.think
-    evidence = [s.evidence for s in example.steps if s.evidence]
-    values = list(dict.fromkeys(s.value for s in example.steps if s.value and s.kind != "check"))
-    quotes = _QUOTE.findall(think)
-    return StepScore(
-        evidence=sum(f'"{e}"' in think for e in evidence) / len(evidence) if evidence else 1.0,
-        values=sum(_mentions(think, v) for v in values) / len(values) if values else 1.0,
-        quotes_valid=sum(q in example.document for q in quotes) / len(quotes) if quotes else 1.0,
-        answer_correct=answer_correct(example, generated),
-        well_formed=parsed.well_formed,
-        problems=parsed.problems,
-    )
+def _dates(text: str) -> list[tuple[int, str]]:
+    """(position, ISO date) for every date written in a common format."""
+    found = [(m.start(), f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}") for m in _ISO.finditer(text)]
+    for m in _DAY_MONTH_YEAR.finditer(text):
+        found.append((m.start(), f"{m[3]}-{_MONTHS.index(m[2].lower()) + 1:02d}-{int(m[1]):02d}"))
+    for m in _MONTH_DAY_YEAR.finditer(text):
+        found.append((m.start(), f"{m[3]}-{_MONTHS.index(m[1].lower()) + 1:02d}-{int(m[2]):02d}"))
+    return sorted(found)

@@ -1,18 +1,18 @@
 """Arithmetic practice packed densely: column exercises without a document, and short arithmetic notes.
 
 Why. In a document example the arithmetic is a few column steps among hundreds of tokens of reading, so a
-short training run sees too few of them to learn the one-digit tables: measured on build/v17 (2,600
-supervised steps), its traces walked the right facts but got 43 of 73 sums and differences wrong, on
-single columns ("9 + 2 + 0 = 10", "0 - 3 - 1 is below 0, so 10 - 3 - 1 = 7"). An exercise is ~100 tokens,
-nearly all of them column steps, so a small share of a pass's tokens gives many times more column
-operations than all its documents together. Each is an ordinary example in R1's format (numbered steps in
+short training run sees too few of them to learn the one-digit tables: trained on documents alone, a model
+walks the right facts but gets most sums and differences wrong, on single columns ("9 + 2 + 0 = 10",
+"0 - 3 - 1 is below 0, so 10 - 3 - 1 = 7"). An exercise is ~100 tokens, nearly all of them column steps,
+so a small share of a pass's tokens gives many times more column operations than all its documents
+together. Each is an ordinary example in R1's format (numbered steps in
 ``<think>``, a check, a short answer) with the same step wording as the document traces, so what is
 learnt here is what those traces use.
 
 An exercise's operands stand in its question, so it does not teach what the document traces also need:
-taking each operand from the right earlier step. Measured on build/v18 (15-25% exercises): 63 of 72 column
-results right, yet 7 of the 20 wrong arithmetic answers added a number quoted for another project ("Add the
-cost of Project Badger and the cost of Project Condor. 128 + 665" where Badger's cost was quoted as 998).
+taking each operand from the right earlier step. With exercises alone the column results come out right,
+yet wrong arithmetic answers add a number quoted for another project ("Add the cost of Project Badger and
+the cost of Project Condor. 128 + 665" where Badger's cost was quoted as 998).
 An arithmetic note is a document of ~80-250 tokens (the arithmetic family's facts, chains included, and a
 few distractors, hardly any filler) with its main question and three arithmetic drills behind it: the same
 traces as in a long document, quote by name and then add or subtract, at several times the density.
