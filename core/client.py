@@ -221,9 +221,9 @@ class EngineClient:
             if not server_splits and answer and splitter is None:
                 splitter = ReasoningSplitter(self.think_open_in_prompt)
             if splitter is not None:
-                reasoning, answer = _texts(splitter.feed(answer))
+                reasoning, answer = splitter.feed(answer)
                 if choice.finish_reason:
-                    more = _texts(splitter.finish())
+                    more = splitter.finish()
                     reasoning, answer = reasoning + more[0], answer + more[1]
             if reasoning or answer or choice.finish_reason or chunk.usage or choice.delta.role:  # role: the id, early
                 yield ChatDelta(request_id, reasoning or "", answer, choice.finish_reason, chunk.usage, chunk.ponder)
@@ -304,7 +304,7 @@ class EngineClient:
     # --- plumbing ------------------------------------------------------------------------------
     def _split(self, text: str) -> tuple[str, str]:
         splitter = ReasoningSplitter(self.think_open_in_prompt)
-        first, last = _texts(splitter.feed(text)), _texts(splitter.finish())
+        first, last = splitter.feed(text), splitter.finish()
         return first[0] + last[0], first[1] + last[1]
 
     def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -375,8 +375,3 @@ def _reasoning_of(part: Any) -> str | None:
         value = (part.model_extra or {}).get("reasoning")
     return value if isinstance(value, str) else None
 
-
-def _texts(segments: list[Any]) -> tuple[str, str]:
-    reasoning = "".join(s.text for s in segments if s.kind == "reasoning")
-    answer = "".join(s.text for s in segments if s.kind == "answer")
-    return reasoning, answer

@@ -11,9 +11,9 @@ OpenAI-compatible servers (vLLM, SGLang), which add and omit fields of their own
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 API_PREFIX = "/v1"
 DEFAULT_MODEL_ALIAS = "default"  # a request's ``model`` may name the served model, be omitted, or say this
@@ -24,6 +24,25 @@ class WireModel(BaseModel):
     """Base of every response type: unknown fields are kept, not rejected."""
 
     model_config = ConfigDict(extra="allow")
+
+
+class SparseWireModel(WireModel):
+    """A response type some of whose fields are left out of the JSON when they are None.
+
+    OpenAI's streaming shape needs this: a chunk's ``delta`` carries only what changed, and ``usage`` /
+    ``ponder`` appear only on the chunks that report them, while ``finish_reason: null`` stays. Serialising
+    with ``exclude_none`` would drop those nulls too, so each type names the fields it omits.
+    """
+
+    omitted_when_none: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in self.omitted_when_none:
+            if name in data and data[name] is None:
+                del data[name]
+        return data
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -73,6 +92,14 @@ class ChatCompletionRequest(BaseModel):
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     repetition_penalty: float | None = Field(None, gt=0.0, le=10.0)  # extension (as vLLM); 1 = off
     ignore_eos: bool = False  # extension (as vLLM): generate up to max_tokens whatever the model says
+
+    def stop_strings(self) -> list[str]:
+        """``stop`` as a list (OpenAI accepts one string or several)."""
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+    def max_output_tokens(self) -> int | None:
+        """The output cap asked for: ``max_completion_tokens`` supersedes the older ``max_tokens``."""
+        return self.max_completion_tokens or self.max_tokens
 
 
 class LoadRequest(BaseModel):
@@ -135,10 +162,13 @@ class ChatCompletion(WireModel):
     ponder: PonderStats | None = None
 
 
-class Delta(WireModel):
+class Delta(SparseWireModel):
+    """What one chunk adds; only the fields it sets are sent (reasoning before the answer)."""
+
+    omitted_when_none = ("role", "reasoning_content", "content")
     role: str | None = None
-    content: str | None = None
     reasoning_content: str | None = None
+    content: str | None = None
 
 
 class ChunkChoice(WireModel):
@@ -148,7 +178,8 @@ class ChunkChoice(WireModel):
     logprobs: Any = None
 
 
-class ChatCompletionChunk(WireModel):
+class ChatCompletionChunk(SparseWireModel):
+    omitted_when_none = ("usage", "ponder")  # the finishing chunk reports ponder, the last one usage
     id: str
     object: str = "chat.completion.chunk"
     created: int = 0
@@ -164,6 +195,9 @@ class ModelCard(WireModel):
     object: str = "model"
     created: int = 0
     owned_by: str = "ponder"
+    root: str | None = None  # the model folder (vLLM's field)
+    precision: str | None = None
+    max_model_len: int | None = None  # the context window in tokens (vLLM's field)
 
 
 class ModelList(WireModel):
@@ -171,11 +205,14 @@ class ModelList(WireModel):
     data: list[ModelCard] = Field(default_factory=list)
 
 
-class ErrorInfo(WireModel):
+class ErrorInfo(SparseWireModel):
+    omitted_when_none = ("prompt_tokens", "context_tokens")
     message: str
     type: str = "server_error"
     param: str | None = None
     code: str | None = None
+    prompt_tokens: int | None = None  # context_length_exceeded: the prompt's size ...
+    context_tokens: int | None = None  # ... and the window it did not fit
 
 
 class ErrorResponse(WireModel):
@@ -184,6 +221,14 @@ class ErrorResponse(WireModel):
 
 class Health(WireModel):
     status: str
+
+
+class CancelResult(WireModel):
+    """What ``POST /v1/engine/cancel/{id}`` answers once the request is being stopped."""
+
+    id: str
+    object: str = "engine.cancel"
+    cancelled: bool = True
 
 
 # --- engine endpoints ----------------------------------------------------------------------------

@@ -69,7 +69,6 @@ class EngineSnapshot:
     kv_tokens_total: int
     kv_bytes_per_token: int
     tokens_generated: int  # since start
-    requests_finished: int
     last_ttft_s: float | None
 
     @property
@@ -107,7 +106,6 @@ class Engine:
         self._outputs: dict[str, OutputProcessor] = {}
         self._ids = itertools.count()
         self._tokens_generated = 0
-        self._requests_finished = 0
         self._last_ttft_s: float | None = None
 
     # --- requests ---------------------------------------------------------------------------------
@@ -128,7 +126,7 @@ class Engine:
         rid = request_id or f"req-{next(self._ids)}"
         if rid in self._seqs:
             raise ValueError(f"request id {rid!r} is already in use")
-        seq = Sequence(rid, list(prompt_ids), params, make_generator(params, self.loaded.device), start_in_reasoning)
+        seq = Sequence(rid, list(prompt_ids), params, make_generator(params, self.loaded.device))
         self._seqs[rid] = seq
         self._outputs[rid] = OutputProcessor(self.tokenizer, params, start_in_reasoning)
         self.scheduler.add(seq)
@@ -149,8 +147,7 @@ class Engine:
         sched = self.scheduler
         used = sum(s.num_cached for s in sched.running) + sched.slots.cached_tokens()
         return EngineSnapshot(len(sched.running), len(sched.waiting), used, self.cache.num_slots * self.cache.max_tokens,
-                              self.cache.bytes_per_token, self._tokens_generated, self._requests_finished,
-                              self._last_ttft_s)
+                              self.cache.bytes_per_token, self._tokens_generated, self._last_ttft_s)
 
     # --- the loop ---------------------------------------------------------------------------------
     def step(self) -> list[TokenEvent]:
@@ -212,31 +209,29 @@ class Engine:
             m.first_token_s = now
             self._last_ttft_s = m.ttft_s
         out = self._outputs[seq.id]
-        delta = out.add_token(token)
+        reasoning, answer = out.add_token(token)
         m.reasoning_tokens = out.reasoning_tokens
-        if delta.stopped:
+        if out.stopped:
             reason = "stop"
         elif len(seq.output_ids) >= seq.params.max_tokens or seq.total_tokens >= self.context_tokens:
             reason = "length"
             tail = out.finish()
-            delta.reasoning += tail.reasoning
-            delta.answer += tail.answer
+            reasoning, answer = reasoning + tail[0], answer + tail[1]
         else:
-            return TokenEvent(seq.id, token, delta.reasoning, delta.answer, None, m)
+            return TokenEvent(seq.id, token, reasoning, answer, None, m)
         self.scheduler.finish(seq, reason)
         event = self._final_event(seq, reason, token)
-        event.reasoning, event.answer = delta.reasoning + event.reasoning, delta.answer + event.answer
+        event.reasoning, event.answer = reasoning + event.reasoning, answer + event.answer
         return event
 
     def _final_event(self, seq: Sequence, reason: str, token: int | None) -> TokenEvent:
         seq.metrics.finished_s = time.perf_counter()
-        self._requests_finished += 1
         out = self._outputs.pop(seq.id)
         del self._seqs[seq.id]
         tail = out.finish() if reason == "abort" else None  # before reading reasoning_unfinished: finish sets it
         event = TokenEvent(seq.id, token, finish_reason=reason, metrics=seq.metrics,
                            reasoning_unfinished=out.reasoning_unfinished)
         if tail is not None:
-            event.reasoning, event.answer = tail.reasoning, tail.answer
+            event.reasoning, event.answer = tail
         return event
 

@@ -49,10 +49,6 @@ class KVCache:
     def bytes_per_token(self) -> int:
         return 2 * len(self.kv) * self.num_kv_heads * self.head_dim * self.dtype.itemsize
 
-    @property
-    def capacity_bytes(self) -> int:
-        return self.bytes_per_token * self.num_slots * self.max_tokens
-
     def step(self, segments: list[Segment]) -> "KVStep":
         self.check(segments)
         return KVStep(self, segments)

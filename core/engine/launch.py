@@ -18,12 +18,10 @@ from core.tokenizer import Tokenizer
 from core.engine.hardware_probe import probe
 from core.hardware import HardwareInfo
 from core.model_config import ModelConfig
-from core.models.loader import LoadedModel, load_model
+from core.models.loader import FLOAT_PRECISION_DTYPES, LoadedModel, load_model
 from core.precision import PrecisionPlan, plan, step_down
 
 log = logging.getLogger(__name__)
-
-TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,4 +89,5 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def _load(model_dir: Path, the_plan: PrecisionPlan, hw: HardwareInfo,
           on_progress: Callable[[int, int], None]) -> LoadedModel:
-    return load_model(model_dir, the_plan.precision, hw.device, TORCH_DTYPES[the_plan.compute_dtype], on_progress)
+    compute_dtype = FLOAT_PRECISION_DTYPES[the_plan.compute_dtype]
+    return load_model(model_dir, the_plan.precision, hw.device, compute_dtype, on_progress)

@@ -6,25 +6,9 @@ strings (never emitted, not even in part), then the ``<think>`` splitter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from core.engine.sampler import SamplingParams
 from core.tokenizer import IncrementalDetokenizer, StopMatcher, Tokenizer
 from core.reasoning import ReasoningSplitter
-
-
-@dataclass(slots=True)
-class TextDelta:
-    reasoning: str = ""
-    answer: str = ""
-    stopped: bool = False  # eos or a stop string ended the sequence
-
-    def add(self, segments: list) -> None:
-        for seg in segments:
-            if seg.kind == "reasoning":
-                self.reasoning += seg.text
-            else:
-                self.answer += seg.text
 
 
 class OutputProcessor:
@@ -34,39 +18,35 @@ class OutputProcessor:
         self.stops = StopMatcher(params.stop)
         self.splitter = ReasoningSplitter(start_in_reasoning)
         self.reasoning_tokens = 0
+        self.stopped = False  # eos or a stop string ended the sequence
 
-    @property
-    def in_reasoning(self) -> bool:
-        return self.splitter.in_reasoning
-
-    def add_token(self, token_id: int) -> TextDelta:
-        delta = TextDelta()
+    def add_token(self, token_id: int) -> tuple[str, str]:
+        """The (reasoning, answer) text this token completes; ``stopped`` is set when it ends the sequence."""
         if token_id in self.eos_ids:
-            delta.stopped = True
-            self._flush_into(delta)
-            return delta
+            self.stopped = True
+            return self._flush()
         was_reasoning = self.splitter.in_reasoning
         text, stopped = self.stops.feed(self.detok.add(token_id))
-        delta.add(self.splitter.feed(text))
+        reasoning, answer = self.splitter.feed(text)
         if was_reasoning or self.splitter.in_reasoning:
             self.reasoning_tokens += 1
         if stopped:
-            delta.stopped = True
-            delta.add(self.splitter.finish())
-        return delta
+            self.stopped = True
+            tail = self.splitter.finish()
+            reasoning, answer = reasoning + tail[0], answer + tail[1]
+        return reasoning, answer
 
-    def finish(self) -> TextDelta:
+    def finish(self) -> tuple[str, str]:
         """Flush held-back text when generation ends for a reason other than a stop (length, abort)."""
-        delta = TextDelta()
-        self._flush_into(delta)
-        return delta
+        return self._flush()
 
-    def _flush_into(self, delta: TextDelta) -> None:
+    def _flush(self) -> tuple[str, str]:
         text, stopped = self.stops.feed(self.detok.flush())
         if not stopped:
             text += self.stops.flush()
-        delta.add(self.splitter.feed(text))
-        delta.add(self.splitter.finish())
+        reasoning, answer = self.splitter.feed(text)
+        tail = self.splitter.finish()
+        return reasoning + tail[0], answer + tail[1]
 
     @property
     def reasoning_unfinished(self) -> bool:

@@ -30,10 +30,6 @@ class ScheduledBatch:
     tokens: list[int]  # flat, segment after segment
     sample: list[bool]  # per segment: does this step produce a token for that sequence?
 
-    @property
-    def num_tokens(self) -> int:
-        return len(self.tokens)
-
 
 class Scheduler:
     def __init__(self, num_slots: int, copy_prefix: Callable[[int, int, int], None], step_token_budget: int = 512,

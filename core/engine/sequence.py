@@ -66,7 +66,6 @@ class Sequence:
     prompt_ids: list[int]
     params: SamplingParams
     generator: torch.Generator | None = None
-    start_in_reasoning: bool = False
     status: Status = Status.WAITING
     slot: int | None = None
     num_cached: int = 0  # tokens (prompt + output) whose KV is in the slot

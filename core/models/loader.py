@@ -22,10 +22,11 @@ from core.models import quant
 from core.models.checkpoint import FLOAT_DTYPES, CheckpointError, RowReader, TensorInfo, find_tensors
 from core.model_config import ModelConfig
 from core.models.transformer import Transformer, rope_inv_freq
+from core.precision import PRECISIONS
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
+# The torch dtype of each float precision (core.precision names them without torch); the one such map.
 FLOAT_PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 STAGING_BYTES = 64 * 1024 * 1024  # rows converted per block: bounds the extra memory while loading
 

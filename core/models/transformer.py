@@ -32,7 +32,8 @@ class AttentionStep(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TreeMask:
-    """Who may attend to whom in rows that pack several continuations of one prefix (``training.data``).
+    """Who may attend to whom in rows that pack several continuations of one prefix (training packs them:
+    ``build_scripts/training/data.py``).
 
     The first ``causal`` positions of every row are plain causal (the shared prefix); the queries after them
     follow ``tail`` [B, 1, T - causal, T] (True = may attend). Splitting them lets the prefix (the document)
@@ -227,7 +228,7 @@ class Transformer(nn.Module):
         Asking only for the rows that are sampled (the last prompt token, one row per sequence in
         decode) skips the LM head over the whole prompt: a large part of prefill time on big vocabularies.
         ``mask`` replaces the causal mask without a cache: training uses it to pack several continuations
-        of one shared prefix into a row (``TreeMask``, ``training.data``).
+        of one shared prefix into a row (``TreeMask``, ``build_scripts/training/data.py``).
         """
         x, cos, sin = self.inputs(tokens, positions)
         for layer in self.layers:

@@ -1,7 +1,8 @@
 """What crosses between the asyncio handlers and the engine thread: jobs in, items out through a Sink.
 
 A handler creates a ``Sink`` (its own ``asyncio.Queue`` on the server's loop) and submits a ``ChatJob``
-carrying it; the engine thread answers through the sink: ``Accepted`` (queued or running), then one
+carrying it and the validated request (its sampling fields, resolved on the engine thread against the
+model's defaults); the engine thread answers through the sink: ``Accepted`` (queued or running), then one
 ``TokenEvent`` per generated token (the last has a finish reason), or ``Failed`` with the error.
 """
 
@@ -13,8 +14,7 @@ from typing import Any, Union
 
 from core.engine.engine import TokenEvent
 from core.server.errors import PonderError
-from core.server.model_state import SamplingOverrides
-from core.api.protocol import LoadProgress
+from core.api.protocol import ChatCompletionRequest, LoadProgress
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,6 @@ class Sink:
 @dataclass(frozen=True, slots=True)
 class ChatJob:
     request_id: str
-    model: str | None
-    messages: list[dict[str, Any]]
-    sampling: SamplingOverrides
+    request: ChatCompletionRequest  # validated: every field it sets is honoured
+    messages: list[dict[str, Any]]  # for the chat template
     sink: Sink

@@ -3,10 +3,10 @@
 - validate: every parameter that would change the output is either honoured or refused with a 400
   naming it (tools, logprobs, response_format, n > 1, min_p, unknown fields ...); never ignored.
 - convert: messages to plain dicts for the model's own chat template (rendered on the engine thread;
-  a request can never supply a template) and sampling overrides.
-- stream: ``ChunkBuilder`` turns engine ``TokenEvent``s into OpenAI chunks, reasoning in
-  ``delta.reasoning_content`` and the answer in ``delta.content``; ends with ``data: [DONE]``.
-- collect: the same events into one ``chat.completion``.
+  a request can never supply a template); the validated request goes along for its sampling fields.
+- stream: ``responses.ChunkBuilder`` turns engine ``TokenEvent``s into OpenAI chunks; ends with
+  ``data: [DONE]``.
+- collect: the same events into one ``chat.completion`` (``responses.completion``).
 A client that goes away (disconnect) or the cancel endpoint aborts the request within one engine step.
 """
 
@@ -20,15 +20,15 @@ import uuid
 from typing import Any, AsyncIterator
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
-from core.engine.engine import TokenEvent
+from core.api.protocol import ChatCompletionRequest, ChatMessage
 from core.server.bridge import Accepted, ChatJob, Failed, Sink
 from core.server.errors import BadRequestError, InternalError, PonderError
-from core.server.model_state import SamplingOverrides
-from core.api.protocol import SSE_DONE, ChatCompletionRequest, ChatMessage
+from core.server.responses import ChunkBuilder, completion
 from core.server.serving import EngineService
+from core.server.wire import DONE_FRAME, frame, json_response, sse_response
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,6 @@ _TEMPLATE_FIELDS = ("chat_template", "chat_template_kwargs", "add_generation_pro
 _MESSAGE_EXTRAS = {"refusal", "reasoning"}  # echoed back by clients in assistant turns; "reasoning" is vLLM's name
 
 
-def frame(payload: dict[str, Any] | str) -> str:
-    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"data: {data}\n\n"
-
-
 def validate(req: ChatCompletionRequest) -> None:
     """Refuse, with the parameter's name, whatever this server would otherwise silently not honour."""
     for name, value in (req.model_extra or {}).items():
@@ -71,7 +66,7 @@ def validate(req: ChatCompletionRequest) -> None:
     if req.n not in (None, 1):
         raise BadRequestError(f"n={req.n} is not supported: this server returns one choice per request; "
                               "send separate requests instead", param="n", code="unsupported_parameter")
-    stops = [req.stop] if isinstance(req.stop, str) else (req.stop or [])
+    stops = req.stop_strings()
     if len(stops) > MAX_STOP_STRINGS or any(not s for s in stops):
         raise BadRequestError(f"'stop' must be at most {MAX_STOP_STRINGS} non-empty strings", param="stop")
     for i, message in enumerate(req.messages):
@@ -97,72 +92,11 @@ def template_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return out
 
 
-def overrides(req: ChatCompletionRequest) -> SamplingOverrides:
-    stops = [req.stop] if isinstance(req.stop, str) else (req.stop or [])
-    return SamplingOverrides(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k, seed=req.seed,
-                             max_tokens=req.max_completion_tokens or req.max_tokens, stop=tuple(stops),
-                             ignore_eos=req.ignore_eos, frequency_penalty=req.frequency_penalty,
-                             presence_penalty=req.presence_penalty, repetition_penalty=req.repetition_penalty)
-
-
-def usage(event: TokenEvent) -> dict[str, Any]:
-    m = event.metrics
-    return {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens,
-            "total_tokens": m.prompt_tokens + m.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": m.cached_prompt_tokens},
-            "completion_tokens_details": {"reasoning_tokens": m.reasoning_tokens}}
-
-
-def ponder_stats(event: TokenEvent) -> dict[str, Any]:
-    m = event.metrics
-    return {"ttft_s": m.ttft_s, "prefill_tokens_per_s": m.prefill_tokens_per_s,
-            "decode_tokens_per_s": m.decode_tokens_per_s, "reasoning_unfinished": event.reasoning_unfinished}
-
-
-class ChunkBuilder:
-    """Engine events -> ``chat.completion.chunk`` dicts (pure; unit-testable with scripted events)."""
-
-    def __init__(self, request_id: str, model: str, include_usage: bool, created: int | None = None) -> None:
-        self.request_id, self.model, self.include_usage = request_id, model, include_usage
-        self.created = int(time.time()) if created is None else created
-
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
-        return {"id": self.request_id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}], **extra}
-
-    def first(self) -> dict[str, Any]:
-        return self._chunk({"role": "assistant", "content": ""})
-
-    def on_event(self, event: TokenEvent) -> list[dict[str, Any]]:
-        chunks = []
-        delta: dict[str, Any] = {}
-        if event.reasoning:
-            delta["reasoning_content"] = event.reasoning
-        if event.answer:
-            delta["content"] = event.answer
-        if delta:
-            chunks.append(self._chunk(delta))
-        if event.finish_reason:
-            chunks.append(self._chunk({}, event.finish_reason, ponder=ponder_stats(event)))
-            if self.include_usage:
-                chunks.append({"id": self.request_id, "object": "chat.completion.chunk", "created": self.created,
-                               "model": self.model, "choices": [], "usage": usage(event)})
-        return chunks
-
-
-def completion(request_id: str, model: str, reasoning: str, answer: str, last: TokenEvent) -> dict[str, Any]:
-    message = {"role": "assistant", "content": answer, "reasoning_content": reasoning or None}
-    return {"id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": last.finish_reason, "logprobs": None}],
-            "usage": usage(last), "ponder": ponder_stats(last)}
-
-
 async def create_chat_completion(req: ChatCompletionRequest, request: Request, service: EngineService) -> Response:
     validate(req)
     request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     sink = Sink.create()
-    service.submit_chat(ChatJob(request_id, req.model, template_messages(req.messages), overrides(req), sink))
+    service.submit_chat(ChatJob(request_id, req, template_messages(req.messages), sink))
     handed_over = False
     try:
         first = await sink.queue.get()
@@ -175,8 +109,7 @@ async def create_chat_completion(req: ChatCompletionRequest, request: Request, s
             stream = _Stream(ChunkBuilder(request_id, model, include_usage), sink.queue, service)
             handed_over = True
             # The background task also runs when the client left before the stream even started.
-            return StreamingResponse(stream.frames(), media_type="text/event-stream", background=BackgroundTask(
-                stream.cleanup), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return sse_response(stream.frames(), background=BackgroundTask(stream.cleanup))
         return await _collect(request_id, model, sink.queue, request, service)
     finally:
         if not handed_over:
@@ -203,11 +136,11 @@ class _Stream:
                 for chunk in self.builder.on_event(item):
                     yield frame(chunk)
                 self.finished = item.finish_reason is not None
-            yield frame(SSE_DONE)
+            yield DONE_FRAME
         except Exception as exc:  # noqa: BLE001 - a bug while streaming still ends the stream properly
             log.exception("chat stream %s failed", self.builder.request_id)
             yield frame(InternalError(f"internal error while streaming ({type(exc).__name__})").body())
-            yield frame(SSE_DONE)
+            yield DONE_FRAME
         finally:
             await self.cleanup()
 
@@ -242,7 +175,7 @@ async def _collect(request_id: str, model: str, q: asyncio.Queue, request: Reque
             reasoning.append(item.reasoning)
             answer.append(item.answer)
             if item.finish_reason:
-                return JSONResponse(completion(request_id, model, "".join(reasoning), "".join(answer), item))
+                return json_response(completion(request_id, model, "".join(reasoning), "".join(answer), item))
             getter = asyncio.ensure_future(q.get())
     finally:
         getter.cancel()

@@ -1,8 +1,10 @@
 """Typed server errors, mapped once to OpenAI-shaped JSON: ``{"error": {message, type, param, code}}``.
 
-Handlers and the engine thread raise (or deliver) a ``PonderError``; ``install_error_handlers`` turns it,
-FastAPI's validation errors, unknown routes and any unexpected exception into the right status with that
-body. Deterministic failures are 4xx so clients do not retry them; a 500 never carries a traceback.
+Handlers raise a ``PonderError``; what the engine raises (its own ``ContextLengthError``, ``QueueFullError``,
+``TokenizerError``, ``ValueError``) becomes one in ``api_error``, the one table from engine failures to
+HTTP errors. ``install_error_handlers`` turns a ``PonderError``, FastAPI's validation errors, unknown routes
+and any unexpected exception into the right status with an ``ErrorResponse`` body. Deterministic failures
+are 4xx so clients do not retry them; a 500 never carries a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.api.protocol import LoadStatus
+from core.api.protocol import ErrorInfo, ErrorResponse, LoadStatus
+from core.engine.engine import ContextLengthError
+from core.engine.scheduler import QueueFullError
+from core.server.wire import json_response
+from core.tokenizer import TokenizerError
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +41,16 @@ class PonderError(Exception):
         self.headers = headers or {}
         self.extra = extra or {}
 
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code,
-                          **self.extra}}
+    def body(self) -> ErrorResponse:
+        return ErrorResponse(error=ErrorInfo(message=self.message, type=self.type, param=self.param, code=self.code,
+                                             **self.extra))
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+        return json_response(self.body(), status_code=self.status, headers=self.headers)
 
 
 class BadRequestError(PonderError):
     status, type, code = 400, "invalid_request_error", "invalid_parameter"
-
-
-class ContextLengthExceededError(BadRequestError):
-    code = "context_length_exceeded"
-
-    def __init__(self, prompt_tokens: int, context_tokens: int, message: str) -> None:
-        super().__init__(message, param="messages",
-                         extra={"prompt_tokens": prompt_tokens, "context_tokens": context_tokens})
 
 
 class AuthenticationError(PonderError):
@@ -86,7 +84,7 @@ class MisdirectedRequestError(PonderError):
     status, type, code = 421, "invalid_request_error", "host_not_allowed"
 
 
-class QueueFullError(PonderError):
+class TooManyRequestsError(PonderError):
     status, type, code = 429, "rate_limit_error", "queue_full"
 
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
@@ -99,6 +97,23 @@ class EngineLoadingError(PonderError):
 
 class InternalError(PonderError):
     status, type, code = 500, "server_error", "internal_error"
+
+
+def api_error(exc: Exception, doing: str) -> PonderError:
+    """The one map from an engine failure to what the client gets; an unexpected one is a 500 whose
+    message names the step (``doing``) that failed. The caller logs a 500 with its traceback."""
+    if isinstance(exc, PonderError):
+        return exc
+    if isinstance(exc, ContextLengthError):
+        return BadRequestError(str(exc), param="messages", code="context_length_exceeded",
+                               extra={"prompt_tokens": exc.prompt_tokens, "context_tokens": exc.context_tokens})
+    if isinstance(exc, QueueFullError):
+        return TooManyRequestsError(f"the engine is busy: {exc}")
+    if isinstance(exc, TokenizerError):  # the chat template refused the messages
+        return BadRequestError(str(exc), param="messages")
+    if isinstance(exc, ValueError):
+        return BadRequestError(str(exc))
+    return InternalError(f"internal error while {doing} ({type(exc).__name__})")
 
 
 def unavailable_error(load: LoadStatus) -> PonderError:

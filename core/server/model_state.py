@@ -1,7 +1,8 @@
-"""The loaded model as the server sees it: its id, summary, plan, and default sampling.
+"""The loaded model as the server sees it: its id, summary, card, plan, and default sampling.
 
 A request's sampling is the request's own values over the model folder's ``generation_config.json``
-(temperature / top_p / top_k, as the model's authors recommend), else greedy.
+(temperature / top_p / top_k, as the model's authors recommend), else greedy. The request's fields are
+declared once, in ``ChatCompletionRequest``; they become the engine's ``SamplingParams`` here.
 """
 
 from __future__ import annotations
@@ -16,25 +17,9 @@ from typing import Any
 from core.engine.engine import Engine
 from core.engine.launch import Launched, LaunchOptions
 from core.engine.sampler import SamplingParams
-from core.api.protocol import ModelSummary
+from core.api.protocol import ChatCompletionRequest, ModelCard, ModelSummary
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingOverrides:
-    """What a request asked for; None = the model's default."""
-
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    seed: int | None = None
-    max_tokens: int | None = None
-    stop: tuple[str, ...] = ()
-    ignore_eos: bool = False
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    repetition_penalty: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +74,23 @@ class ModelState:
     def context_tokens(self) -> int:
         return self.launched.engine.context_tokens
 
-    def sampling_params(self, req: SamplingOverrides, prompt_tokens: int) -> SamplingParams:
+    def sampling_params(self, req: ChatCompletionRequest, prompt_tokens: int) -> SamplingParams:
+        """The request's sampling over the model's defaults; the output fits what the context has left."""
         d = self.defaults
         remaining = max(self.context_tokens - prompt_tokens, 1)
         return SamplingParams(
             temperature=d.temperature if req.temperature is None else req.temperature,
             top_p=d.top_p if req.top_p is None else req.top_p,
             top_k=d.top_k if req.top_k is None else req.top_k,
-            seed=req.seed, max_tokens=min(req.max_tokens or remaining, remaining), stop=req.stop,
-            ignore_eos=req.ignore_eos, frequency_penalty=req.frequency_penalty or 0.0,
-            presence_penalty=req.presence_penalty or 0.0,
+            seed=req.seed, max_tokens=min(req.max_output_tokens() or remaining, remaining),
+            stop=tuple(req.stop_strings()), ignore_eos=req.ignore_eos,
+            frequency_penalty=req.frequency_penalty or 0.0, presence_penalty=req.presence_penalty or 0.0,
             repetition_penalty=d.repetition_penalty if req.repetition_penalty is None else req.repetition_penalty)
+
+    def card(self) -> ModelCard:
+        """This model as ``GET /v1/models`` lists it."""
+        return ModelCard(id=self.id, created=int(self.loaded_at), owned_by="ponder", root=self.summary().path,
+                         precision=self.launched.plan.precision, max_model_len=self.context_tokens)
 
     def summary(self) -> ModelSummary:
         c, loaded = self.launched.loaded.config, self.launched.loaded

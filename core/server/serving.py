@@ -22,14 +22,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from core.engine.engine import ContextLengthError, EngineSnapshot, TokenEvent
+from core.engine.engine import EngineSnapshot, TokenEvent
 from core.engine.launch import Launched, LaunchOptions
-from core.engine.scheduler import QueueFullError as EngineQueueFull
-from core.tokenizer import TokenizerError
 from core.server.bridge import Accepted, ChatJob, Failed, Sink
 from core.server.counters import RateMeter, Totals
-from core.server.errors import (BadRequestError, ConflictError, ContextLengthExceededError, EngineLoadingError,
-                                InternalError, NotFoundError, PonderError, QueueFullError, unavailable_error)
+from core.server.errors import (BadRequestError, ConflictError, EngineLoadingError, InternalError, NotFoundError,
+                                PonderError, api_error, unavailable_error)
 from core.server.model_state import ModelState
 from core.api.protocol import DEFAULT_MODEL_ALIAS, LoadProgress, LoadStatus
 from core.precision import PRECISION_CHOICES
@@ -187,31 +185,25 @@ class EngineService:
         if m is None or self._load.state != "ready":
             job.sink(Failed(unavailable_error(self._load)))
             return
-        if job.model not in (None, "", DEFAULT_MODEL_ALIAS, m.id):
-            job.sink(Failed(NotFoundError(f"the model {job.model!r} is not loaded; this engine serves {m.id!r} "
+        asked = job.request.model
+        if asked not in (None, "", DEFAULT_MODEL_ALIAS, m.id):
+            job.sink(Failed(NotFoundError(f"the model {asked!r} is not loaded; this engine serves {m.id!r} "
                                           "(see GET /v1/models), or load another with POST /v1/engine/load",
                                           param="model", code="model_not_found")))
             return
         try:
             ids, opened = m.engine.render_chat(job.messages)
-            params = m.sampling_params(job.sampling, len(ids))
-            m.engine.add(ids, params, opened, request_id=job.request_id)
-        except ContextLengthError as exc:
-            error: PonderError = ContextLengthExceededError(exc.prompt_tokens, exc.context_tokens, str(exc))
-        except EngineQueueFull as exc:
-            error = QueueFullError(f"the engine is busy: {exc}")
-        except (TokenizerError, ValueError) as exc:
-            error = BadRequestError(str(exc), param="messages" if isinstance(exc, TokenizerError) else None)
-        except Exception as exc:  # noqa: BLE001
-            log.exception("could not add request %s", job.request_id)
-            error = InternalError(f"internal error while preparing the request ({type(exc).__name__})")
-        else:
-            self._sinks[job.request_id] = job.sink
-            self._publish(force=True)
-            job.sink(Accepted(len(ids)))
+            m.engine.add(ids, m.sampling_params(job.request, len(ids)), opened, request_id=job.request_id)
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to its request, mapped once
+            error = api_error(exc, "preparing the request")
+            if error.status >= 500:
+                log.error("could not add request %s", job.request_id, exc_info=exc)
+            self._count_rejected()
+            job.sink(Failed(error))
             return
-        self._count_rejected()
-        job.sink(Failed(error))
+        self._sinks[job.request_id] = job.sink
+        self._publish(force=True)
+        job.sink(Accepted(len(ids)))
 
     def _abort(self, request_id: str) -> None:
         sink = self._sinks.pop(request_id, None)

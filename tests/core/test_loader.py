@@ -23,7 +23,8 @@ from core.hardware import cpu_has_native_fp16
 from core.models import quant
 from core.models.checkpoint import CheckpointError
 from core.model_config import ModelConfigError
-from core.models.loader import PRECISIONS, load_model
+from core.models.loader import load_model
+from core.precision import PRECISIONS
 from tests.checkpoints import FIXTURES, random_checkpoint, tiny_config
 
 ARCHS = ["qwen2", "llama", "qwen3"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 
 import pytest
 
-from core.reasoning import ReasoningSplitter, Segment, Step, StepTracker, prompt_opens_think, segment_steps, step_title
+from core.api.protocol import CompletionTokensDetails, PonderStats, PromptTokensDetails, Usage
+from core.reasoning import (ReasoningSplitter, ReasoningTrace, Step, StepTracker, prompt_opens_think, segment_steps,
+                            step_title)
 
 R1_TRACE = (
     "<think>\nOkay, so I need to find the sum of the first 10 positive integers. Let me think.\n\n"
@@ -52,12 +55,12 @@ def chunkings(text: str, rng: random.Random, n_random: int = 50) -> Iterator[lis
         yield pieces
 
 
-def split(pieces: list[str], start_in_reasoning: bool) -> tuple[str, str, bool, list[Segment]]:
+def split(pieces: list[str], start_in_reasoning: bool) -> tuple[str, str, bool, list[tuple[str, str]]]:
     splitter = ReasoningSplitter(start_in_reasoning)
-    segments = [s for piece in pieces for s in splitter.feed(piece)] + splitter.finish()
-    reasoning = "".join(s.text for s in segments if s.kind == "reasoning")
-    answer = "".join(s.text for s in segments if s.kind == "answer")
-    return reasoning, answer, splitter.reasoning_unfinished, segments
+    pairs = [splitter.feed(piece) for piece in pieces] + [splitter.finish()]
+    reasoning = "".join(r for r, _ in pairs)
+    answer = "".join(a for _, a in pairs)
+    return reasoning, answer, splitter.reasoning_unfinished, pairs
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
@@ -65,28 +68,27 @@ def test_split_is_the_same_for_every_chunking(name: str) -> None:
     (output, opened), expected = SAMPLES[name]
     rng = random.Random(name)
     for pieces in chunkings(output, rng):
-        reasoning, answer, unfinished, segments = split(pieces, opened)
+        reasoning, answer, unfinished, pairs = split(pieces, opened)
         assert (reasoning, answer, unfinished) == expected, pieces
-        kinds = [s.kind for s in segments]
-        assert kinds == sorted(kinds, key=["reasoning", "answer"].index)  # reasoning never after answer
-        assert all(s.text for s in segments)
+        first_answer = next((i for i, (_, a) in enumerate(pairs) if a), len(pairs))
+        assert not any(r for r, _ in pairs[first_answer + 1:])  # no reasoning once the answer has begun
 
 
 def test_holds_back_only_a_possible_tag() -> None:
     splitter = ReasoningSplitter()
-    assert splitter.feed("<thi") == []
-    assert splitter.feed("nk>x <") == [Segment("reasoning", "x ")]
-    assert splitter.feed("y </th") == [Segment("reasoning", "<y ")]
+    assert splitter.feed("<thi") == ("", "")
+    assert splitter.feed("nk>x <") == ("x ", "")
+    assert splitter.feed("y </th") == ("<y ", "")
     assert splitter.in_reasoning
-    assert splitter.feed("ink>") == [] and not splitter.in_reasoning
-    assert splitter.feed("\n\n") == []
-    assert splitter.feed("Answer") == [Segment("answer", "Answer")]
-    assert splitter.finish() == [] and not splitter.reasoning_unfinished
+    assert splitter.feed("ink>") == ("", "") and not splitter.in_reasoning
+    assert splitter.feed("\n\n") == ("", "")
+    assert splitter.feed("Answer") == ("", "Answer")
+    assert splitter.finish() == ("", "") and not splitter.reasoning_unfinished
 
 
 def test_one_delta_can_hold_both_kinds() -> None:
     splitter = ReasoningSplitter(start_in_reasoning=True)
-    assert splitter.feed("done.</think>\n\nYes") == [Segment("reasoning", "done."), Segment("answer", "Yes")]
+    assert splitter.feed("done.</think>\n\nYes") == ("done.", "Yes")
 
 
 def test_prompt_opens_think() -> None:
@@ -226,3 +228,51 @@ def test_short_fragments_join_a_neighbour() -> None:
 ])
 def test_step_title(text: str, title: str) -> None:
     assert step_title(text) == title
+
+
+# ---- the trace of one answer ---------------------------------------------------------------------
+def test_a_trace_streamed_delta_by_delta_equals_it_given_whole() -> None:
+    reasoning = "1. Find the two invoices.\n\n2. Add them: 1250 + 730 = 1980.\n\nWait, check the sum again."
+    streamed, whole = ReasoningTrace(started_at=100.0), ReasoningTrace(started_at=100.0)
+    words = re.findall(r"\s*\S+", reasoning)
+    for i, word in enumerate(words):
+        streamed.add(word, "", 100.5 + 0.1 * i)
+    streamed.add("", "1980", 110.0)
+    streamed.finish("complete", "stop", 111.0)
+    whole.add(reasoning, "", 100.5, n_tokens=len(words))
+    whole.add("", "1980", 110.0)
+    whole.finish("complete", "stop", 111.0)
+    shape = lambda t: [(s.index, s.title, s.text, s.kind) for s in t.steps]  # noqa: E731
+    assert shape(streamed) == shape(whole) and len(streamed.steps) == 3
+    assert (streamed.reasoning_tokens, streamed.answer_tokens) == (whole.reasoning_tokens, 1) == (len(words), 1)
+    assert sum(s.token_count for s in streamed.steps) == len(words)
+    assert streamed.thought_s == whole.thought_s == 10.0 and streamed.elapsed_s == 11.0
+    assert streamed.ttft_s == 0.5 and streamed.tokens_per_s == (len(words)) / 9.5
+
+
+def test_the_servers_figures_win_and_the_stored_form_round_trips() -> None:
+    trace = ReasoningTrace(started_at=0.0, max_tokens=256, model="m")
+    trace.add("Think about it carefully first.", "", 1.0)
+    trace.add("", "Yes.", 2.0)
+    trace.record_server(Usage(prompt_tokens=40, completion_tokens=12, total_tokens=52,
+                              prompt_tokens_details=PromptTokensDetails(cached_tokens=30),
+                              completion_tokens_details=CompletionTokensDetails(reasoning_tokens=9)),
+                        PonderStats(ttft_s=0.25, decode_tokens_per_s=30.0, prefill_tokens_per_s=400.0))
+    trace.finish("complete", "stop", 2.5)
+    assert (trace.reasoning_tokens, trace.answer_tokens, trace.ttft_s, trace.tokens_per_s) == (9, 3, 0.25, 30.0)
+    stored = trace.stored_stats()
+    assert stored["prompt_tokens"] == 40 and stored["cached_tokens"] == 30 and stored["max_tokens"] == 256
+    again = ReasoningTrace.from_stored(trace.reasoning, trace.answer, "complete", stored)
+    assert again.stored_stats() == stored and again.steps == trace.steps and again.status == "complete"
+    assert ReasoningTrace.from_stored("", "cut", "streaming", {}).status == "interrupted"  # the app died mid-answer
+
+
+def test_a_snapshot_shares_nothing_that_changes() -> None:
+    trace = ReasoningTrace()
+    trace.add("One idea worth writing down here.", "", 1.0)
+    shot = trace.snapshot()
+    trace.add(" More of it.", "", 2.0)
+    trace.finish("stopped", None, 3.0)
+    assert shot.streaming and shot.reasoning == "One idea worth writing down here." and shot.steps[0].end_s is None
+    with pytest.raises(ValueError):
+        ReasoningTrace().finish("exploded", None, 1.0)

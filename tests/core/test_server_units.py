@@ -7,15 +7,21 @@ import argparse
 import io
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
 
 from core.engine.engine import TokenEvent
 from core.engine.sequence import RequestMetrics
-from core.server.chat import ChunkBuilder, completion, overrides, template_messages, validate
-from core.server.errors import BadRequestError, validation_param
-from core.server.model_state import GenerationDefaults
+from core.server.chat import template_messages, validate
+from core.engine.engine import ContextLengthError
+from core.engine.scheduler import QueueFullError
+from core.server.errors import BadRequestError, api_error, validation_param
+from core.tokenizer import TokenizerError
+from core.server.model_state import GenerationDefaults, ModelState
+from core.server.responses import ChunkBuilder, completion
+from core.server.wire import frame
 from core.api.protocol import ChatCompletionChunk, ChatCompletionRequest
 from core.server.security import host_allowed, origin_allowed, token_matches
 from core.server.counters import RateMeter
@@ -39,7 +45,7 @@ SCRIPT = [TokenEvent("r", 1, reasoning="Let me "), TokenEvent("r", 2, reasoning=
 
 def test_chunks_put_reasoning_and_answer_in_their_fields():
     builder = ChunkBuilder("chatcmpl-1", "m", include_usage=True, created=7)
-    chunks = [builder.first()] + [c for e in SCRIPT for c in builder.on_event(e)]
+    chunks = [c.model_dump() for c in [builder.first()] + [c for e in SCRIPT for c in builder.on_event(e)]]
     parsed = [ChatCompletionChunk.model_validate(c) for c in chunks]
     assert parsed[0].choices[0].delta.role == "assistant" and parsed[0].choices[0].delta.content == ""
     deltas = [p.choices[0].delta for p in parsed if p.choices]
@@ -62,14 +68,33 @@ def test_chunks_put_reasoning_and_answer_in_their_fields():
 def test_chunks_without_usage_and_with_text_on_the_final_event():
     builder = ChunkBuilder("id", "m", include_usage=False)
     final = TokenEvent("r", None, answer="tail", finish_reason="length", metrics=metrics(), reasoning_unfinished=False)
-    chunks = builder.on_event(final)
+    chunks = [c.model_dump() for c in builder.on_event(final)]
     assert [c["choices"][0]["delta"] for c in chunks] == [{"content": "tail"}, {}]
     assert chunks[-1]["choices"][0]["finish_reason"] == "length" and "usage" not in chunks[-1]
+    assert chunks[-1]["choices"][0]["logprobs"] is None and "logprobs" in chunks[-1]["choices"][0]
+    assert list(chunks[-1]) == ["id", "object", "created", "model", "choices", "ponder"]
+
+
+def test_a_chunk_keeps_the_openai_wire_shape():
+    """Byte for byte what OpenAI clients read: only the delta's set fields, nulls kept elsewhere."""
+    builder = ChunkBuilder("chatcmpl-1", "m", include_usage=True, created=7)
+    event = TokenEvent("r", 1, reasoning=" Done", answer="It is \u00e9")
+    aborted = TokenEvent("r", None, finish_reason="abort", metrics=RequestMetrics(prompt_tokens=3, arrival_s=1.0))
+    assert frame(builder.on_event(event)[0]) == (
+        'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,'
+        '"delta":{"reasoning_content":" Done","content":"It is \u00e9"},"finish_reason":null,"logprobs":null}]}\n\n')
+    finish, usage = builder.on_event(aborted)
+    assert frame(finish).endswith('"choices":[{"index":0,"delta":{},"finish_reason":"abort","logprobs":null}],'
+                                  '"ponder":{"ttft_s":null,"prefill_tokens_per_s":null,"decode_tokens_per_s":null,'
+                                  '"reasoning_unfinished":false}}\n\n')
+    assert frame(usage).endswith('"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3,'
+                                 '"prompt_tokens_details":{"cached_tokens":0},'
+                                 '"completion_tokens_details":{"reasoning_tokens":0}}}\n\n')
 
 
 def test_non_streamed_completion_shape():
     last = TokenEvent("r", 9, finish_reason="length", metrics=metrics(), reasoning_unfinished=True)
-    body = completion("chatcmpl-2", "m", "thinking...", "", last)
+    body = completion("chatcmpl-2", "m", "thinking...", "", last).model_dump()
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "", "reasoning_content": "thinking..."}
     assert body["choices"][0]["finish_reason"] == "length" and body["ponder"]["reasoning_unfinished"] is True
     assert body["usage"]["prompt_tokens_details"] == {"cached_tokens": 32}
@@ -110,8 +135,31 @@ def test_messages_and_overrides_for_the_engine():
         {"role": "system", "content": "S"}, {"role": "user", "content": "a\nb"},
         {"role": "assistant", "content": "A", "reasoning_content": "R"},
         {"role": "assistant", "content": "B", "reasoning_content": "R2"}]
-    o = overrides(req)
-    assert (o.max_tokens, o.stop, o.top_k, o.seed, o.temperature, o.top_p) == (9, ("x",), 3, 1, 0.5, None)
+    model = ModelState(SimpleNamespace(engine=SimpleNamespace(context_tokens=100)), None, "m",  # type: ignore
+                       GenerationDefaults(top_p=0.9, repetition_penalty=1.1), {}, 0.0)
+    p = model.sampling_params(req, prompt_tokens=20)
+    assert (p.max_tokens, p.stop, p.top_k, p.seed, p.temperature, p.top_p) == (9, ("x",), 3, 1, 0.5, 0.9)
+    assert (p.repetition_penalty, p.frequency_penalty, p.ignore_eos) == (1.1, 0.0, False)
+    assert model.sampling_params(request(), prompt_tokens=95).max_tokens == 5  # what the context has left
+
+
+def test_engine_failures_map_to_http_errors_in_one_place():
+    context = api_error(ContextLengthError(600, 512), "adding")
+    assert (context.status, context.type, context.code, context.param) == (
+        400, "invalid_request_error", "context_length_exceeded", "messages")
+    body = context.body().model_dump()["error"]
+    assert (body["prompt_tokens"], body["context_tokens"]) == (600, 512) and "600 tokens" in body["message"]
+    busy = api_error(QueueFullError("2 requests are already waiting"), "adding")
+    assert (busy.status, busy.type, busy.code, busy.headers) == (429, "rate_limit_error", "queue_full",
+                                                                 {"Retry-After": "1"})
+    assert busy.message == "the engine is busy: 2 requests are already waiting"
+    assert "prompt_tokens" not in busy.body().model_dump()["error"]
+    assert (api_error(TokenizerError("bad template"), "adding").param, api_error(ValueError("v"), "adding").param) == (
+        "messages", None)
+    unexpected = api_error(RuntimeError("boom"), "preparing the request")
+    assert (unexpected.status, unexpected.message) == (500, "internal error while preparing the request (RuntimeError)")
+    mine = BadRequestError("x")
+    assert api_error(mine, "adding") is mine
 
 
 def test_pydantic_errors_name_the_parameter():

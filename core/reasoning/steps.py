@@ -1,13 +1,6 @@
-"""Reasoning streams: split generated text at ``<think>``/``</think>``, and the reasoning into steps.
-
-Pure Python (the GUI imports it; no torch, no Qt). Both classes are streaming state machines fed text
-deltas in any chunking; feeding a text in pieces gives exactly what feeding it whole gives, because
-each holds back only the tail that later text could still change (a partial tag, an unfinished line).
-
-- ``ReasoningSplitter``: reasoning vs answer. The opening tag is optional: newer DeepSeek templates end
-  the prompt with ``<think>\\n`` (see ``prompt_opens_think``), so the output only closes it.
-- ``StepTracker`` / ``segment_steps``: the reasoning cut where the model itself structures it
-  (numbered steps, paragraphs, turns such as "Wait,"), with token counts and times, for the live view.
+"""Steps of a reasoning trace: the text cut where the model itself structures it (numbered steps,
+paragraphs, turns such as "Wait,"), with token counts and times, live (``StepTracker``) or whole
+(``segment_steps``). Pure Python; feeding the text in any chunking gives the same steps.
 """
 
 from __future__ import annotations
@@ -17,91 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
-
-SegmentKind = Literal["reasoning", "answer"]
 StepKind = Literal["numbered", "paragraph", "turn"]
-
-
-def prompt_opens_think(prompt_text: str) -> bool:
-    """True when the rendered prompt ends inside an open ``<think>`` (output then only closes it)."""
-    return prompt_text.rstrip().endswith(THINK_OPEN)
-
-
-def _partial_suffix(text: str, tag: str) -> int:
-    """Length of the longest end of ``text`` that is a proper start of ``tag`` (what to hold back)."""
-    for k in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:k]):
-            return k
-    return 0
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    kind: SegmentKind
-    text: str
-
-
-class ReasoningSplitter:
-    """Streaming split of generated text into reasoning and answer segments (tags are not emitted)."""
-
-    def __init__(self, start_in_reasoning: bool = False):
-        self._state = "reasoning" if start_in_reasoning else "start"  # start|reasoning|after_close|answer
-        self._held = ""
-        self.reasoning_unfinished = False  # set by finish() when generation ended inside <think>
-
-    @property
-    def in_reasoning(self) -> bool:
-        return self._state == "reasoning"
-
-    def feed(self, text: str) -> list[Segment]:
-        out: list[Segment] = []
-        buffer, self._held = self._held + text, ""
-        if self._state == "start":
-            body = buffer.lstrip()
-            if body.startswith(THINK_OPEN):
-                self._state, buffer = "reasoning", body[len(THINK_OPEN):]
-            elif THINK_OPEN.startswith(body):  # whitespace or a partial tag: undecided
-                self._held = buffer
-                return out
-            else:
-                self._state = "answer"
-        if self._state == "reasoning":
-            end = buffer.find(THINK_CLOSE)
-            if end < 0:
-                keep = _partial_suffix(buffer, THINK_CLOSE)
-                self._held = buffer[len(buffer) - keep:] if keep else ""
-                _append(out, "reasoning", buffer[:len(buffer) - keep])
-                return out
-            _append(out, "reasoning", buffer[:end])
-            self._state, buffer = "after_close", buffer[end + len(THINK_CLOSE):]
-        if self._state == "after_close":
-            buffer = buffer.lstrip()  # the "\n\n" between </think> and the answer
-            if buffer:
-                self._state = "answer"
-        if self._state == "answer":
-            _append(out, "answer", buffer)
-        return out
-
-    def finish(self) -> list[Segment]:
-        """Release what was held back; sets ``reasoning_unfinished`` if the output never closed </think>."""
-        out: list[Segment] = []
-        held, self._held = self._held, ""
-        if self._state == "reasoning":
-            self.reasoning_unfinished = True
-            _append(out, "reasoning", held)
-        elif self._state == "start" and held.strip():
-            _append(out, "answer", held)  # a lone partial "<thi" is answer text after all
-        return out
-
-
-def _append(out: list[Segment], kind: SegmentKind, text: str) -> None:
-    if text:
-        out.append(Segment(kind, text))
-
-
-# ---- step segmentation --------------------------------------------------------------------------
 
 _LOOKAHEAD = 32  # step patterns read at most this many characters from a step's start
 _MIN_WORDS = 3  # a shorter fragment joins the next step (or, at the end, the previous one)
@@ -270,6 +179,3 @@ def segment_steps(text: str) -> list[Step]:
     tracker.finish()
     return tracker.steps
 
-
-__all__ = ["THINK_OPEN", "THINK_CLOSE", "Segment", "ReasoningSplitter", "prompt_opens_think", "Step",
-           "StepTracker", "segment_steps", "step_title"]
