@@ -5,9 +5,10 @@ Shape:
     GUI thread                         worker (app.tasks)                      engine
     ask(text) ─ store: user message,
                assistant "streaming" ─► stream_answer(): client.chat_stream ◄── SSE deltas
+                                        ReasoningTrace.add (steps, counts, times)
                                         store.append_to_message (committed)
-    delta_received ◄──────────────────── StreamUpdate per delta
-    answer_finished ◄─────────────────── store.finish_message(status, stats)
+    trace_updated ◄───────────────────── a trace snapshot per delta
+    answer_finished ◄─────────────────── store.finish_message(status, trace.stored_stats())
 
 The worker owns the store writes of a stream (each thread has its own SQLite connection), so a crash of
 the engine or of the app loses at most the delta in flight. Statuses: "complete"; "stopped" (Stop, or
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Generator, Iterator, Sequence
 
 import httpx
@@ -30,7 +31,8 @@ from PySide6.QtCore import QObject, Signal
 
 from app.tasks import Task, TaskRunner
 from core.client import ChatDelta, EngineClient, EngineError, LoadingError, NotFoundError, NotSupportedError
-from core.documents import DocumentContext, DocumentPlan, Prepared, ReadProgress
+from core.documents import DocumentContext, QuestionPrompt, Prepared, ReadProgress
+from core.reasoning import ReasoningTrace
 from core.store import Message, Store
 
 log = logging.getLogger(__name__)
@@ -55,88 +57,18 @@ def build_messages(history: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class StreamUpdate:
-    """One streamed delta, as the GUI receives it. ``t_s`` is ``time.monotonic()`` when it arrived."""
-
-    request_id: str
-    reasoning: str
-    answer: str
-    n_tokens: int
-    t_s: float
-    finish_reason: str | None = None
-
-
 @dataclass(slots=True)
 class StreamState:
-    """Shared by the worker (writes) and the GUI (reads after ``finished``; ``stop_requested`` the other way)."""
+    """Shared by the worker (writes) and the GUI (reads after ``finished``; ``stop_requested`` the other way).
+
+    ``trace`` is the live answer: only the worker touches it; the GUI gets ``trace.snapshot()`` copies.
+    """
 
     message_id: int
-    sent_s: float
-    model: str | None = None
+    trace: ReasoningTrace
     request_id: str = ""
-    status: str = "streaming"
-    finish_reason: str | None = None
     stop_requested: bool = False
     error: BaseException | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class AnswerMeter:
-    """Per-answer numbers: TTFT, tokens/s, token count; the server's own figures win when it sends them."""
-
-    sent_s: float
-    first_s: float | None = None
-    last_s: float | None = None
-    tokens: int = 0
-    usage: Any = None
-    server: Any = None  # PonderStats
-
-    def add(self, delta: ChatDelta, now: float) -> int:
-        """Count a delta; returns its tokens (one per text chunk: servers stream a token per chunk)."""
-        if delta.usage is not None:
-            self.usage = delta.usage
-        if delta.stats is not None:
-            self.server = delta.stats
-        if not (delta.reasoning or delta.answer):
-            return 0
-        self.first_s = self.first_s if self.first_s is not None else now
-        self.last_s = now
-        self.tokens += 1
-        return 1
-
-    @property
-    def ttft_s(self) -> float | None:
-        if self.server is not None and self.server.ttft_s is not None:
-            return float(self.server.ttft_s)
-        return None if self.first_s is None else self.first_s - self.sent_s
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        if self.server is not None and self.server.decode_tokens_per_s:
-            return float(self.server.decode_tokens_per_s)
-        if self.first_s is None or self.last_s is None or self.tokens < 2 or self.last_s <= self.first_s:
-            return None
-        return (self.tokens - 1) / (self.last_s - self.first_s)
-
-    def stats(self, finish_reason: str | None, model: str | None, now: float) -> dict[str, Any]:
-        out: dict[str, Any] = {"ttft_s": self.ttft_s, "tokens_per_s": self.tokens_per_s, "tokens": self.tokens,
-                               "elapsed_s": round(now - self.sent_s, 3), "finish_reason": finish_reason}
-        if model:
-            out["model"] = model
-        usage = self.usage
-        if usage is not None:
-            cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None
-            reasoning = usage.completion_tokens_details.reasoning_tokens if usage.completion_tokens_details else None
-            out.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                       cached_tokens=cached or 0)
-            if reasoning is not None:
-                out["reasoning_tokens"] = reasoning
-                out["answer_tokens"] = max(0, usage.completion_tokens - reasoning)
-        if self.server is not None and self.server.prefill_tokens_per_s:
-            out["prefill_tokens_per_s"] = self.server.prefill_tokens_per_s
-        return out
 
 
 def is_interruption(exc: BaseException) -> bool:
@@ -150,52 +82,48 @@ def is_interruption(exc: BaseException) -> bool:
 
 def stream_answer(client: EngineClient, store: Store, state: StreamState, messages: list[dict[str, Any]],
                   params: dict[str, Any], documents: DocumentContext | None = None) -> Iterator[Any]:
-    """The worker side of one answer: stream, commit each delta, finish the stored message whatever happens.
+    """The worker side of one answer: stream into the trace, commit each delta, finish the stored message
+    whatever happens. Yields a trace snapshot per delta.
 
     With ``documents``, the chat's documents are put into the messages first (``DocumentContext.prepare``):
-    its ``DocumentPlan`` and, for sequential reading, each ``ReadProgress`` are yielded before the deltas.
+    its ``QuestionPrompt`` and, for sequential reading, each ``ReadProgress`` are yielded before the deltas.
     """
-    meter = AnswerMeter(state.sent_s)
+    trace = state.trace
     deltas: Iterator[ChatDelta] | None = None
-    plan: DocumentPlan | None = None
+    status, finish_reason = "stopped", None
     try:
         if documents is not None:
             prepared = yield from _with_documents(client, documents, messages, params)
-            messages, plan = prepared.messages, prepared.plan
+            messages = prepared.messages
+            trace.document_strategy, trace.document_tokens = prepared.prompt.strategy, prepared.prompt.document_tokens
             if state.stop_requested:
-                state.status = "stopped"
                 return
         deltas = client.chat_stream(messages, **params)
         for delta in deltas:
             if state.stop_requested:
                 break
-            now = time.monotonic()
             state.request_id = delta.request_id or state.request_id
-            n_tokens = meter.add(delta, now)
+            trace.add(delta.reasoning, delta.answer, time.monotonic())
+            trace.record_server(delta.usage, delta.stats)
             if delta.reasoning or delta.answer:
                 store.append_to_message(state.message_id, delta.reasoning, delta.answer)
-            if delta.finish_reason:
-                state.finish_reason = delta.finish_reason
-            yield StreamUpdate(state.request_id, delta.reasoning, delta.answer, n_tokens, now, delta.finish_reason)
-        stopped = state.stop_requested or state.finish_reason == "abort"
-        state.status = "stopped" if stopped else "complete"
+            finish_reason = delta.finish_reason or finish_reason
+            if delta.reasoning or delta.answer or delta.usage or delta.stats:
+                yield trace.snapshot()
+        status = "stopped" if state.stop_requested or finish_reason == "abort" else "complete"
     except GeneratorExit:  # the task was cancelled (Stop): the connection closes, the server aborts
-        state.status = "stopped"
         raise
     except Exception as exc:
         state.error = exc
-        state.status = "stopped" if state.stop_requested else "interrupted" if is_interruption(exc) else "error"
+        status = "stopped" if state.stop_requested else "interrupted" if is_interruption(exc) else "error"
         raise
     finally:
         if deltas is not None:
             deltas.close()  # closes the HTTP response now: the server sees the disconnect and aborts
-        state.stats = meter.stats(state.finish_reason, state.model, time.monotonic())
-        if plan is not None:
-            state.stats.update(document_strategy=plan.strategy, document_tokens=plan.document_tokens)
-        if state.status == "error" and state.error is not None:
-            state.stats["error"] = str(state.error)
+        trace.finish(status, finish_reason, time.monotonic(),
+                     str(state.error) if status == "error" and state.error is not None else None)
         try:
-            store.finish_message(state.message_id, state.status, state.stats)
+            store.finish_message(state.message_id, status, trace.stored_stats())
         except Exception:  # noqa: BLE001 - the stream's own outcome matters more; the next start recovers it
             log.exception("could not record the end of message %s", state.message_id)
 
@@ -223,12 +151,11 @@ class ChatSession(QObject):
 
     user_message_added = Signal(str)
     history_reset = Signal()  # regenerate deleted messages: show the stored history again
-    answer_started = Signal(int, float)  # message id, start (time.monotonic())
-    delta_received = Signal(str, str, int, float)  # reasoning, answer, n_tokens, t (time.monotonic())
-    progress = Signal(object, object, int)  # ttft_s, tokens_per_s, tokens: this answer so far
-    answer_finished = Signal(int, str, object, dict)  # message id, status, finish reason, stats
+    answer_started = Signal(int, object)  # message id, its (empty) ReasoningTrace
+    trace_updated = Signal(int, object)  # message id, a ReasoningTrace snapshot: one per streamed delta
+    answer_finished = Signal(int, object)  # message id, the final ReasoningTrace (status, figures)
     busy_changed = Signal(bool)
-    document_plan = Signal(object)  # DocumentPlan: how this question met the chat's documents
+    document_prompt = Signal(object)  # QuestionPrompt: how this question met the chat's documents
     reading_progress = Signal(object)  # ReadProgress: sequential reading, part k of n
     failed = Signal(object)  # an error to show the user (interruptions are not: the engine notice says it)
 
@@ -240,9 +167,6 @@ class ChatSession(QObject):
         self.params: dict[str, Any] = {}
         self._task: Task | None = None
         self._state: StreamState | None = None
-        self._meter: AnswerMeter | None = None
-        self._first_s: float | None = None
-        self._tokens = 0
         self.documents: Callable[[], DocumentContext | None] = lambda: None  # the chat's documents, if any
 
     @property
@@ -299,55 +223,36 @@ class ChatSession(QObject):
     # --- streaming -----------------------------------------------------------------------------------
     def _start(self) -> None:
         messages = build_messages(self.history())
-        sent = time.monotonic()
+        params = dict(self.params)
+        trace = ReasoningTrace(started_at=time.monotonic(), max_tokens=params.get("max_tokens"), model=self.model)
         message = self.store.add_message(self.chat_id, "assistant", status="streaming", model=self.model)
-        state = StreamState(message.id, sent, self.model)
-        client, store, params, documents = self.client, self.store, dict(self.params), self.documents()
-        self._state, self._first_s, self._tokens = state, None, 0
+        state = StreamState(message.id, trace)
+        client, store, documents = self.client, self.store, self.documents()
+        self._state = state
         work = lambda: stream_answer(client, store, state, messages, params, documents)  # noqa: E731
         self._task = self.tasks.iterate(work, name=f"chat {self.chat_id}", on_item=self._on_update,
                                         on_error=self._on_error, on_finished=lambda: self._on_finished(state))
         self.busy_changed.emit(True)
-        self.answer_started.emit(message.id, sent)
+        self.answer_started.emit(message.id, trace.snapshot())
 
-    def _on_update(self, update: StreamUpdate | DocumentPlan | ReadProgress) -> None:
-        if isinstance(update, DocumentPlan):
-            self.document_plan.emit(update)
-            return
-        if isinstance(update, ReadProgress):
+    def _on_update(self, update: ReasoningTrace | QuestionPrompt | ReadProgress) -> None:
+        if isinstance(update, QuestionPrompt):
+            self.document_prompt.emit(update)
+        elif isinstance(update, ReadProgress):
             self.reading_progress.emit(update)
-            return
-        if update.reasoning or update.answer:
-            self.delta_received.emit(update.reasoning, update.answer, update.n_tokens, update.t_s)
-            self._tokens += update.n_tokens
-            if self._first_s is None:
-                self._first_s = update.t_s
-            state = self._state
-            ttft = self._first_s - state.sent_s if state is not None else None
-            elapsed = update.t_s - self._first_s
-            speed = (self._tokens - 1) / elapsed if self._tokens > 1 and elapsed > 0 else None
-            self.progress.emit(ttft, speed, self._tokens)
+        elif self._state is not None:
+            self.trace_updated.emit(self._state.message_id, update)
 
     def _on_error(self, exc: BaseException) -> None:
         state = self._state
-        if state is not None and state.status in ("interrupted", "stopped"):
-            log.info("answer %s %s: %s", state.message_id, state.status, exc)
+        if state is not None and state.trace.status in ("interrupted", "stopped"):
+            log.info("answer %s %s: %s", state.message_id, state.trace.status, exc)
             return
         self.failed.emit(exc)
 
     def _on_finished(self, state: StreamState) -> None:
+        """The worker is done (the trace is final and stored): the GUI thread may read it now."""
         if self._state is state:
             self._task = None
-        status = state.status if state.status != "streaming" else "stopped"
-        stats = dict(state.stats)
-        self.progress.emit(stats.get("ttft_s"), stats.get("tokens_per_s"), self._tokens)
         self.busy_changed.emit(False)
-        self.answer_finished.emit(state.message_id, status, state.finish_reason, stats)
-
-    def save_view_stats(self, message_id: int, extra: dict[str, Any]) -> None:
-        """Merge what the view measured (step tokens and times, thought time) into the stored stats."""
-        def merge() -> None:
-            stored = self.store.get_message(message_id)
-            self.store.update_message(message_id, stats={**extra, **stored.stats})
-
-        self.tasks.run(merge, name="save view stats")
+        self.answer_finished.emit(state.message_id, state.trace.snapshot())

@@ -1,4 +1,4 @@
-"""What the document panel's actions do: parse dropped files, keep them with the chat, plan, cite.
+"""What the document panel's actions do: parse dropped files, keep them with the chat, show how a question met them, cite.
 
     add_files(paths)  -> a parser worker process per file (core.documents.iter_parse) on a task; progress to
                          the panel; the result stored (deduplicated by hash) and linked to the chat
@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Signal
 from app.tasks import Task, TaskRunner
 from app.widgets.document_panel import DocumentPanel
 from core.documents import (DEFAULT_RESERVE_TOKENS, CitationIndex, ContextBudget, DocumentContext, DocumentError,
-                            DocumentPlan, DocumentSet, EstimatedCounter, Location, ParsedDocument, ParseLimits,
+                            QuestionPrompt, DocumentSet, EstimatedCounter, Location, ParsedDocument, ParseLimits,
                             ParseProgress, ReadProgress, TokenCounter, TokenizerCounter, choose_strategy,
                             iter_parse)
 from core.store import Store
@@ -225,7 +225,7 @@ class DocumentController(QObject):
         context = self.built.context
         self.panel.set_documents([d for _, d in self.documents], self.built.section_tokens)
         budget = context.budget
-        self.panel.set_budget(context.document_tokens, context.planner.room_tokens("", budget),
+        self.panel.set_budget(context.document_tokens, context.indexed.room_tokens("", budget),
                               budget.context_tokens, budget.reserve_tokens, context.counter.exact)
         self._show_strategy()
         self.changed.emit()
@@ -239,17 +239,17 @@ class DocumentController(QObject):
         if self.built is None:
             return
         context = self.built.context
-        room = context.planner.room_tokens("", context.budget)
+        room = context.indexed.room_tokens("", context.budget)
         choice = choose_strategy(context.document_tokens, room, "", context.strategy)
         reason = choice.reason
         if self.context_tokens is None:
             reason += f" (The model's context is not known yet; {ASSUMED_CONTEXT_TOKENS:,} tokens assumed.)"
         self.panel.set_strategy(choice.strategy, reason, self.strategy)
 
-    def show_plan(self, plan: DocumentPlan) -> None:
+    def show_prompt(self, prompt: QuestionPrompt) -> None:
         """How the last question met the documents (the chat session reports it)."""
-        extra = f" {len(plan.included)} passages were included." if plan.included else ""
-        self.panel.set_strategy(plan.strategy, plan.reason + extra, self.strategy)
+        extra = f" {len(prompt.included)} passages were included." if prompt.included else ""
+        self.panel.set_strategy(prompt.strategy, prompt.reason + extra, self.strategy)
 
     def show_reading(self, progress: ReadProgress | None) -> None:
         if progress is None:

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, work: Path, report: dict[str, Any]) -> None:
         message_id = window.session.state.message_id
         wait(lambda: not window.session.busy, "the answer")
         report["answer_s"] = round(time.monotonic() - asked, 2)
-        message = window.view.message(message_id)
+        message = window.view.trace(message_id)
         log.info("self-test: answered (%s, %d steps, %d answer characters)", message.status, len(message.steps),
                  len(message.answer))
         if args.hold > 0:
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace, work: Path, report: dict[str, Any]) -> None:
                 app.processEvents()
                 time.sleep(0.02)
         report.update(status=message.status, finish_reason=message.finish_reason, reasoning=message.reasoning,
-                      answer=message.answer, steps=len(message.steps), stats=_plain(message.stats))
+                      answer=message.answer, steps=len(message.steps), stats=_plain(message.stored_stats()))
     finally:
         closing = time.monotonic()
         window.close()  # shutdown(): stops the stream and the engine (terminate, wait, kill)

@@ -140,10 +140,6 @@ class TaskRunner(QObject):
         self._owner = _Owner()
         self.destroyed.connect(self._owner.close)
 
-    @property
-    def active(self) -> list[Task]:
-        return list(self._owner.live)
-
     def run(self, fn: Callable[..., Any], *args: Any, name: str = "", on_result: Callable[[Any], None] | None = None,
             on_error: Callable[[BaseException], None] | None = None,
             on_finished: Callable[[], None] | None = None, **kwargs: Any) -> Task:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget  # noqa: E402
 from app.widgets.reasoning_view import ReasoningView  # noqa: E402
 from app.widgets.stats_bar import StatsBar  # noqa: E402
 from core.api.protocol import EngineEvent  # noqa: E402
+from core.reasoning import ReasoningTrace  # noqa: E402
 
 TRACE = """Okay, the user wants the total revenue for 2023 from the report. Let me find the numbers first.
 
@@ -66,29 +67,31 @@ def dark_palette() -> QPalette:
 
 def fill(view: ReasoningView, bar: StatsBar) -> None:
     view.add_user_message("What was the total revenue in 2023, according to the annual report?")
-    view.begin_assistant(1, start_s=0.0, max_tokens=2048)
-    t = 0.4
+    trace, t = ReasoningTrace(max_tokens=2048), 0.4
     for word in TRACE.split(" "):
         t += 0.03
-        view.append(word + " ", "", 1, t)
+        trace.add(word + " ", "", t)
     for piece in ANSWER.split(" "):
         t += 0.03
-        view.append("", piece + " ", 1, t)
-    view.finish("stop", {"ttft_s": 0.4}, t_s=t)
+        trace.add("", piece + " ", t)
+    trace.finish("complete", "stop", t)
+    view.show_trace(1, trace.snapshot())
     view.set_step_expanded(1, 3, True)
 
     view.add_user_message("And the growth compared to 2022?")
-    view.begin_assistant(2, start_s=0.0, max_tokens=64)
+    trace = ReasoningTrace(max_tokens=64)
     for word in "1. The 2022 revenue is on page 3: 5.1M in total. 2. Growth is (5.9 - 5.1) / 5.1 which".split(" "):
-        view.append(word + " ", "", 1, 0.5)
-    view.finish("length", {}, t_s=3.0)
+        trace.add(word + " ", "", 0.5)
+    trace.finish("complete", "length", 3.0)
+    view.show_trace(2, trace.snapshot())
 
     view.add_user_message("Summarise the risks section.")
-    view.begin_assistant(3, start_s=0.0)
+    trace = ReasoningTrace()
     streaming = ("Step 1. The risks section is on pages 12 to 14. It lists three risks.\n\nStep 2. The first risk "
                  "is currency exposure in the European market, which")
     for word in streaming.split(" "):
-        view.append(word + " ", "", 1, 1.0)
+        trace.add(word + " ", "", 1.0)
+    view.show_trace(3, trace.snapshot())
 
     for second in range(61):
         bar.update_engine(EngineEvent(
@@ -97,7 +100,7 @@ def fill(view: ReasoningView, bar: StatsBar) -> None:
             vram_allocated_bytes=int((3.2 + 0.01 * (second % 20)) * 2**30), vram_reserved_bytes=4 * 2**30,
             kv_tokens_used=1200 + 20 * second, kv_tokens_total=32768, kv_bytes_used=300 * 2**20,
             kv_bytes_total=8 * 2**30, running=1, waiting=0))
-    bar.update_request(0.42, 21.7, 1234)
+    bar.show_trace(ReasoningTrace(server_ttft_s=0.42, server_tokens_per_s=21.7, reasoning_tokens=1234))
 
 
 def render(app: QApplication, palette: QPalette, path: Path) -> None:

@@ -157,7 +157,7 @@ def take(args: argparse.Namespace) -> int:
         window.prompt.submit()
         message_id = window.session.state.message_id
         wait(lambda: not window.session.busy, "the answer")
-        message = window.view.message(message_id)
+        message = window.view.trace(message_id)
         window.view.set_all_expanded(message_id, True)
         cited = show_first_citation(window, message_id) if args.documents else None
         settle = time.monotonic() + 1.5  # a couple of engine events for the sparklines, the answer rendered

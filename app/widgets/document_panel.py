@@ -206,10 +206,6 @@ class DocumentPanel(QWidget):
         selections = self.text.extraSelections()
         return selections[0].cursor.selectedText() if selections else ""
 
-    def first_visible_offset(self) -> int:
-        """Character offset at the top of the text view (tests check scrolling with it)."""
-        return self.text.cursorForPosition(self.text.viewport().rect().topLeft()).position()
-
     # --- inside ------------------------------------------------------------------------------------
     def _show_document(self, index: int) -> None:
         self.sections.clear()

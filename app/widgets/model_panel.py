@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QGro
                                QVBoxLayout, QWidget)
 
 from core.api.protocol import EngineEvent, EngineStatus, PlanResult
+from core.precision import PRECISION_CHOICES
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "int4")
 GiB = 1024**3
 UNAVAILABLE = "not available on this server"
 _FRONT_MATTER = re.compile(r"\A---\s*\n.*?\n---\s*\n", re.S)
@@ -159,7 +159,7 @@ class ModelPanel(QWidget):
         self.download_label = QLabel(objectName="downloadStatus", wordWrap=True)
         self.download_label.setVisible(False)
         self.precision_combo = QComboBox(objectName="precisionCombo")
-        self.precision_combo.addItems(PRECISIONS)
+        self.precision_combo.addItems(PRECISION_CHOICES)
         self.precision_combo.setToolTip("auto: the planner picks the fastest precision that fits and keeps quality")
         self.context_spin = QSpinBox(objectName="contextSpin", minimum=0, maximum=1_048_576, singleStep=1024)
         self.context_spin.setSpecialValueText("model default")

@@ -1,9 +1,9 @@
 """StatsBar: a slim bar of live figures: this answer's speed, and the engine's memory, KV cache and queue.
 
 Two feeds, both on the GUI thread:
-- ``update_request(ttft_s, tokens_per_s, tokens)`` from the chat stream (this answer: time to first
-  token, speed, tokens so far); ``reset_request()`` before the next one; ``update_prompt(prompt, cached)``
-  when it ends (how much of the prompt the engine's prefix cache served: a follow-up on a document);
+- ``show_trace(trace)`` from the chat stream (a ``ReasoningTrace`` snapshot: this answer's time to first
+  token, speed and tokens so far and, once the server says, its prompt size and how much of it the engine's
+  prefix cache served: a follow-up on a document); ``show_trace(None)`` before the next one;
 - ``update_engine(event)`` from the engine's ``/v1/engine/events`` (about two per second): RSS, VRAM
   (hidden off CUDA, where the engine reports None), KV cache fill, queue, and two 60 s sparklines (memory
   and speed). A remote server without those events: ``set_unavailable(reason)`` says so instead of zeros.
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLayout, QWidget
 
 from app.widgets.sparkline import Sparkline
 from core.api.protocol import EngineEvent
+from core.reasoning import ReasoningTrace
 
 NO_VALUE = "—"
 GRAPH_WINDOW_S = 60.0
@@ -106,18 +107,17 @@ class StatsBar(QWidget):
             graph.setVisible(False)
 
     # --- feeds -------------------------------------------------------------------------------------
-    def update_request(self, ttft_s: float | None, tokens_per_s: float | None, tokens: int) -> None:
-        self._ttft_s, self._tokens_per_s, self._tokens = ttft_s, tokens_per_s, tokens
+    def show_trace(self, trace: ReasoningTrace | None) -> None:
+        """This answer's figures, as its trace has them (None: no answer yet)."""
+        self._ttft_s = trace.ttft_s if trace else None
+        self._tokens_per_s = trace.tokens_per_s if trace else None
+        self._tokens = trace.tokens if trace else 0
         self._show_request()
-
-    def reset_request(self) -> None:
-        self.update_request(None, None, 0)
-
-    def update_prompt(self, prompt_tokens: int | None, cached_tokens: int | None) -> None:
-        """The last answer's prompt size and its cached part (hidden when the server did not say)."""
-        self._prompt.setVisible(prompt_tokens is not None)
-        if prompt_tokens is not None:
-            self._prompt.setText(f"prompt {prompt_tokens:,} · {cached_tokens or 0:,} cached")
+        prompt = trace.prompt_tokens if trace else None
+        if trace is None or prompt is not None:
+            self._prompt.setVisible(prompt is not None)
+        if prompt is not None:
+            self._prompt.setText(f"prompt {prompt:,} · {trace.cached_tokens or 0:,} cached")
 
     def update_engine(self, event: EngineEvent) -> None:
         if self._unavailable:

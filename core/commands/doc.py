@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.commands import dump_json
-from core.documents import (ContextBudget, DocumentPlanner, EstimatedCounter, ParseLimits, ParseProgress,
+from core.documents import (ContextBudget, IndexedDocument, EstimatedCounter, ParseLimits, ParseProgress,
                             TokenizerCounter, choose_strategy, parse_document)
 from core.documents.parsed import ParsedDocument
 from core.precision import DEFAULT_CONTEXT_CAP
@@ -44,18 +44,18 @@ def run(args: argparse.Namespace) -> int:
     counter = TokenizerCounter.from_model_dir(args.model) if args.model else EstimatedCounter()
     context, context_source = resolve_context(args.model, args.context)
     budget = ContextBudget.for_context(context, args.reserve)
-    planner = DocumentPlanner(document, counter)
+    indexed = IndexedDocument(document, counter)
     strategy = None if args.strategy == "auto" else args.strategy
     question = args.question or ""
-    room = planner.room_tokens(question, budget)
+    room = indexed.room_tokens(question, budget)
     if args.question:
-        plan = planner.plan(question, budget, strategy)
-        choice: dict[str, Any] = plan.to_dict()
+        prompt = indexed.prompt(question, budget, strategy)
+        choice: dict[str, Any] = prompt.to_dict()
     else:
-        picked = choose_strategy(planner.document_tokens, room, question, strategy)
-        choice = {"strategy": picked.strategy, "reason": picked.reason, "document_tokens": planner.document_tokens,
+        picked = choose_strategy(indexed.document_tokens, room, question, strategy)
+        choice = {"strategy": picked.strategy, "reason": picked.reason, "document_tokens": indexed.document_tokens,
                   "room_tokens": room, "budget": budget.to_dict(), "question": None}
-    report = _report(document, planner, counter, context_source, budget, choice)
+    report = _report(document, indexed, counter, context_source, budget, choice)
     if args.json:
         dump_json(report)
     else:
@@ -85,15 +85,15 @@ def _show_progress(progress: ParseProgress) -> None:
     print(f"\r\033[K{progress.describe()}", end="", file=sys.stderr, flush=True)
 
 
-def _report(document: ParsedDocument, planner: DocumentPlanner, counter: Any, context_source: str,
+def _report(document: ParsedDocument, indexed: IndexedDocument, counter: Any, context_source: str,
             budget: ContextBudget, choice: dict[str, Any]) -> dict[str, Any]:
-    sections = planner.section_tokens
+    sections = indexed.section_tokens
     return {
         "document": document.to_dict(),
-        "tokens": {"total": planner.document_tokens, "exact": counter.exact, "counter": counter.label,
+        "tokens": {"total": indexed.document_tokens, "exact": counter.exact, "counter": counter.label,
                    "sections": [{"index": s.section_index, "title": s.title, "page": s.page, "chars": s.chars,
                                  "tokens": s.tokens} for s in sections]},
-        "chunks": [c.anchor() for c in planner.chunks],
+        "chunks": [c.anchor() for c in indexed.chunks],
         "context": {**budget.to_dict(), "source": context_source, "budget": budget.describe()},
         "strategy": choice,
     }

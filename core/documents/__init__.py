@@ -5,9 +5,9 @@ imported only inside the worker process, and bm25s (numpy) only when a document 
 
     document = parse_document(path, on_progress=..., cancel=event)    # ParsedDocument or DocumentError
     store.add_document(document.sha256, document.name, document.mime, document.size_bytes, document.to_dict())
-    planner = DocumentPlanner(document, TokenizerCounter.from_model_dir(model_dir))   # or EstimatedCounter()
-    plan = planner.plan(question, ContextBudget.for_context(context_tokens))   # whole / retrieval / sequential
-    client.chat(plan.messages ...)  or  planner.sequential_reader(question, budget, ask).read()
+    indexed = IndexedDocument(document, TokenizerCounter.from_model_dir(model_dir))   # or EstimatedCounter()
+    prompt = indexed.prompt(question, ContextBudget.for_context(context_tokens))   # whole / retrieval / sequential
+    client.chat(prompt.messages ...)  or  indexed.sequential_reader(question, budget, ask).read()
     CitationIndex(document).find(answer)   # spans -> section, page, character range
 
 A chat with documents: ``DocumentContext(DocumentSet.of(documents), counter, budget).prepare(history, ask)``
@@ -27,7 +27,7 @@ from core.documents.errors import (SUPPORTED_TYPES_TEXT, CorruptDocumentError, D
 from core.documents.parsed import KINDS, ParsedDocument, Section
 from core.documents.prompt import document_header, question_messages, render_document
 from core.documents.sequential import ReadProgress, SequentialReader, SequentialResult
-from core.documents.strategy import (STRATEGIES, DocumentPlan, DocumentPlanner, StrategyChoice, choose_strategy,
+from core.documents.strategy import (STRATEGIES, QuestionPrompt, IndexedDocument, StrategyChoice, choose_strategy,
                                      whole_document_cue)
 from core.documents.tokens import EstimatedCounter, TokenCounter, TokenizerCounter
 from core.documents.worker import CheckedFile, ParseLimits, ParseProgress, check_file, iter_parse, parse_document
@@ -35,8 +35,8 @@ from core.documents.worker import CheckedFile, ParseLimits, ParseProgress, check
 __all__ = [
     "DEFAULT_RESERVE_TOKENS", "KINDS", "MIN_RESERVE_TOKENS", "STRATEGIES", "SUPPORTED_TYPES_TEXT", "CheckedFile",
     "Chunk", "Citation", "CitationIndex", "ContextBudget", "CorruptDocumentError", "DocumentContext", "DocumentError",
-    "DocumentPlan", "DocumentSet", "Location", "Prepared",
-    "DocumentPlanner", "DocumentTooLongError", "EmptyFileError", "EstimatedCounter", "FileTooLargeError",
+    "QuestionPrompt", "DocumentSet", "Location", "Prepared",
+    "IndexedDocument", "DocumentTooLongError", "EmptyFileError", "EstimatedCounter", "FileTooLargeError",
     "NoTextError", "NoTextLayerError", "NotTextError", "ParseCancelledError", "ParseLimits", "ParseProgress",
     "ParsedDocument", "ParserCrashedError", "ParserMemoryError", "ParserTimeoutError", "PasswordProtectedError",
     "ReadProgress", "Section", "SectionTokens", "SequentialReader", "SequentialResult", "StrategyChoice",

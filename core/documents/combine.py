@@ -56,10 +56,6 @@ class DocumentSet:
                                   tuple(w for d in documents for w in d.warnings))
         return cls(documents, combined, rendered, tuple(sources))
 
-    @property
-    def sha256s(self) -> tuple[str, ...]:
-        return tuple(d.sha256 for d in self.documents)
-
     def locate(self, char_start: int, char_end: int) -> Location:
         """The document and range of ``combined.text[char_start:char_end]`` (clipped to one section)."""
         joined_index = self.combined.section_at(char_start)

@@ -2,13 +2,13 @@
 
 - ``whole``: the document fits the room the context leaves; the model reads all of it (stable prefix).
 - ``retrieval``: it does not; the chunks that best match the question (BM25) are packed up to the room, shown
-  in document order, and ``DocumentPlan.included`` lists their anchors.
+  in document order, and ``QuestionPrompt.included`` lists their anchors.
 - ``sequential``: it does not, and the question is about the whole document ("summarise", "list every" ...)
   or the caller asks: part by part with notes (``core.documents.sequential``).
 
 The choice is automatic, with a reason in plain words, and the caller can force any strategy. A prompt that
 still would not fit raises ``DocumentTooLongError`` with both token counts: nothing is truncated.
-``DocumentPlanner`` holds a parsed document, its chunks and its BM25 index, built once, for every question.
+``IndexedDocument`` holds a parsed document, its chunks and its BM25 index, built once, for every question.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _not_fitting(question: str, size: str) -> StrategyChoice:
 
 
 @dataclass(frozen=True, slots=True)
-class DocumentPlan:
+class QuestionPrompt:
     strategy: str
     reason: str
     budget: ContextBudget
@@ -94,7 +94,7 @@ class DocumentPlan:
                 "included": [c.anchor() for c in self.included]}
 
 
-class DocumentPlanner:
+class IndexedDocument:
     """One parsed document prepared for questions: chunks, token counts, the stable rendering, BM25 index."""
 
     def __init__(self, document: ParsedDocument, counter: TokenCounter, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
@@ -122,7 +122,7 @@ class DocumentPlanner:
     def room_tokens(self, question: str, budget: ContextBudget) -> int:
         return budget.room_for_document(self.counter.count_prompt(question_messages("", question)))
 
-    def plan(self, question: str, budget: ContextBudget, strategy: str | None = None) -> DocumentPlan:
+    def prompt(self, question: str, budget: ContextBudget, strategy: str | None = None) -> QuestionPrompt:
         """The prompt (or, for ``sequential``, the shape of the read) for ``question``; ``strategy`` forces one."""
         room = self.room_tokens(question, budget)
         choice = choose_strategy(self.document_tokens, room, question, strategy)
@@ -131,12 +131,12 @@ class DocumentPlanner:
             tokens = self.counter.count_prompt(messages)
             if tokens <= budget.prompt_limit_tokens or choice.requested:
                 budget.check(tokens, self.document.name)
-                return DocumentPlan("whole", choice.reason, budget, self.document_tokens, room, messages, tokens)
+                return QuestionPrompt("whole", choice.reason, budget, self.document_tokens, room, messages, tokens)
             choice = _not_fitting(question, f"the whole document makes a {tokens:,}-token prompt, over the "
                                             f"{budget.prompt_limit_tokens:,} tokens a prompt may have")
         if choice.strategy == "sequential":
             reader = self.sequential_reader(question, budget, _never_called)
-            return DocumentPlan("sequential", choice.reason, budget, self.document_tokens, room, None, None,
+            return QuestionPrompt("sequential", choice.reason, budget, self.document_tokens, room, None, None,
                                 parts=len(reader.parts))
         return self._retrieval(question, budget, room, choice)
 
@@ -145,7 +145,7 @@ class DocumentPlanner:
         return SequentialReader(self.document, self.chunks, question, self.counter, budget, ask, notes_tokens)
 
     # --- retrieval --------------------------------------------------------------------------------
-    def _retrieval(self, question: str, budget: ContextBudget, room: int, choice: StrategyChoice) -> DocumentPlan:
+    def _retrieval(self, question: str, budget: ContextBudget, room: int, choice: StrategyChoice) -> QuestionPrompt:
         ranked = [index for index, _score in self.ranker.rank(question)]
         notes: list[str] = []
         if not ranked:
@@ -168,7 +168,7 @@ class DocumentPlanner:
             if tokens <= budget.prompt_limit_tokens:
                 break
             chosen = _drop_lowest(chosen, self.chunks, tokens - budget.prompt_limit_tokens)
-        return DocumentPlan("retrieval", choice.reason, budget, self.document_tokens, room, messages, tokens,
+        return QuestionPrompt("retrieval", choice.reason, budget, self.document_tokens, room, messages, tokens,
                             included=tuple(included), notes=tuple(notes))
 
     def _pack(self, ranked: Sequence[int], room: int) -> list[int]:
@@ -210,4 +210,4 @@ def _drop_lowest(chosen: list[int], chunks: Sequence[Chunk], excess_tokens: int)
 
 
 def _never_called(messages: list[dict[str, str]]) -> str:
-    raise RuntimeError("a plan's sequential reader only counts parts; use DocumentPlanner.sequential_reader to read")
+    raise RuntimeError("a prompt's sequential reader only counts parts; use IndexedDocument.sequential_reader to read")

@@ -100,7 +100,7 @@ def test_main_window_has_the_benchmark_dock_behind_a_view_action(qtbot, tmp_path
     window = make_window(tmp_path, None, start=False)
     try:
         assert not window.bench_dock.isVisible()
-        window.bench_action.trigger()
+        window.actions.benchmark.trigger()
         assert window.bench_dock.isVisible() and window.bench_panel.isVisible()
         assert not window.bench_panel.run_button.isEnabled()  # no engine yet
     finally:

@@ -1,4 +1,4 @@
-"""The chat flow's worker side without an engine: messages from history, stats, statuses in the store."""
+"""The chat flow's worker side without an engine: messages from history, the trace it fills, what the store keeps."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import time
 import httpx
 import pytest
 
-from app.chat_session import AnswerMeter, StreamState, build_messages, is_interruption, stream_answer
+from app.chat_session import StreamState, build_messages, is_interruption, stream_answer
 from core.client import ChatDelta, EngineNotRunningError, LoadingError, ServerError
 from core.api.protocol import CompletionTokensDetails, PonderStats, PromptTokensDetails, Usage
+from core.reasoning import ReasoningTrace
 from core.store import Store
 
 
@@ -45,7 +46,7 @@ def new_answer(store: Store) -> StreamState:
     chat = store.create_chat()
     store.add_message(chat.id, "user", "What is it?")
     message = store.add_message(chat.id, "assistant", status="streaming")
-    return StreamState(message.id, time.monotonic(), model="m")
+    return StreamState(message.id, ReasoningTrace(started_at=time.monotonic(), model="m"))
 
 
 def test_history_becomes_messages_with_reasoning_content(store):
@@ -65,21 +66,27 @@ def test_history_becomes_messages_with_reasoning_content(store):
 def test_a_complete_stream_is_committed_with_its_stats(store):
     state = new_answer(store)
     updates = list(stream_answer(FakeClient(DELTAS), store, state, [{"role": "user", "content": "?"}], {}))
-    assert [u.reasoning + u.answer for u in updates if u.reasoning or u.answer] == \
-        ["Step one. ", "Step two.", " Done.", "42"]
-    assert state.status == "complete" and state.request_id == "r1"
+    assert [u.reasoning + u.answer for u in updates] == ["Step one. ", "Step one. Step two.",
+                                                          "Step one. Step two. Done.", "Step one. Step two. Done.42",
+                                                          "Step one. Step two. Done.42", "Step one. Step two. Done.42"]
+    assert all(u.streaming for u in updates)  # snapshots: the worker's own trace goes on changing
+    trace = state.trace
+    assert trace.status == "complete" and state.request_id == "r1" and trace.finish_reason == "stop"
     stored = store.get_message(state.message_id)
     assert (stored.status, stored.reasoning, stored.content) == ("complete", "Step one. Step two. Done.", "42")
     stats = stored.stats
     assert stats["ttft_s"] == 0.05 and stats["tokens_per_s"] == 20.0  # the server's own figures win
     assert stats["prompt_tokens"] == 12 and stats["cached_tokens"] == 8 and stats["reasoning_tokens"] == 3
     assert stats["answer_tokens"] == 1 and stats["finish_reason"] == "stop" and stats["model"] == "m"
+    assert stats["step_tokens"] == [s.token_count for s in trace.steps] and len(stats["step_times"]) == len(trace.steps)
+    assert stats == trace.stored_stats()
+    assert ReasoningTrace.from_stored(stored.reasoning, stored.content, stored.status, stats).stored_stats() == stats
 
 
 def test_closing_the_stream_marks_it_stopped(store):
     state = new_answer(store)
     stream = stream_answer(FakeClient(DELTAS), store, state, [], {})
-    next(stream), next(stream)
+    next(stream)  # the first delta with text (the role chunk before it yields nothing)
     stream.close()
     stored = store.get_message(state.message_id)
     assert stored.status == "stopped" and stored.reasoning == "Step one. "
@@ -88,7 +95,7 @@ def test_closing_the_stream_marks_it_stopped(store):
 def test_stop_requested_writes_nothing_more(store):
     state = new_answer(store)
     stream = stream_answer(FakeClient(DELTAS), store, state, [], {})
-    next(stream), next(stream)
+    next(stream)  # the first delta with text (the role chunk before it yields nothing)
     state.stop_requested = True
     assert list(stream) == []
     stored = store.get_message(state.message_id)
@@ -120,10 +127,10 @@ def test_a_connection_lost_mid_stream_is_an_interruption():
     assert not is_interruption(ServerError("bad"))
 
 
-def test_the_meter_measures_when_the_server_does_not():
-    meter = AnswerMeter(sent_s=10.0)
+def test_the_trace_measures_when_the_server_does_not():
+    trace = ReasoningTrace(started_at=10.0)
     for i, t in enumerate((10.5, 10.6, 10.7, 10.9)):
-        meter.add(ChatDelta("x", reasoning=f"t{i}"), t)
-    meter.add(ChatDelta("x", finish_reason="stop"), 11.0)
-    assert meter.tokens == 4 and meter.ttft_s == pytest.approx(0.5)
-    assert meter.tokens_per_s == pytest.approx(3 / 0.4)
+        trace.add(f"t{i} ", "", t)
+    trace.finish("complete", "stop", 11.0)
+    assert trace.tokens == 4 and trace.ttft_s == pytest.approx(0.5) and trace.elapsed_s == pytest.approx(1.0)
+    assert trace.tokens_per_s == pytest.approx(3 / 0.4)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QLabel
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QLabel
 
 from tests.app.scripted_engine import write_model_folder
 from tests.app.window_support import QUESTION, ask_and_wait, close_window, make_window, wait_ready, wait_until
@@ -51,11 +51,16 @@ def window(qapp, model_dir, tmp_path_factory):
 
 
 def drop(window, *paths: Path) -> None:
+    """Drag the files onto the window and drop them (a drop always follows an accepted drag enter)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPoint(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
     event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)
+    QApplication.sendEvent(window, event)
 
 
 def wait_built(window, count: int) -> None:
@@ -67,9 +72,6 @@ def test_drops_over_the_document_panel_reach_the_windows_one_handler(window, fil
     # Qt offers a drag to the widget under the cursor, then to its parents until one accepts. The panel
     # takes none itself, and its read-only text view passes on what it cannot insert, so a file dragged
     # over either is taken by the window's handler, as anywhere else (which starts a chat if there is none).
-    from PySide6.QtGui import QDragEnterEvent
-    from PySide6.QtWidgets import QApplication
-
     panel = window.document_panel
     assert window.acceptDrops() and not panel.acceptDrops()
     mime = QMimeData()
@@ -102,7 +104,7 @@ def test_a_dropped_pdf_shows_pages_tokens_and_the_budget(window, files):
 def test_a_follow_up_question_reuses_the_cached_document(window):
     first_id = ask_and_wait(window, QUESTION)
     second_id = ask_and_wait(window, "And what was paid late?")
-    first, second = window.view.message(first_id).stats, window.view.message(second_id).stats
+    first, second = window.view.trace(first_id).stored_stats(), window.view.trace(second_id).stored_stats()
     document_tokens = window.documents.context().document_tokens
     print(f"document {document_tokens} tokens; first: {first['prompt_tokens']} prompt, {first['cached_tokens']} "
           f"cached, TTFT {first['ttft_s']:.3f} s; follow-up: {second['prompt_tokens']} prompt, "
@@ -148,16 +150,16 @@ def test_over_the_context_retrieves_and_forcing_whole_is_refused(window, files):
     wait_built(window, 1)
     panel = window.document_panel
     assert panel.budget_bar.over and "retrieval" in panel.strategy_combo.currentText().lower()
-    plans = []
-    window.session.document_plan.connect(plans.append)
+    prompts = []
+    window.session.document_prompt.connect(prompts.append)
     ask_and_wait(window, FACT_QUESTION)
-    assert plans[-1].strategy == "retrieval" and FACT_PAGE in [c.page for c in plans[-1].included]
+    assert prompts[-1].strategy == "retrieval" and FACT_PAGE in [c.page for c in prompts[-1].included]
     assert "passages were included" in panel.reason_label.text()
     window.notice.hide()
     panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("whole"))
     panel.strategy_changed.emit("whole")
     message_id = ask_and_wait(window, FACT_QUESTION)
-    assert window.view.message(message_id).status == "error"
+    assert window.view.trace(message_id).status == "error"
     document_tokens = window.documents.context().document_tokens
     counts = re.search(r"is ([\d,]+) tokens but the model's context is ([\d,]+) tokens", window.notice.text)
     assert counts and window.notice.level == "error", window.notice.text
@@ -174,7 +176,7 @@ def test_sequential_reading_shows_progress_and_cancels(window):
     assert panel.progress_box.isVisible() and panel.progress_bar.maximum() > 2
     panel.cancel_button.click()
     wait_until(lambda: not window.session.busy, 30, "the reading to stop")
-    assert window.view.message(window.session.state.message_id).status == "stopped"
+    assert window.view.trace(window.session.state.message_id).status == "stopped"
     assert not panel.progress_box.isVisible()
 
 
@@ -182,7 +184,7 @@ def test_documents_stay_with_their_chat_and_are_stored_once(window, files):
     chats = [c.id for c in window.store.list_chats()]
     survey_chat, invoice_chat = window.session.chat_id, next(c for c in chats if c != window.session.chat_id
                                                             and window.store.chat_documents(c))
-    window.open_chat(invoice_chat)
+    window.chats.open_chat(invoice_chat)
     wait_built(window, 1)
     assert window.document_panel.picker.currentText().startswith("invoices.pdf")
     drop(window, files / "survey.pdf")  # a second document in this chat: the same stored row as the other chat's
@@ -204,6 +206,6 @@ def test_file_open_document_asks_for_files(window, files, monkeypatch):
     monkeypatch.setattr(QFileDialog, "getOpenFileNames",
                         lambda *a, **k: (asked.append(a) or [str(files / "empty.txt")], ""))
     window.notice.hide()
-    window.open_document_action.trigger()
+    window.actions.open_document.trigger()
     wait_until(lambda: window.notice.isVisible() and not window.documents.parsing, 30, "the notice for empty.txt")
     assert asked and "empty" in window.notice.text

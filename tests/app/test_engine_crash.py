@@ -23,12 +23,12 @@ def test_a_killed_engine_is_restarted_and_the_partial_answer_kept(qapp, tmp_path
         window.prompt.set_text(ENDLESS_QUESTION)
         window.prompt.submit()
         message_id = window.session.state.message_id
-        wait_until(lambda: len(window.view.message(message_id).steps) >= 2, 30, "a few steps")
+        wait_until(lambda: len(window.view.trace(message_id).steps) >= 2, 30, "a few steps")
         pid = window.engine.pid
         os.kill(pid, signal.SIGKILL)
 
         wait_until(lambda: not window.session.busy, 10, "the stream to end")
-        shown = window.view.message(message_id)
+        shown = window.view.trace(message_id)
         assert shown.status == "interrupted" and "Checking the report" in shown.reasoning
         stored = window.store.get_message(message_id)
         assert stored.status == "interrupted" and stored.reasoning.strip()
@@ -44,7 +44,7 @@ def test_a_killed_engine_is_restarted_and_the_partial_answer_kept(qapp, tmp_path
 
         new_id = ask_and_wait(window)  # the chat stays usable after the restart
         assert window.store.get_message(new_id).status == "complete"
-        assert window.view.message(new_id).answer.strip() == ANSWER
+        assert window.view.trace(new_id).answer.strip() == ANSWER
         assert window.store.get_message(message_id).status == "interrupted"
     finally:
         close_window(window)

@@ -58,20 +58,24 @@ def test_a_question_streams_steps_then_the_answer(window):
     view = window.view
     seen: dict[str, int] = {}
 
-    def on_delta(reasoning: str, answer: str, *_: object) -> None:
-        message = view.message(view.current_message_id)
-        if reasoning:
-            seen["steps_while_reasoning"] = len(message.steps)
+    def on_trace(message_id: int, trace) -> None:  # a snapshot per delta
+        previous = seen.get("last")
+        seen["last"] = trace
+        if previous is None:
+            return
+        if trace.reasoning != previous.reasoning:
+            seen["steps_while_reasoning"] = len(trace.steps)
             seen["reasoning_after_answer"] = seen.get("reasoning_after_answer", 0) + ("steps_at_answer" in seen)
-        if answer and "steps_at_answer" not in seen:  # the view already took this delta
-            seen["steps_at_answer"] = len(message.steps)
-            seen["answer_chars_before"] = len(message.answer) - len(answer)
+        if trace.answer and "steps_at_answer" not in seen:
+            seen["steps_at_answer"] = len(trace.steps)
+            seen["answer_chars_before"] = len(previous.answer)
+        assert view.trace(message_id).tokens <= trace.tokens  # the view shows this snapshot or an earlier one
 
     assert window.ask("   ") is False  # nothing to ask: ignored
     window.prompt.set_text(QUESTION)
     assert window.prompt.send_button.isEnabled()
     QTest.keyClick(window.prompt.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    window.session.delta_received.connect(on_delta)  # before the event loop delivers the first delta
+    window.session.trace_updated.connect(on_trace)  # before the event loop delivers the first delta
     assert window.prompt.state == "streaming" and window.prompt.stop_button.isEnabled()
     message_id = window.session.state.message_id
     wait_until(lambda: not window.session.busy, 60, "the answer")
@@ -79,7 +83,7 @@ def test_a_question_streams_steps_then_the_answer(window):
     assert seen["steps_while_reasoning"] >= 3  # steps appeared while tokens streamed
     assert seen["steps_at_answer"] >= 4 and seen["answer_chars_before"] == 0  # the answer came after </think>
     assert seen["reasoning_after_answer"] == 0
-    message = view.message(message_id)
+    message = view.trace(message_id)
     assert message.status == "complete" and message.answer.strip() == ANSWER
     assert [s.title for s in message.steps][:2] == ["The question asks for the total of the two invoices in the report.",
                                                      "The first invoice is 1,250 euros and the second is 730 euros."]
@@ -127,7 +131,7 @@ def test_the_event_loop_is_never_blocked_while_an_answer_streams(window, qapp):
         wait_until(lambda: not window.session.busy, 60, "the answer")
     finally:
         timer.stop()
-    assert window.view.message(message_id).status == "complete"
+    assert window.view.trace(message_id).status == "complete"
     assert len(gaps) > 50
     walls = sorted(g for g, _ in gaps)
     busiest = max(gaps, key=lambda g: g[1])
@@ -141,10 +145,10 @@ def test_stop_keeps_the_partial_answer_and_frees_the_engine(window):
     window.prompt.set_text(ENDLESS_QUESTION)
     window.prompt.submit()
     message_id = window.session.state.message_id
-    wait_until(lambda: len(window.view.message(message_id).steps) >= 3, 30, "a few steps")
+    wait_until(lambda: len(window.view.trace(message_id).steps) >= 3, 30, "a few steps")
     QTest.keyClick(window, Qt.Key.Key_Escape)
     wait_until(lambda: not window.session.busy, 10, "the stop")
-    assert window.view.message(message_id).status == "stopped"
+    assert window.view.trace(message_id).status == "stopped"
     stored = window.store.get_message(message_id)
     assert stored.status == "stopped" and stored.reasoning.count("Checking the report") >= 3
     client = window.link.client
@@ -163,7 +167,7 @@ def test_regenerate_replaces_the_last_answer(window):
     after = window.store.messages(window.session.chat_id)
     assert [m.id for m in after] == before[:-1] + [new_id]  # the stopped answer was replaced
     assert after[-1].status == "complete" and after[-1].content.strip() == ANSWER
-    assert window.view.message(new_id).status == "complete"
+    assert window.view.trace(new_id).status == "complete"
 
 
 def _generation_dialog(window) -> GenerationDialog:
@@ -194,7 +198,7 @@ def test_generation_settings_reach_the_engine_and_are_remembered(window, work):
     message_id = ask_and_wait(window)  # the engine stops at 12 tokens, inside the reasoning
     stored = window.store.get_message(message_id)
     assert stored.stats["completion_tokens"] == 12 and stored.content == "" and stored.reasoning
-    assert window.view.message(message_id).finish_reason == "length"
+    assert window.view.trace(message_id).finish_reason == "length"
 
     dialog = _generation_dialog(window)
     assert dialog.settings() == window.generation  # the dialog opens on what is set
@@ -246,7 +250,7 @@ def test_remote_mode_uses_a_server_given_by_address_and_key(window, model_dir, t
         assert "not available on this server" in window.model_panel.estimate_label.text()
         assert not window.model_panel.load_button.isEnabled()
         message_id = ask_and_wait(window)
-        message = window.view.message(message_id)
+        message = window.view.trace(message_id)
         assert message.status == "complete" and len(message.steps) >= 4 and message.answer.strip() == ANSWER
     finally:
         server.stop()
@@ -267,7 +271,7 @@ def test_chats_survive_closing_the_window(window, work, qapp):
         assert again.session is not None and again.session.chat_id == chat_id  # the last chat reopens
         messages = again.store.messages(chat_id)
         assert len(messages) == count and messages[-1].status == "complete"
-        shown = again.view.message(messages[-1].id)
+        shown = again.view.trace(messages[-1].id)
         assert shown.answer.strip() == ANSWER and len(shown.steps) >= 4
         assert again.prompt.state == "no_engine"
     finally:

@@ -10,13 +10,13 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import (QColor, QDesktopServices, QGuiApplication, QImage, QPalette, QTextDocument,
                            QWheelEvent)
-from PySide6.QtWidgets import QApplication, QFrame, QLabel, QPushButton, QTextBrowser, QToolButton
+from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QPushButton, QScrollArea, QTextBrowser, QToolButton,
+                               QWidget)
 
-from app.widgets import reasoning_view
+from app.widgets import answer_view
 from app.widgets.reasoning_view import ReasoningView
-from app.widgets.trace_export import (TraceMessage, header_text, history_entry, message_from_history, trace_json,
-                                      trace_markdown)
-from core.reasoning import segment_steps
+from app.widgets.trace_text import header_text, trace_json, trace_markdown
+from core.reasoning import ReasoningTrace, segment_steps
 
 TRACE = ("1. The report lists revenue for each quarter on page four of the document.\n"
          "2. Adding the four quarters gives five point seven million in total.\n\n"
@@ -39,18 +39,24 @@ def pieces(text: str) -> list[str]:
     return re.findall(r"\s*\S+|\s+$", text)
 
 
-def stream(view, message_id, reasoning=TRACE, answer=ANSWER, finish_reason="stop", status="complete", stats=None):
-    view.begin_assistant(message_id, start_s=0.0)
-    t = 0.0
+def stream(view, message_id, reasoning=TRACE, answer=ANSWER, finish_reason="stop", status="complete", error=None,
+           max_tokens=None) -> ReasoningTrace:
+    """Feed a trace delta by delta, showing a snapshot after each one (as the chat worker does)."""
+    trace, t = ReasoningTrace(started_at=0.0, max_tokens=max_tokens), 0.0
+    view.show_trace(message_id, trace.snapshot())
     for piece in pieces(reasoning):
         t += 0.05
-        view.append(piece, "", 1, t)
+        trace.add(piece, "", t)
+        view.show_trace(message_id, trace.snapshot())
     for piece in pieces(answer):
         t += 0.05
-        view.append("", piece, 1, t)
+        trace.add("", piece, t)
+        view.show_trace(message_id, trace.snapshot())
     if status is not None:
-        view.finish(finish_reason, stats, status, t_s=t + 0.05)
+        trace.finish(status, finish_reason, t + 0.05, error)
+        view.show_trace(message_id, trace.snapshot())
     QApplication.processEvents()  # new blocks are shown on the next turn of the event loop
+    return trace
 
 
 def block(view, message_id) -> QFrame:
@@ -75,10 +81,10 @@ def answer_browser(view, message_id) -> QTextBrowser:
 # --- streaming -----------------------------------------------------------------------------------
 def test_steps_appear_while_reasoning_streams_and_the_open_step_is_highlighted(view, qtbot):
     view.add_user_message("What was the revenue?")
-    stream(view, 1, answer="", status=None)
+    live = stream(view, 1, answer="", status=None)
     assert view.current_message_id == 1
     assert header(view, 1) == "Thinking…"
-    message = view.message(1)
+    message = view.trace(1)
     titles = [s.title for s in message.steps]
     assert titles[:3] == ["The report lists revenue for each quarter on page four of the document.",
                           "Adding the four quarters gives five point seven million in total.",
@@ -91,14 +97,15 @@ def test_steps_appear_while_reasoning_streams_and_the_open_step_is_highlighted(v
     assert "tokens" in shown[0].findChild(QLabel, "stepMeta").text()
     assert [row.property("current") for row in shown] == [False, False, False, True]  # the open step
 
-    view.finish("stop", t_s=10.0)
+    live.finish("complete", "stop", 10.0)
+    view.show_trace(1, live.snapshot())
     assert view.current_message_id is None
     assert not any(row.property("current") for row in rows(view, 1))
 
 
 def test_thought_for_header_budget_and_markdown_answer_after_finish(view):
     stream(view, "a")
-    message = view.message("a")
+    message = view.trace("a")
     assert header(view, "a") == header_text(message)
     assert re.fullmatch(r"Thought for \d\.\d s, \d+ tokens", header(view, "a"))
     assert message.reasoning_tokens == len(pieces(TRACE)) and message.answer_tokens == len(pieces(ANSWER))
@@ -119,13 +126,15 @@ def test_thought_for_header_budget_and_markdown_answer_after_finish(view):
 
 
 def test_the_answer_is_rendered_at_most_every_interval_and_at_finish(view, qtbot):
-    view.begin_assistant(1, start_s=0.0)
-    view.append("", "**Hello**", 1, 0.1)
+    trace = ReasoningTrace()
+    trace.add("", "**Hello**", 0.1)
+    view.show_trace(1, trace.snapshot())
     browser = answer_browser(view, 1)
     assert browser.toPlainText() == ""  # not yet: coalesced
     qtbot.waitUntil(lambda: browser.toPlainText() == "Hello", timeout=2000)
-    view.append("", " world", 1, 0.2)
-    view.finish("stop", t_s=0.3)
+    trace.add("", " world", 0.2)
+    trace.finish("complete", "stop", 0.3)
+    view.show_trace(1, trace.snapshot())
     assert browser.toPlainText() == "Hello world"  # at once on finish
 
 
@@ -137,7 +146,7 @@ def test_expand_and_collapse_a_step_by_chevron_title_and_expand_all(view, qtbot)
     with qtbot.waitSignal(view.step_toggled) as signal:
         qtbot.mouseClick(first.findChild(QToolButton, "stepChevron"), Qt.MouseButton.LeftButton)
     assert signal.args == [1, 1, True]
-    assert body.isVisible() and body.text() == view.message(1).steps[0].text
+    assert body.isVisible() and body.text() == view.trace(1).steps[0].text
     assert view.is_step_expanded(1, 1)
     with qtbot.waitSignal(view.step_toggled) as signal:
         qtbot.mouseClick(first.findChild(QLabel, "stepTitle"), Qt.MouseButton.LeftButton)
@@ -150,16 +159,18 @@ def test_expand_and_collapse_a_step_by_chevron_title_and_expand_all(view, qtbot)
     qtbot.mouseClick(expand_all, Qt.MouseButton.LeftButton)
     assert not any(row.findChild(QLabel, "stepBody").isVisible() for row in rows(view, 1))
 
-    steps_panel = block(view, 1).findChild(reasoning_view.QWidget, "steps")
+    steps_panel = block(view, 1).findChild(QWidget, "steps")
     qtbot.mouseClick(block(view, 1).findChild(QToolButton, "traceHeader"), Qt.MouseButton.LeftButton)
     assert not steps_panel.isVisible()
 
 
 def test_an_expanded_open_step_follows_its_text(view, qtbot):
-    view.begin_assistant(1, start_s=0.0)
-    view.append("Let me read the whole report before I answer anything", "", 1, 0.1)
+    trace = ReasoningTrace()
+    trace.add("Let me read the whole report before I answer anything", "", 0.1)
+    view.show_trace(1, trace.snapshot())
     view.set_step_expanded(1, 1, True)
-    view.append(" at all about it.", "", 1, 0.2)
+    trace.add(" at all about it.", "", 0.2)
+    view.show_trace(1, trace.snapshot())
     body = rows(view, 1)[0].findChild(QLabel, "stepBody")
     qtbot.waitUntil(lambda: body.text().endswith("about it."), timeout=2000)
 
@@ -178,11 +189,8 @@ def test_interrupted_stopped_and_error(view):
     assert "5.9M" in answer_browser(view, 1).toPlainText()
     stream(view, 2, status="stopped", finish_reason="abort")
     assert header(view, 2) == "Stopped"
-    stream(view, 3, status="error", finish_reason=None, stats={"error": "out of memory"})
+    stream(view, 3, status="error", finish_reason=None, error="out of memory")
     assert header(view, 3) == "Failed: out of memory"
-    with pytest.raises(ValueError):
-        view.begin_assistant(4)
-        view.finish("stop", status="exploded")
 
 
 def test_an_empty_think_block_shows_no_reasoning_steps_collapsed(view):
@@ -190,39 +198,34 @@ def test_an_empty_think_block_shows_no_reasoning_steps_collapsed(view):
     assert header(view, 1) == "No reasoning steps"
     assert rows(view, 1) == []
     panel = block(view, 1)
-    assert panel.findChild(QLabel, "noSteps").isVisibleTo(panel.findChild(reasoning_view.QWidget, "steps"))
-    assert not panel.findChild(reasoning_view.QWidget, "steps").isVisible()  # collapsed
+    assert panel.findChild(QLabel, "noSteps").isVisibleTo(panel.findChild(QWidget, "steps"))
+    assert not panel.findChild(QWidget, "steps").isVisible()  # collapsed
     assert "5.9M" in answer_browser(view, 1).toPlainText()
 
 
-def test_a_new_message_while_one_streams_interrupts_it(view):
-    stream(view, 1, answer="", status=None)
-    view.begin_assistant(2, start_s=0.0)
-    assert view.message(1).status == "interrupted"
-    with pytest.raises(ValueError):
-        view.begin_assistant(2)
-    view.finish("stop", t_s=1.0)
-    with pytest.raises(RuntimeError):
-        view.append("late", "")
+def test_the_current_message_is_the_one_still_streaming(view):
+    stream(view, 1)
+    stream(view, 2, answer="", status=None)
+    assert view.current_message_id == 2
+    view.clear()
+    assert view.current_message_id is None and view.message_ids() == []
 
 
 # --- history -------------------------------------------------------------------------------------
 def test_history_rebuild_equals_the_live_result(view, qtbot):
     view.add_user_message("What was the revenue?")
-    stream(view, 7, stats={"ttft_s": 0.4})
+    live = stream(view, 7, max_tokens=512)
     view.set_step_expanded(7, 2, True)
-    live = view.message(7)
-    stored = [{"role": "user", "content": "What was the revenue?"}, {**history_entry(live), "id": 7}]
-    json.dumps(stored)  # storable as is
+    stored = json.loads(json.dumps(live.stored_stats()))  # storable as is
+    rebuilt = ReasoningTrace.from_stored(live.reasoning, live.answer, live.status, stored)
 
     other = ReasoningView()
     qtbot.addWidget(other)
     other.resize(700, 500)
     other.show()
-    other.show_history(stored)
-    rebuilt = other.message(7)
-    assert rebuilt.steps == live.steps  # titles, texts, kinds, token counts, times
-    assert trace_json(rebuilt) == trace_json(live)
+    other.show_history([(0, "What was the revenue?"), (7, rebuilt)])
+    assert other.trace(7).steps == view.trace(7).steps  # titles, texts, kinds, token counts, times
+    assert trace_json(other.trace(7), 7) == trace_json(view.trace(7), 7)
     assert header(other, 7) == header(view, 7)
     assert (block(other, 7).findChild(QLabel, "tokenBudget").text()
             == block(view, 7).findChild(QLabel, "tokenBudget").text())
@@ -233,17 +236,15 @@ def test_history_rebuild_equals_the_live_result(view, qtbot):
 
 
 def test_history_without_stats_and_a_message_stored_mid_stream(view):
-    view.show_history([{"role": "user", "content": "q"},
-                       {"role": "assistant", "content": "partial", "reasoning": TRACE, "status": "streaming"},
-                       {"role": "system", "content": "ignored"}])
-    message = view.message("history-1")
+    view.show_history([(0, "q"), (1, ReasoningTrace.from_stored(TRACE, "partial", "streaming", {}))])
+    message = view.trace(1)
     assert message.status == "interrupted"
     assert [s.text for s in message.steps] == [s.text for s in segment_steps(TRACE)]
-    assert header(view, "history-1") == "Interrupted — the engine stopped; partial answer kept"
+    assert header(view, 1) == "Interrupted — the engine stopped; partial answer kept"
     view.clear()
-    assert view.findChild(QFrame, "message-history-1") is None
+    assert view.findChild(QFrame, "message-1") is None
     with pytest.raises(KeyError):
-        view.message("history-1")
+        view.trace(1)
 
 
 # --- safety of the answer ------------------------------------------------------------------------
@@ -253,13 +254,13 @@ def test_no_image_is_fetched_except_data_urls(view, qtbot, tmp_path, monkeypatch
     image.fill(QColor("red"))
     image.save(str(local))
     asked: list[str] = []
-    original = reasoning_view.OfflineDocument.loadResource
+    original = answer_view.OfflineDocument.loadResource
 
     def recording(self, kind, url):
         asked.append(url.toString())
         return original(self, kind, url)
 
-    monkeypatch.setattr(reasoning_view.OfflineDocument, "loadResource", recording)
+    monkeypatch.setattr(answer_view.OfflineDocument, "loadResource", recording)
     tiny = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAA"
             "AABJRU5ErkJggg==")
     answer = (f"![remote](https://tracker.example.com/pixel.png) ![local]({local.as_uri()}) ![rel](secret.png) "
@@ -298,89 +299,82 @@ def test_copy_trace_puts_markdown_on_the_clipboard_and_export_is_requested(view,
     with qtbot.waitSignal(view.trace_copied) as copied:
         qtbot.mouseClick(block(view, 1).findChild(QPushButton, "copyTrace"), Qt.MouseButton.LeftButton)
     assert copied.args == [1]
-    assert QGuiApplication.clipboard().text() == trace_markdown(view.message(1))
+    assert QGuiApplication.clipboard().text() == trace_markdown(view.trace(1))
     with qtbot.waitSignal(view.export_requested) as export:
         qtbot.mouseClick(block(view, 1).findChild(QPushButton, "exportTrace"), Qt.MouseButton.LeftButton)
     assert export.args == [1]
 
 
 def test_trace_markdown_and_json():
-    steps = segment_steps(TRACE)
-    message = TraceMessage(3, reasoning=TRACE, answer=ANSWER, steps=steps, reasoning_tokens=60, answer_tokens=12,
-                           thought_s=4.2, finish_reason="stop", status="complete", stats={"ttft_s": 0.3})
-    text = trace_markdown(message)
+    trace = ReasoningTrace(reasoning=TRACE, answer=ANSWER, steps=tuple(segment_steps(TRACE)), reasoning_tokens=60,
+                           answer_tokens=12, thought_s=4.2, finish_reason="stop", status="complete", server_ttft_s=0.3)
+    text = trace_markdown(trace)
     assert text.startswith("**Thought for 4.2 s, 60 tokens**")
     assert "reasoning 60 · answer 12 tokens" in text
-    for step in steps:
+    for step in trace.steps:
         assert f"### Step {step.index}. {step.title}" in text and step.text in text
     assert text.index("## Reasoning") < text.index("## Answer") < text.index("**5.9M**")
-    data = trace_json(message)
+    data = trace_json(trace, 3)
     assert json.loads(json.dumps(data)) == data
-    assert data["summary"] == "Thought for 4.2 s, 60 tokens"
-    assert [s["title"] for s in data["steps"]] == [s.title for s in steps]
-    assert data["answer"] == ANSWER and data["reasoning"] == TRACE and data["stats"] == {"ttft_s": 0.3}
-    empty = TraceMessage(4, answer="Hi.", status="complete", finish_reason="stop")
-    assert "_No reasoning steps_" in trace_markdown(empty)
-    assert message_from_history(history_entry(message), 3) == message
+    assert data["message_id"] == 3 and data["summary"] == "Thought for 4.2 s, 60 tokens"
+    assert [s["title"] for s in data["steps"]] == [s.title for s in trace.steps]
+    assert data["answer"] == ANSWER and data["reasoning"] == TRACE and data["stats"]["ttft_s"] == 0.3
+    assert "_No reasoning steps_" in trace_markdown(ReasoningTrace(answer="Hi.", status="complete"))
 
 
 # --- following and speed -------------------------------------------------------------------------
 def test_follows_the_stream_unless_the_user_scrolled_up(view, qtbot):
-    bar = view.findChild(reasoning_view.QScrollArea).verticalScrollBar()
-    view.begin_assistant(1, start_s=0.0)
-    for i in range(40):
-        view.append(f"{i + 1}. This is step number {i + 1} of a long trace.\n", "", 5, 0.1 * i)
+    bar = view.findChild(QScrollArea).verticalScrollBar()
+    trace = ReasoningTrace()
+
+    def steps(first: int, last: int) -> None:
+        for i in range(first, last):
+            trace.add(f"{i + 1}. This is step number {i + 1} of a long trace.\n", "", 0.1 * i, n_tokens=5)
+            view.show_trace(1, trace.snapshot())
+
+    steps(0, 40)
     qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=2000)
     bar.setValue(0)  # the user scrolls up to read
-    for i in range(40, 60):
-        view.append(f"{i + 1}. This is step number {i + 1} of a long trace.\n", "", 5, 0.1 * i)
+    steps(40, 60)
     qtbot.wait(50)
     assert bar.value() == 0
     bar.setValue(bar.maximum())  # back at the bottom: following again
-    for i in range(60, 80):
-        view.append(f"{i + 1}. This is step number {i + 1} of a long trace.\n", "", 5, 0.1 * i)
+    steps(60, 80)
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=2000)
 
 
-def test_a_long_trace_in_one_token_deltas_is_cheap_and_equals_one_piece(view, qtbot):
+def test_a_long_trace_shown_delta_by_delta_is_cheap(view, qtbot):
     paragraph = ("{n}. Consider the figure in section {n} of the document and compare it with the total so far, "
                  "carrying the remainder into the next line of the table.\n\nWait, the previous estimate for "
                  "section {n} ignored the footnote, so the correction must be applied before moving on.\n\n")
-    reasoning = "".join(paragraph.format(n=n) for n in range(1, 100))
-    tokens = pieces(reasoning)[:4000]
-    reasoning = "".join(tokens)
-    assert len(tokens) == 4000
+    tokens = pieces("".join(paragraph.format(n=n) for n in range(1, 100)))[:4000]
     answer = "**Done.** The total is 42."
-
-    view.begin_assistant("streamed", start_s=0.0)
+    trace = ReasoningTrace()
     started = time.perf_counter()
     for i, token in enumerate(tokens):
-        view.append(token, "", 1, i * 0.01)
-    per_append_ms = (time.perf_counter() - started) / len(tokens) * 1000
+        trace.add(token, "", i * 0.01)
+        view.show_trace("streamed", trace.snapshot())
+    per_delta_ms = (time.perf_counter() - started) / len(tokens) * 1000
     for token in pieces(answer):
-        view.append("", token, 1, 41.0)
-    view.finish("stop", t_s=42.0)
+        trace.add("", token, 41.0)
+    trace.finish("complete", "stop", 42.0)
+    view.show_trace("streamed", trace.snapshot())
 
-    view.begin_assistant("whole", start_s=0.0)
-    view.append(reasoning, "", 4000, 40.0)
-    view.append("", answer, 7, 41.0)
-    view.finish("stop", t_s=42.0)
-
-    streamed, whole = view.message("streamed"), view.message("whole")
-    shape = lambda m: [(s.index, s.title, s.text, s.kind, s.char_start, s.char_end) for s in m.steps]  # noqa: E731
-    assert shape(streamed) == shape(whole) and len(streamed.steps) > 100
-    assert streamed.reasoning == whole.reasoning and streamed.answer == whole.answer
-    assert streamed.reasoning_tokens == whole.reasoning_tokens == 4000
-    assert len(rows(view, "streamed")) == len(rows(view, "whole")) == len(streamed.steps)
+    whole = ReasoningTrace()
+    whole.add("".join(tokens), "", 40.0, n_tokens=4000)
+    whole.add("", answer, 41.0, n_tokens=7)
+    whole.finish("complete", "stop", 42.0)
+    view.show_trace("whole", whole)
+    assert len(rows(view, "streamed")) == len(rows(view, "whole")) == len(trace.steps) > 100
     assert answer_browser(view, "streamed").toHtml() == answer_browser(view, "whole").toHtml()
-    print(f"append: {per_append_ms:.3f} ms on average over 4,000 one-token deltas")
-    assert per_append_ms < 5.0  # generous: a busy 2-core machine; typically well under 1 ms
+    print(f"trace + snapshot + view: {per_delta_ms:.3f} ms on average over 4,000 one-token deltas")
+    assert per_delta_ms < 5.0  # generous: a busy 2-core machine; typically well under 1 ms
 
 
 def test_the_wheel_over_an_answer_scrolls_the_transcript(view, qtbot):
     for i in range(3):
         stream(view, i, answer="A line of the answer.\n\n" * 12)
-    bar = view.findChild(reasoning_view.QScrollArea).verticalScrollBar()
+    bar = view.findChild(QScrollArea).verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0)
     bar.setValue(0)
     viewport = answer_browser(view, 0).viewport()

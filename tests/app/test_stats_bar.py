@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 from app.widgets.sparkline import Sparkline
 from app.widgets.stats_bar import StatsBar, format_bytes, format_tokens
 from core.api.protocol import EngineEvent
+from core.reasoning import ReasoningTrace
 
 GIB = 2**30
 
@@ -56,14 +57,20 @@ def test_vram_shows_on_a_gpu_and_the_memory_graph_follows_it(bar):
     assert bar.memory_graph.title == "VRAM" and bar.memory_graph.points()[-1][1] == 3 * GIB
 
 
+def answer(ttft_s: float | None, tokens_per_s: float | None, tokens: int, **figures: int) -> ReasoningTrace:
+    return ReasoningTrace(server_ttft_s=ttft_s, server_tokens_per_s=tokens_per_s, reasoning_tokens=tokens, **figures)
+
+
 def test_request_figures_and_reset(bar):
     bar.update_engine(event(last_ttft_s=None, tokens_per_s=0.0))
-    bar.update_request(0.42, 21.66, 1234)
+    bar.show_trace(answer(0.42, 21.66, 1234))
     assert (text(bar, "ttft"), text(bar, "speed"), text(bar, "tokens")) == ("TTFT 420 ms", "21.7 tok/s", "1,234 tokens")
-    bar.update_request(1.5, None, 1300)
+    assert not shown(bar, "prompt")  # the server has not said yet
+    bar.show_trace(answer(1.5, None, 1300, prompt_tokens=900, cached_tokens=850))
     assert text(bar, "ttft") == "TTFT 1.50 s" and text(bar, "speed") == "0.0 tok/s"  # the engine's figure
-    bar.reset_request()
-    assert (text(bar, "ttft"), text(bar, "tokens")) == ("TTFT —", "0 tokens")
+    assert text(bar, "prompt") == "prompt 900 · 850 cached"
+    bar.show_trace(None)
+    assert (text(bar, "ttft"), text(bar, "tokens")) == ("TTFT —", "0 tokens") and not shown(bar, "prompt")
 
 
 def test_unavailable_on_a_server_without_engine_events(bar):
@@ -74,9 +81,9 @@ def test_unavailable_on_a_server_without_engine_events(bar):
     assert "not supported" in bar.findChild(QLabel, "unavailable").toolTip()
     assert not shown(bar, "engineStats")  # no zeros pretending to be figures
     assert bar.memory_graph.points() == []
-    bar.update_request(0.8, 12.0, 50)  # the answer's own figures still show
+    bar.show_trace(answer(0.8, 12.0, 50))  # the answer's own figures still show
     assert text(bar, "speed") == "12.0 tok/s" and text(bar, "ttft") == "TTFT 800 ms"
-    bar.reset_request()
+    bar.show_trace(None)
     assert text(bar, "speed") == "— tok/s"
     bar.update_engine(event())  # the engine came back
     assert not bar.unavailable and shown(bar, "engineStats") and not shown(bar, "unavailable")

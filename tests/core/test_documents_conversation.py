@@ -8,7 +8,7 @@ import os
 import pytest
 
 from core.client import EngineClient
-from core.documents import (ContextBudget, DocumentContext, DocumentPlan, DocumentSet, DocumentTooLongError,
+from core.documents import (ContextBudget, DocumentContext, QuestionPrompt, DocumentSet, DocumentTooLongError,
                             ParsedDocument, ReadProgress, TokenizerCounter)
 from core.documents.parsed import build_sections
 from core.tokenizer import Tokenizer
@@ -48,7 +48,7 @@ def test_whole_documents_go_first_in_the_first_question(counter):
     doc = text_document("memo.txt", ["The budget for the bridge is 4.2 million.", "Work starts in May."])
     context = DocumentContext(DocumentSet.of([doc]), counter, BIG)
     first_items, first = run(context, [{"role": "user", "content": "How much is the budget?"}])
-    assert isinstance(first_items[0], DocumentPlan) and first.plan.strategy == "whole"
+    assert isinstance(first_items[0], QuestionPrompt) and first.prompt.strategy == "whole"
     assert first.messages[0]["content"].startswith("Document: memo.txt (text, 2 pages)\n\n[Page 1]\nThe budget")
     follow = [{"role": "user", "content": "How much is the budget?"},
               {"role": "assistant", "content": "4.2 million."}, {"role": "user", "content": "When does work start?"}]
@@ -63,7 +63,7 @@ def test_retrieval_puts_the_page_37_passage_into_this_question(counter, survey):
     history = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi."},
                {"role": "user", "content": FACT_QUESTION}]
     _, prepared = run(context, history)
-    assert prepared.plan.strategy == "retrieval" and FACT_PAGE in [c.page for c in prepared.plan.included]
+    assert prepared.prompt.strategy == "retrieval" and FACT_PAGE in [c.page for c in prepared.prompt.included]
     assert prepared.messages[:2] == history[:2]
     assert "7319" in prepared.messages[-1]["content"] and prepared.prompt_tokens <= SMALL.prompt_limit_tokens
 
@@ -79,8 +79,8 @@ def test_sequential_reading_yields_progress_then_the_final_messages(counter, sur
     items, prepared = run(context, [{"role": "user", "content": "Summarise the whole document."}], ask)
     progress = [i for i in items if isinstance(i, ReadProgress)]
     parts = [p for p in progress if p.stage == "part"]
-    assert prepared.plan.strategy == "sequential" and len(parts) == prepared.plan.parts > 1
-    assert sorted(i for p in parts for i in p.chunk_indices) == [c.index for c in context.planner.chunks]
+    assert prepared.prompt.strategy == "sequential" and len(parts) == prepared.prompt.parts > 1
+    assert sorted(i for p in parts for i in p.chunk_indices) == [c.index for c in context.indexed.chunks]
     assert progress[-1].stage == "answer" and len(seen) == len(parts)  # the final question is left to the caller
     assert f"notes {len(parts)}" in prepared.messages[0]["content"]
 
@@ -125,7 +125,7 @@ def test_follow_up_question_reuses_the_cached_document_prefix(server, counter):
     assert 500 < context.document_tokens < 1500
     with EngineClient(server.base_url, TOKEN, timeout=60) as client:
         _, first = run(context, [{"role": "user", "content": "What is on sheet 2?"}])
-        assert first.plan.strategy == "whole"
+        assert first.prompt.strategy == "whole"
         reply = client.chat(first.messages, max_tokens=4, temperature=0)
         history = [{"role": "user", "content": "What is on sheet 2?"},
                    {"role": "assistant", "content": reply.answer or "Nothing."},

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from core.documents import (ContextBudget, DocumentPlanner, DocumentTooLongError, EstimatedCounter, ParsedDocument,
+from core.documents import (ContextBudget, IndexedDocument, DocumentTooLongError, EstimatedCounter, ParsedDocument,
                             Section, TokenizerCounter, chunk_document, choose_strategy, find_citations,
                             parse_document, whole_document_cue)
 from core.documents.citations import CitationIndex
@@ -30,8 +30,8 @@ def tokenizer() -> Tokenizer:
 
 
 @pytest.fixture(scope="module")
-def planner(fact_document, tokenizer) -> DocumentPlanner:
-    return DocumentPlanner(fact_document, TokenizerCounter(tokenizer), chunk_tokens=128, overlap_tokens=16)
+def indexed(fact_document, tokenizer) -> IndexedDocument:
+    return IndexedDocument(fact_document, TokenizerCounter(tokenizer), chunk_tokens=128, overlap_tokens=16)
 
 
 def small_document(*texts: str, pages: bool = True) -> ParsedDocument:
@@ -47,8 +47,8 @@ def test_fact_is_on_page_37(fact_document):
 
 
 # --- chunking --------------------------------------------------------------------------------------
-def test_chunks_are_token_sized_anchored_and_overlapping(fact_document, planner, tokenizer):
-    chunks = planner.chunks
+def test_chunks_are_token_sized_anchored_and_overlapping(fact_document, indexed, tokenizer):
+    chunks = indexed.chunks
     assert len(chunks) > 50
     for chunk in chunks:
         section = fact_document.sections[chunk.section_index]
@@ -71,10 +71,10 @@ def test_a_line_without_spaces_is_split_to_fit():
     assert "".join(c.text for c in chunks) == "x" * 5000
 
 
-def test_section_token_counts(planner, tokenizer):
-    counts = planner.section_tokens
+def test_section_token_counts(indexed, tokenizer):
+    counts = indexed.section_tokens
     assert [c.page for c in counts] == list(range(1, 51))
-    assert counts[0].tokens == len(tokenizer.encode(planner.document.sections[0].text))
+    assert counts[0].tokens == len(tokenizer.encode(indexed.document.sections[0].text))
 
 
 # --- budget ----------------------------------------------------------------------------------------
@@ -104,57 +104,57 @@ def test_choice_and_reasons():
         choose_strategy(1, 1, "x", requested="magic")
 
 
-def test_small_context_retrieves_the_page_37_chunk(planner):
-    plan = planner.plan(FACT_QUESTION, SMALL)
-    assert plan.strategy == "retrieval" and "does not fit" in plan.reason
-    assert plan.prompt_tokens <= SMALL.prompt_limit_tokens
-    pages = [chunk.page for chunk in plan.included]
+def test_small_context_retrieves_the_page_37_chunk(indexed):
+    prompt = indexed.prompt(FACT_QUESTION, SMALL)
+    assert prompt.strategy == "retrieval" and "does not fit" in prompt.reason
+    assert prompt.prompt_tokens <= SMALL.prompt_limit_tokens
+    pages = [chunk.page for chunk in prompt.included]
     assert FACT_PAGE in pages and pages == sorted(pages)  # document order
-    content = plan.messages[0]["content"]
+    content = prompt.messages[0]["content"]
     assert "7319" in content and content.rstrip().endswith(FACT_QUESTION)
     assert "[Excerpt 1 · page" in content
-    anchors = plan.to_dict()["included"]
+    anchors = prompt.to_dict()["included"]
     assert anchors and {"section_index", "page", "char_start", "char_end", "tokens"} <= set(anchors[0])
 
 
-def test_big_context_reads_the_whole_document(planner):
-    plan = planner.plan(FACT_QUESTION, ContextBudget.for_context(32768))
-    assert plan.strategy == "whole" and plan.prompt_tokens > planner.document_tokens
-    assert plan.messages[0]["content"].startswith("Document: survey.pdf (PDF, 50 pages)\n\n[Page 1]\n")
+def test_big_context_reads_the_whole_document(indexed):
+    prompt = indexed.prompt(FACT_QUESTION, ContextBudget.for_context(32768))
+    assert prompt.strategy == "whole" and prompt.prompt_tokens > indexed.document_tokens
+    assert prompt.messages[0]["content"].startswith("Document: survey.pdf (PDF, 50 pages)\n\n[Page 1]\n")
 
 
-def test_forcing_whole_over_the_context_is_refused_with_both_counts(planner):
+def test_forcing_whole_over_the_context_is_refused_with_both_counts(indexed):
     with pytest.raises(DocumentTooLongError) as caught:
-        planner.plan(FACT_QUESTION, SMALL, strategy="whole")
+        indexed.prompt(FACT_QUESTION, SMALL, strategy="whole")
     error = caught.value
     assert error.prompt_tokens > SMALL.prompt_limit_tokens and error.context_tokens == 2048
     assert f"{error.prompt_tokens:,} tokens" in str(error) and "2,048 tokens" in str(error)
 
 
-def test_a_question_too_long_for_any_passage_is_refused(planner):
+def test_a_question_too_long_for_any_passage_is_refused(indexed):
     with pytest.raises(DocumentTooLongError):
-        planner.plan("why " * 3000, SMALL)
+        indexed.prompt("why " * 3000, SMALL)
 
 
-def test_summary_question_reads_sequentially(planner):
-    plan = planner.plan("Summarise the survey notes.", SMALL)
-    assert plan.strategy == "sequential" and plan.messages is None and plan.parts > 1
+def test_summary_question_reads_sequentially(indexed):
+    prompt = indexed.prompt("Summarise the survey notes.", SMALL)
+    assert prompt.strategy == "sequential" and prompt.messages is None and prompt.parts > 1
 
 
 def test_stable_prefix_for_follow_up_questions(fact_document, tokenizer):
-    planner = DocumentPlanner(fact_document, TokenizerCounter(tokenizer))
+    indexed = IndexedDocument(fact_document, TokenizerCounter(tokenizer))
     budget = ContextBudget.for_context(32768)
-    first = planner.plan("What is the vault access code?", budget)
-    second = planner.plan("Which sheet mentions a falcon?", budget)
+    first = indexed.prompt("What is the vault access code?", budget)
+    second = indexed.prompt("Which sheet mentions a falcon?", budget)
     assert first.strategy == second.strategy == "whole"
     texts = [tokenizer.apply_chat_template(p.messages) for p in (first, second)]
     common = os.path.commonprefix(texts)
-    assert planner.rendered in common  # the whole document text is shared
+    assert indexed.rendered in common  # the whole document text is shared
     ids = [tokenizer.encode(t) for t in texts]
     shared = len(os.path.commonprefix(ids))
-    document_ids = tokenizer.encode(texts[0][:texts[0].index(planner.rendered) + len(planner.rendered)])
+    document_ids = tokenizer.encode(texts[0][:texts[0].index(indexed.rendered) + len(indexed.rendered)])
     assert shared >= len(document_ids) - 1  # every document token is a reusable prefix (bar a merge at the seam)
-    assert planner.rendered == DocumentPlanner(fact_document, EstimatedCounter()).rendered  # identical bytes
+    assert indexed.rendered == IndexedDocument(fact_document, EstimatedCounter()).rendered  # identical bytes
 
 
 # --- sequential reading ------------------------------------------------------------------------------
@@ -172,14 +172,14 @@ class FakeModel:
         return f"notes after call {len(self.prompts)}"
 
 
-def test_sequential_reader_visits_every_chunk_in_order(planner):
+def test_sequential_reader_visits_every_chunk_in_order(indexed):
     model = FakeModel()
-    reader = planner.sequential_reader("List every mention of the archive.", SMALL, model)
+    reader = indexed.sequential_reader("List every mention of the archive.", SMALL, model)
     progress = list(reader.read())
     parts = [p for p in progress if p.stage == "part"]
     assert [p.part for p in parts] == list(range(1, len(reader.parts) + 1)) and len(parts) > 1
     visited = [index for p in parts for index in p.chunk_indices]
-    assert visited == [c.index for c in planner.chunks]
+    assert visited == [c.index for c in indexed.chunks]
     for part, prompt in zip(reader.parts, model.prompts):
         assert all(chunk.text in prompt for chunk in part)
     for k, prompt in enumerate(model.prompts[1:len(parts)], 1):
@@ -187,20 +187,20 @@ def test_sequential_reader_visits_every_chunk_in_order(planner):
     assert progress[-1].stage == "answer" and f"notes after call {len(parts)}" in model.prompts[-1]
     assert reader.result.answer == "The code is 7319 (page 37)."
     assert reader.result.notes == f"notes after call {len(parts)}" and reader.result.calls == len(parts) + 1
-    tokens = [planner.counter.count_prompt([{"role": "user", "content": p}]) for p in model.prompts]
+    tokens = [indexed.counter.count_prompt([{"role": "user", "content": p}]) for p in model.prompts]
     assert max(tokens) <= SMALL.prompt_limit_tokens
 
 
-def test_sequential_reader_cancel(planner):
+def test_sequential_reader_cancel(indexed):
     model = FakeModel(cancel_at=2)
-    reader = planner.sequential_reader("Summarise.", SMALL, model)
+    reader = indexed.sequential_reader("Summarise.", SMALL, model)
     model.reader = reader
     progress = list(reader.read())
     assert len(model.prompts) == 2 and reader.cancelled and reader.result is None
     assert [p.part for p in progress] == [1, 2]
 
 
-def test_sequential_reader_condenses_notes_that_grow_too_long(planner):
+def test_sequential_reader_condenses_notes_that_grow_too_long(indexed):
     calls = []
 
     def verbose(messages):
@@ -209,7 +209,7 @@ def test_sequential_reader_condenses_notes_that_grow_too_long(planner):
             return "short notes"
         return "word " * 3000  # far over the notes allowance
 
-    reader = planner.sequential_reader("Summarise.", SMALL, verbose)
+    reader = indexed.sequential_reader("Summarise.", SMALL, verbose)
     for _ in reader.read():
         pass
     assert any(c.startswith("Shorten these notes") for c in calls)
