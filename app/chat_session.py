@@ -90,7 +90,7 @@ def stream_answer(client: EngineClient, store: Store, state: StreamState, messag
     """
     trace = state.trace
     deltas: Iterator[ChatDelta] | None = None
-    status, finish_reason = "stopped", None
+    status, finish_reason = "stopped", None  # what Stop leaves (closing this generator), unless it ends otherwise
     try:
         if documents is not None:
             prepared = yield from _with_documents(client, documents, messages, params)
@@ -111,8 +111,6 @@ def stream_answer(client: EngineClient, store: Store, state: StreamState, messag
             if delta.reasoning or delta.answer or delta.usage or delta.stats:
                 yield trace.snapshot()
         status = "stopped" if state.stop_requested or finish_reason == "abort" else "complete"
-    except GeneratorExit:  # the task was cancelled (Stop): the connection closes, the server aborts
-        raise
     except Exception as exc:
         state.error = exc
         status = "stopped" if state.stop_requested else "interrupted" if is_interruption(exc) else "error"
