@@ -9,6 +9,8 @@
 
 Everything that can take time (parsing, counting tokens, chunking, indexing) runs through ``app.tasks``;
 results come back with a generation number, so a result for a chat or model no longer shown is dropped.
+Nothing is counted on the GUI thread: ``build`` counts the sections, the document and the room the context
+leaves for it on the worker (long texts piece by piece, the tokenizer releasing the GIL meanwhile).
 Document errors (encrypted, corrupt, no text, zip bomb, unsupported, timeout ...) go to ``notice``.
 """
 
@@ -42,6 +44,7 @@ class Built:
     context: DocumentContext
     section_tokens: list[list[int]]
     citations: CitationIndex
+    room_tokens: int  # what the context leaves for the documents (the frame and the reserve counted)
 
 
 def parse_and_store(path: str, store: Store, chat_id: int, limits: ParseLimits) -> Iterator[Any]:
@@ -65,8 +68,9 @@ def build(documents: Sequence[ParsedDocument], counter: TokenCounter | None, mod
     if counter is None:
         counter = TokenizerCounter.from_model_dir(model_dir) if model_dir else EstimatedCounter()
     context = DocumentContext(DocumentSet.of(documents), counter, budget, strategy)
-    counts = [[counter.count_tokens(s.text) for s in d.sections] for d in documents]
-    return Built(context, counts, CitationIndex(context.documents.combined)), counter
+    counts = [counter.count_many([s.text for s in d.sections]) for d in documents]
+    room = context.indexed.room_tokens("", budget)
+    return Built(context, counts, CitationIndex(context.documents.combined), room), counter
 
 
 class DocumentController(QObject):
@@ -113,13 +117,23 @@ class DocumentController(QObject):
         if model_dir != self.model_dir:
             self._counter = None
         self.model_dir, self.context_tokens = model_dir, context_tokens
+        if model_dir and not self.documents:  # load the tokenizer now, not when the first document is added
+            self.tasks.run(TokenizerCounter.from_model_dir, model_dir, name="load tokenizer",
+                           on_result=lambda counter, d=model_dir: self._counter_loaded(d, counter),
+                           on_error=lambda exc: log.warning("the model's tokenizer could not be loaded: %s", exc))
         self._rebuild()
+
+    def _counter_loaded(self, model_dir: str, counter: TokenCounter) -> None:
+        """The tokenizer loaded ahead (its JSON is parsed holding the GIL: a fraction of a second that is
+        better spent when the model is set than when a document is dropped)."""
+        if model_dir == self.model_dir and self._counter is None:
+            self._counter = counter
 
     def set_strategy(self, strategy: str) -> None:
         self.strategy = strategy
         if self.built is not None:
             context = self.built.context.with_options(strategy=strategy)
-            self.built = Built(context, self.built.section_tokens, self.built.citations)
+            self.built = Built(context, self.built.section_tokens, self.built.citations, self.built.room_tokens)
             self._show_strategy()
 
     # --- adding and removing -------------------------------------------------------------------------
@@ -207,7 +221,8 @@ class DocumentController(QObject):
         cached = self._cache.get(key)
         if cached is not None and self._counter is not None:
             context = cached.context.with_options(strategy=self.strategy)
-            self._built(generation, (Built(context, cached.section_tokens, cached.citations), self._counter), key)
+            self._built(generation, (Built(context, cached.section_tokens, cached.citations, cached.room_tokens),
+                                     self._counter), key)
             return
         self.panel.reason_label.setText("Counting tokens…")
         self.tasks.run(build, documents, self._counter, self.model_dir, self.budget(), strategy, name="documents",
@@ -225,8 +240,8 @@ class DocumentController(QObject):
         context = self.built.context
         self.panel.set_documents([d for _, d in self.documents], self.built.section_tokens)
         budget = context.budget
-        self.panel.set_budget(context.document_tokens, context.indexed.room_tokens("", budget),
-                              budget.context_tokens, budget.reserve_tokens, context.counter.exact)
+        self.panel.set_budget(context.document_tokens, self.built.room_tokens, budget.context_tokens,
+                              budget.reserve_tokens, context.counter.exact)
         self._show_strategy()
         self.changed.emit()
 
@@ -239,8 +254,7 @@ class DocumentController(QObject):
         if self.built is None:
             return
         context = self.built.context
-        room = context.indexed.room_tokens("", context.budget)
-        choice = choose_strategy(context.document_tokens, room, "", context.strategy)
+        choice = choose_strategy(context.document_tokens, self.built.room_tokens, "", context.strategy)
         reason = choice.reason
         if self.context_tokens is None:
             reason += f" (The model's context is not known yet; {ASSUMED_CONTEXT_TOKENS:,} tokens assumed.)"

@@ -13,13 +13,16 @@
 It only shows: ``DocumentController`` gives it documents, counts, the budget and the plan, and listens to its
 signals (``add_requested``, ``remove_requested``, ``strategy_changed``,
 ``cancel_requested``). ``show_passage`` scrolls the text to a character range and highlights it.
+
+A document's text is put in the view once (new counts only refresh the list), ``TEXT_SLICE_CHARS`` at a time
+from the event loop: a 16 MB text in one ``setPlainText`` holds the window for a fraction of a second.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
                                QTextEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -27,6 +30,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
 from app.widgets.budget_bar import BudgetBar
 from core.documents import SUPPORTED_TYPES_TEXT, ParsedDocument
 
+TEXT_SLICE_CHARS = 256 * 1024  # characters added to the text view per event-loop turn
 STRATEGY_LABELS = {"auto": "Automatic", "whole": "Whole document", "retrieval": "Retrieval (best passages)",
                    "sequential": "Sequential reading (notes)"}
 
@@ -49,6 +53,10 @@ class DocumentPanel(QWidget):
         self.setObjectName("documentPanel")
         self._documents: list[ParsedDocument] = []
         self.highlighted: tuple[int, int, int] | None = None  # document index, char start, char end
+        self._shown: ParsedDocument | None = None  # the document whose text the view holds (or is filling with)
+        self._filled = 0  # characters of its text already in the view
+        self._filler = QTimer(self, interval=0)
+        self._filler.timeout.connect(self._fill_slice)
         self._build()
         self.set_documents([])
 
@@ -77,7 +85,7 @@ class DocumentPanel(QWidget):
         strategy_row = QHBoxLayout()
         strategy_row.addWidget(QLabel("Strategy"))
         strategy_row.addWidget(self.strategy_combo, 1)
-        self.progress_label = QLabel(objectName="readingProgress")
+        self.progress_label = QLabel(objectName="readingProgress", textFormat=Qt.TextFormat.PlainText)  # file names
         self.progress_bar = QProgressBar(objectName="readingBar", textVisible=False, maximumHeight=8)
         self.cancel_button = QPushButton("Cancel", objectName="cancelReading")
         progress_row = QHBoxLayout()
@@ -177,6 +185,7 @@ class DocumentPanel(QWidget):
             return
         if self.picker.currentIndex() != document_index:
             self.picker.setCurrentIndex(document_index)
+        self._fill_all()
         text = self._documents[document_index].text
         section = self._documents[document_index].section_at(char_start)
         char_start, char_end = qt_position(text, char_start), qt_position(text, char_end)
@@ -212,7 +221,7 @@ class DocumentPanel(QWidget):
         self.text.setExtraSelections([])
         self.highlighted = None
         if not 0 <= index < len(self._documents):
-            self.text.setPlainText("")
+            self._set_text(None)
             return
         document = self._documents[index]
         counts = self._section_tokens[index] if self._section_tokens and index < len(self._section_tokens) else None
@@ -223,10 +232,40 @@ class DocumentPanel(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, section.char_start)
             self.sections.addTopLevelItem(item)
         self.sections.resizeColumnToContents(0)
-        self.text.setPlainText(document.text)
+        self._set_text(document)
         self.document_selected.emit(index)
 
+    def _set_text(self, document: ParsedDocument | None) -> None:
+        """Show ``document``'s text unless the view already holds it: its first slice now, the rest a slice
+        per event-loop turn."""
+        if document is self._shown and document is not None:
+            return
+        self._shown = document
+        text = document.text if document is not None else ""
+        self.text.setPlainText(text[:TEXT_SLICE_CHARS])
+        self._filled = min(len(text), TEXT_SLICE_CHARS)
+        if self._filled < len(text):
+            self._filler.start()
+        else:
+            self._filler.stop()
+
+    def _fill_slice(self) -> None:
+        text = self._shown.text if self._shown is not None else ""
+        if self._filled < len(text):
+            cursor = QTextCursor(self.text.document())
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertText(text[self._filled:self._filled + TEXT_SLICE_CHARS])
+            self._filled = min(len(text), self._filled + TEXT_SLICE_CHARS)
+        if self._filled >= len(text):
+            self._filler.stop()
+
+    def _fill_all(self) -> None:
+        """The whole text in the view now (a passage is about to be shown)."""
+        while self._filler.isActive():
+            self._fill_slice()
+
     def _jump_to_section(self, item: QTreeWidgetItem) -> None:
+        self._fill_all()
         cursor = QTextCursor(self.text.document())
         text = self._documents[self.picker.currentIndex()].text
         cursor.setPosition(qt_position(text, int(item.data(0, Qt.ItemDataRole.UserRole))))

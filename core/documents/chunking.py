@@ -4,18 +4,22 @@ A chunk never crosses a section, so it has one page and one heading. Sections ar
 ends into pieces; pieces are packed greedily up to ``chunk_tokens``, and the next chunk starts with the last
 pieces of the previous one, up to ``overlap_tokens``, so a fact cut by a boundary is whole in one of them.
 A piece longer than a chunk (a huge paragraph, a line without spaces) is split at words, then characters.
-Each chunk's ``tokens`` is counted on its own text, so it is exact for an exact counter.
+Each chunk's ``tokens`` is counted on its own text, so it is exact for an exact counter. Pieces and chunks
+are counted in batches (``count_many``: one tokenizer call per few thousand, not one each), so a long
+document chunks in seconds.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from core.documents.parsed import ParsedDocument
 
 CountTokens = Callable[[str], int]
+CountMany = Callable[[Sequence[str]], list[int]]
+_BATCH = 4096  # pieces counted per call
 DEFAULT_CHUNK_TOKENS = 512
 DEFAULT_OVERLAP_TOKENS = 64
 _BOUNDARY = re.compile(r"(?<=[.!?;:])[\"'’”)\]]*\s+|\n\s*")
@@ -53,25 +57,40 @@ def count_sections(document: ParsedDocument, count_tokens: CountTokens) -> list[
 
 
 def chunk_document(document: ParsedDocument, count_tokens: CountTokens, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-                   overlap_tokens: int = DEFAULT_OVERLAP_TOKENS) -> list[Chunk]:
-    """The document's chunks in reading order."""
+                   overlap_tokens: int = DEFAULT_OVERLAP_TOKENS, count_many: CountMany | None = None) -> list[Chunk]:
+    """The document's chunks in reading order; ``count_many`` counts a list of texts at once (default: one
+    ``count_tokens`` call each)."""
     if chunk_tokens < 16:
         raise ValueError(f"chunk_tokens must be at least 16, got {chunk_tokens}")
     if not 0 <= overlap_tokens <= chunk_tokens // 2:
         raise ValueError(f"overlap_tokens must be between 0 and half of chunk_tokens ({chunk_tokens // 2}), "
                          f"got {overlap_tokens}")
+    many = count_many or (lambda texts: [count_tokens(t) for t in texts])
     chunks: list[Chunk] = []
     for section_index, section in enumerate(document.sections):
-        pieces = [p for start, end in _pieces(section.text)
-                  for p in _fit(section.text, start, end, count_tokens, chunk_tokens)]
-        for start, end in _pack(pieces, chunk_tokens, overlap_tokens, section.text, count_tokens):
-            raw = section.text[start:end]
-            text = raw.strip()
-            start += len(raw) - len(raw.lstrip())
-            end = start + len(text)
-            chunks.append(Chunk(len(chunks), section_index, section.page, section.char_start + start,
-                                section.char_start + end, count_tokens(text), text))
+        text = section.text
+        pieces: list[tuple[int, int, int]] = []
+        for spans in _batches(_pieces(text)):
+            for (start, end), tokens in zip(spans, many([text[a:b] for a, b in spans])):
+                if tokens <= chunk_tokens or end - start <= 1:
+                    pieces.append((start, end, tokens))
+                else:
+                    pieces += _fit(text, start, end, count_tokens, chunk_tokens)
+        for ranges in _batches(_pack(pieces, chunk_tokens, overlap_tokens, text, count_tokens)):
+            stripped = []
+            for start, end in ranges:
+                raw = text[start:end]
+                start += len(raw) - len(raw.lstrip())
+                stripped.append((start, start + len(raw.strip())))
+            texts = [text[a:b] for a, b in stripped]
+            for (start, end), chunk_text, tokens in zip(stripped, texts, many(texts)):
+                chunks.append(Chunk(len(chunks), section_index, section.page, section.char_start + start,
+                                    section.char_start + end, tokens, chunk_text))
     return chunks
+
+
+def _batches(items: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    return [items[i:i + _BATCH] for i in range(0, len(items), _BATCH)]
 
 
 def _pieces(text: str) -> list[tuple[int, int]]:
@@ -132,12 +151,16 @@ def _pack(pieces: list[tuple[int, int, int]], limit: int, overlap: int, text: st
 
 def _tail(text: str, piece: tuple[int, int, int], overlap: int,
           count_tokens: CountTokens) -> tuple[int, int, int] | None:
-    """The longest run of whole words ending ``piece`` that has at most ``overlap`` tokens (None if no word fits)."""
+    """The longest run of whole words ending ``piece`` that has at most ``overlap`` tokens (None if no word fits),
+    found by bisection over the words' starts (a suffix's count grows as it takes more words)."""
     start, end, _tokens = piece
-    best = None
-    for match in reversed(list(re.finditer(r"\S+", text[start:end]))):
-        tokens = count_tokens(text[start + match.start():end])
-        if tokens > overlap:
-            break
-        best = (start + match.start(), end, tokens)
+    starts = [start + match.start() for match in re.finditer(r"\S+", text[start:end])]
+    best, low, high = None, 0, len(starts) - 1  # candidates: starts[low..high]; later starts are shorter
+    while low <= high:
+        middle = (low + high) // 2
+        tokens = count_tokens(text[starts[middle]:end])
+        if tokens <= overlap:
+            best, high = (starts[middle], end, tokens), middle - 1
+        else:
+            low = middle + 1
     return best

@@ -8,22 +8,28 @@ alignment most of its matching shingles agree on, so a phrase repeated elsewhere
 
 ``CitationIndex(document)`` is built once per document; ``find(text)`` is then fast enough to run on every
 streamed update. Spans are character ranges of ``ParsedDocument.text``, with the section and page, so the
-GUI can scroll to them and highlight them.
+GUI can scroll to them and highlight them. The index is a few numpy arrays (about 20 bytes per word of the
+document: word offsets, shingle hashes sorted with their positions), not Python objects per word, so a
+document of millions of words costs tens of megabytes, not gigabytes.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterable
+
+import numpy as np
 
 from core.documents.parsed import ParsedDocument
 
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)\]]*\s+|\n+")
 _MAX_POSITIONS = 16  # per shingle: a phrase repeated more often than this is boilerplate, not a citation
+_MIX = np.uint64(0x100000001B3)  # multiplier folding the words' hashes into a shingle's (wrapping uint64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +47,20 @@ class Citation:
 
 
 def normalise_word(word: str) -> str:
+    if word.isascii():
+        return word.lower()  # casefold and NFKD change nothing else in ASCII
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _shingles(word_hashes: Iterable[int], n: int) -> np.ndarray:
+    """One 64-bit hash per run of ``n`` consecutive words (collisions are negligible)."""
+    words = np.array(word_hashes, dtype=np.int64).view(np.uint64)
+    count = max(0, len(words) - n + 1)
+    shingles = np.zeros(count, dtype=np.uint64)
+    for k in range(n if count else 0):
+        shingles = shingles * _MIX + words[k:k + count]
+    return shingles
 
 
 class CitationIndex:
@@ -50,13 +68,24 @@ class CitationIndex:
         if shingle_words < 2:
             raise ValueError(f"shingle_words must be at least 2, got {shingle_words}")
         self.document, self.n = document, shingle_words
-        self._spans = [(m.start(), m.end()) for m in _WORD.finditer(document.text)]
-        words = [normalise_word(document.text[a:b]) for a, b in self._spans]
-        self._index: dict[int, list[int]] = {}  # hash of a shingle (64-bit: collisions are negligible) -> positions
-        for position in range(len(words) - shingle_words + 1):
-            positions = self._index.setdefault(hash(tuple(words[position:position + shingle_words])), [])
-            if len(positions) < _MAX_POSITIONS:
-                positions.append(position)
+        starts, ends, hashes = array("q"), array("q"), array("q")
+        for match in _WORD.finditer(document.text):
+            starts.append(match.start())
+            ends.append(match.end())
+            hashes.append(hash(normalise_word(match.group())))
+        offsets = np.int32 if len(document.text) < 2**31 else np.int64
+        self._starts, self._ends = np.array(starts, dtype=offsets), np.array(ends, dtype=offsets)
+        del starts, ends
+        shingles = _shingles(hashes, shingle_words)
+        del hashes
+        self._order = np.argsort(shingles, kind="stable").astype(np.int32 if len(shingles) < 2**31 else np.int64)
+        self._sorted = shingles[self._order]  # positions of one shingle stay in document order (stable sort)
+
+    def _positions(self, shingle: np.uint64) -> list[int]:
+        """Where a shingle occurs (its first ``_MAX_POSITIONS`` places, in document order)."""
+        low = int(np.searchsorted(self._sorted, shingle, side="left"))
+        high = min(int(np.searchsorted(self._sorted, shingle, side="right")), low + _MAX_POSITIONS)
+        return self._order[low:high].tolist()
 
     def find(self, text: str, threshold: float = 0.5, long_quote_shingles: int = 4) -> list[Citation]:
         """Citations of the sentences of ``text`` that quote or closely paraphrase the document."""
@@ -68,11 +97,11 @@ class CitationIndex:
         return citations
 
     def _cite(self, text: str, start: int, end: int, threshold: float, long_quote: int) -> Citation | None:
-        words = [normalise_word(m.group()) for m in _WORD.finditer(text, start, end)]
+        words = [hash(normalise_word(m.group())) for m in _WORD.finditer(text, start, end)]
         total = len(words) - self.n + 1
         if total < 1:
             return None
-        hits = [(i, self._index.get(hash(tuple(words[i:i + self.n])), [])) for i in range(total)]
+        hits = [(i, self._positions(shingle)) for i, shingle in enumerate(_shingles(words, self.n))]
         matched = [(i, positions) for i, positions in hits if positions]
         share = len(matched) / total
         if not ((share >= threshold and len(matched) >= min(2, total)) or len(matched) >= long_quote):
@@ -81,7 +110,7 @@ class CitationIndex:
         best = votes.most_common(1)[0][0]
         aligned = [p for i, positions in matched for p in positions if abs((p - i) - best) <= self.n]
         first, last = min(aligned), max(aligned) + self.n - 1
-        char_start, char_end = self._spans[first][0], self._spans[last][1]
+        char_start, char_end = int(self._starts[first]), int(self._ends[last])
         section_index = self.document.section_at(char_start)
         page = self.document.sections[section_index].page
         return Citation(start, end, char_start, char_end, section_index, page, round(share, 3))

@@ -5,6 +5,10 @@ strict UTF-8 -> an HTML ``<meta charset>`` when the caller allows it -> Western 
 between ASCII ones: cp1252, the superset of Latin-1 that Windows writes) -> charset-normalizer's
 guess for other scripts (Cyrillic, Greek, CJK ...). Detectors are unreliable on short texts, which is why
 Western text is recognised first by a simple rule. Binary data is refused with ``NotTextError``.
+
+Nothing is guessed silently: UTF-8 with a few bad bytes is read as UTF-8, the bad bytes shown as U+FFFD and
+counted in the encoding's name ("utf-8 (3 undecodable bytes replaced)"), and a file that is not UTF-8 at all
+is named "cp1252 (guessed: not UTF-8)"; the loader turns both into a warning on the document.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ _BOMS = [  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
 ]
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
+GUESSED = "(guessed: not UTF-8)"  # ends the name of an encoding chosen by guessing
 
 
 def decode_text(data: bytes, name: str, html: bool = False) -> tuple[str, str]:
@@ -46,21 +51,18 @@ def decode_text(data: bytes, name: str, html: bool = False) -> tuple[str, str]:
         declared = _meta_charset(data)
         if declared:
             return _decode(data, declared, name), declared
-    if _western(data):
-        return _decode(data, "cp1252", name), "cp1252"
-    guessed = _guess(data)
-    if guessed:
-        return _decode(data, guessed, name), guessed
-    return _decode(data, "cp1252", name), "cp1252"
+    guessed = "cp1252" if _western(data) else _guess(data) or "cp1252"
+    return _decode(data, guessed, name), f"{guessed} {GUESSED}"
 
 
 def _damaged_utf8(data: bytes) -> tuple[str, int] | None:
-    """UTF-8 text with a few bad bytes (a damaged download, a stray Latin-1 character): (text, bad count)
-    when its valid multi-byte characters outnumber the bad bytes, else None (another encoding)."""
+    """UTF-8 text with a few bad bytes (a damaged download, a stray Latin-1 character): (text, bad count) when it
+    holds valid multi-byte UTF-8 characters (a legacy code page never makes those by chance: reading them as
+    cp1252 would turn "é" into "Ã©" everywhere) and at most 5% bad bytes, else None (another encoding)."""
     text = data.decode("utf-8", errors="replace")
     replaced = text.count("\ufffd")
-    wide = sum(1 for ch in text if ord(ch) > 0x7F) - replaced
-    if wide >= replaced and replaced <= len(text) // 100 + 1:
+    wide = len(text) - len(text.encode("ascii", "ignore")) - replaced
+    if wide > 0 and replaced <= len(text) // 20:
         return text, replaced
     return None
 

@@ -6,21 +6,26 @@ Call ``load_document`` only through ``parse_document`` unless the file is truste
 imported inside the functions that need them.
 
 Each loader returns sections as ``(title, page, text, level)`` plus warnings; nothing is dropped without a
-warning saying so (blank pages, unreadable pages).
+warning saying so (blank pages, unreadable pages). ``ExtractLimits`` bounds what a file may make: pages
+(counted before any is read, so a PDF whose page tree names one page 200,000 times is refused at once),
+characters of text (counted as they come), and a DOCX's inflation (``check_inflation``: every entry is
+inflated in bounded reads, and the total capped, before python-docx reads any; no OS memory limit needed).
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from core.documents.encoding import decode_text
-from core.documents.errors import (CorruptDocumentError, DocumentError, NoTextError, NoTextLayerError,
-                                   PasswordProtectedError)
+from core.documents.encoding import GUESSED, decode_text
+from core.documents.errors import (CorruptDocumentError, DocumentError, FileTooLargeError, NoTextError,
+                                   NoTextLayerError, PasswordProtectedError, UnsafeArchiveError)
 from core.documents.html_text import html_sections
 from core.documents.parsed import ParsedDocument, build_sections
+from core.documents.sniff import ZipLimits
 
 Progress = Callable[[int, int], None]  # (done, total) in pages or blocks
 Part = tuple[str | None, int | None, str, int]
@@ -28,20 +33,39 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffe\uffff]")
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_INFLATE_READ = 1 << 20  # bytes inflated per read while checking a ZIP
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractLimits:
+    """What one document may make: pages, characters of text, and its ZIP (DOCX) as it inflates."""
+
+    max_pages: int = 10_000
+    max_text_chars: int = 32 * 2**20
+    zip: ZipLimits = field(default_factory=ZipLimits)
+
+    def too_long(self, name: str, chars: int) -> FileTooLargeError:
+        return FileTooLargeError(f"{name} holds more than {self.max_text_chars / 2**20:,.0f} million characters of "
+                                 f"text ({chars:,} so far), more than Ponder reads in one document; split it into "
+                                 "smaller files.", name=name)
 
 
 def load_document(path: Path, kind: str, sha256: str, size_bytes: int,
-                  progress: Progress = lambda done, total: None) -> ParsedDocument:
+                  progress: Progress = lambda done, total: None,
+                  limits: ExtractLimits = ExtractLimits()) -> ParsedDocument:
     """Parse ``path`` as ``kind`` (from ``sniff.detect_kind``); raises ``DocumentError`` subclasses."""
     pages = encoding = None
     if kind == "pdf":
-        parts, warnings, pages = load_pdf(path, progress)
+        parts, warnings, pages = load_pdf(path, progress, limits)
     elif kind == "docx":
-        parts, warnings = load_docx(path, progress)
+        parts, warnings = load_docx(path, progress, limits)
     else:
         data = path.read_bytes()
         text, encoding = decode_text(data, path.name, html=kind == "html")
-        warnings = [f"{path.name} is {encoding}: those bytes show as \ufffd."] if "undecodable" in encoding else []
+        del data
+        if len(text) > limits.max_text_chars:
+            raise limits.too_long(path.name, len(text))
+        warnings = _encoding_warnings(path.name, encoding)
         if kind == "html":
             parts, _title = html_sections(text)
         elif kind == "markdown":
@@ -54,8 +78,20 @@ def load_document(path: Path, kind: str, sha256: str, size_bytes: int,
     return ParsedDocument(path.name, kind, sha256, size_bytes, sections, tuple(warnings), pages, encoding)
 
 
+def _encoding_warnings(name: str, encoding: str) -> list[str]:
+    if "undecodable" in encoding:
+        return [f"{name} is {encoding}: those bytes show as \ufffd. The file is damaged or mixes encodings; if "
+                "text looks wrong, save it again as UTF-8."]
+    if encoding.endswith(GUESSED):
+        guessed = encoding[:-len(GUESSED)].strip()
+        return [f"{name} is not valid UTF-8, so it was read as {guessed}. If some characters look wrong, open it "
+                "in an editor, save it as UTF-8 and add it again."]
+    return []
+
+
 # --- PDF -----------------------------------------------------------------------------------------
-def load_pdf(path: Path, progress: Progress) -> tuple[list[Part], list[str], int]:
+def load_pdf(path: Path, progress: Progress,
+             limits: ExtractLimits = ExtractLimits()) -> tuple[list[Part], list[str], int]:
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -66,8 +102,11 @@ def load_pdf(path: Path, progress: Progress) -> tuple[list[Part], list[str], int
         raise _pdf_open_error(name, getattr(exc, "err_code", None), pdfium_c) from exc
     try:
         total = len(pdf)
+        if total > limits.max_pages:
+            raise FileTooLargeError(f"{name} has {total:,} pages, more than the {limits.max_pages:,} Ponder reads in "
+                                    "one document; split it into smaller files.", name=name)
         parts: list[Part] = []
-        blank, broken, images = [], [], 0
+        blank, broken, images, chars = [], [], 0, 0
         for index in range(total):
             try:
                 page = pdf[index]
@@ -80,6 +119,9 @@ def load_pdf(path: Path, progress: Progress) -> tuple[list[Part], list[str], int
                 textpage.close()
                 if text.strip():
                     parts.append((None, index + 1, text.strip("\n"), 0))
+                    chars += len(text)
+                    if chars > limits.max_text_chars:
+                        raise limits.too_long(name, chars)
                 else:
                     blank.append(index + 1)
                     images += any(True for _ in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2))
@@ -125,11 +167,35 @@ def _pages(numbers: list[int]) -> str:
 
 
 # --- DOCX ----------------------------------------------------------------------------------------
-def load_docx(path: Path, progress: Progress) -> tuple[list[Part], list[str]]:
+def check_inflation(path: Path, limits: ZipLimits) -> None:
+    """Inflate every entry of the ZIP in bounded reads, stopping past the total limit; an entry whose data does
+    not match its directory entry (more or other bytes than declared) fails its CRC and is refused. zipfile's
+    own ``read()`` asks zlib for up to 2 GiB at once, so without this a lying entry inflates fully in one call."""
+    name, total = path.name, 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as entry:
+                    while chunk := entry.read(_INFLATE_READ):
+                        total += len(chunk)
+                        if total > limits.max_uncompressed_bytes:
+                            raise UnsafeArchiveError(
+                                f"{name} was refused: it inflates to more than "
+                                f"{limits.max_uncompressed_bytes / 2**20:,.0f} MiB (a zip bomb, or a package that lies "
+                                "about its sizes). If you trust the file, open it in Word or LibreOffice and save it "
+                                "again as .docx.", name=name)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        raise UnsafeArchiveError(f"{name} was refused: its contents do not match what its ZIP directory declares "
+                                 f"({exc}); the file is damaged or crafted. Open it in Word or LibreOffice and save it "
+                                 "again as .docx.", name=name) from exc
+
+
+def load_docx(path: Path, progress: Progress, limits: ExtractLimits = ExtractLimits()) -> tuple[list[Part], list[str]]:
     import docx
     from docx.table import Table
 
     name = path.name
+    check_inflation(path, limits.zip)
     try:
         document = docx.Document(str(path))
         blocks = list(document.iter_inner_content())
@@ -138,10 +204,12 @@ def load_docx(path: Path, progress: Progress) -> tuple[list[Part], list[str]]:
         raise CorruptDocumentError(f"{name} is not a readable Word document ({type(exc).__name__}: {exc}); open it "
                                    "in Word or LibreOffice, save it again as .docx, and try again.", name=name) from exc
     parts: list[Part] = []
-    title, level, lines = None, 0, []
+    title, level, lines, chars = None, 0, [], 0
     for done, block in enumerate(blocks, 1):
         if isinstance(block, Table):
-            lines.extend(table_lines(block))
+            rows = table_lines(block)
+            lines.extend(rows)
+            chars += sum(map(len, rows))
         else:
             text = clean_text(block.text).strip()
             heading = _heading_level(block)
@@ -150,6 +218,9 @@ def load_docx(path: Path, progress: Progress) -> tuple[list[Part], list[str]]:
                 title, level, lines = text, heading, []
             if text:
                 lines.append(text)
+                chars += len(text)
+        if chars > limits.max_text_chars:
+            raise limits.too_long(name, chars)
         if done % 200 == 0:
             progress(done, len(blocks))
     parts.append((title, None, "\n".join(lines), level))

@@ -3,6 +3,9 @@
 These run in the caller's process and read only the file's first bytes and a ZIP's central directory (never
 a decompressed byte), so a refusal is instant and needs no worker process. ``detect_kind`` returns the
 kind to parse and any warning; anything else raises a ``DocumentError`` that says which types Ponder reads.
+A ZIP's directory is checked against the file itself: entry names given twice, compression methods Word
+never writes, and compressed sizes that do not fit where the entries lie (a directory that lies about its
+sizes) are refused. The worker then inflates under streaming limits (``loaders.check_inflation``).
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ def check_docx_package(path: Path, limits: ZipLimits = ZipLimits()) -> None:
     """Refuse a ZIP that is unsafe (bomb, traversal, too many entries) or not a Word package, reading only
     its central directory. Raises ``UnsafeArchiveError``, ``UnsupportedTypeError`` or ``CorruptDocumentError``."""
     name = path.name
-    entries, directory_bytes = _end_of_central_directory(path)
+    entries, directory_bytes, directory_offset = _end_of_central_directory(path)
     if entries > limits.max_entries:
         raise _unsafe(name, f"it lists {entries:,} files (at most {limits.max_entries:,} are accepted)")
     if directory_bytes > limits.max_central_directory_bytes:
@@ -160,11 +163,15 @@ def check_docx_package(path: Path, limits: ZipLimits = ZipLimits()) -> None:
                                    "LibreOffice and try again.", name=name) from exc
     if len(infos) > limits.max_entries:
         raise _unsafe(name, f"it lists {len(infos):,} files (at most {limits.max_entries:,} are accepted)")
+    _check_layout(name, infos, directory_offset)
     total = 0
     for info in infos:
         if _unsafe_entry_name(info.filename):
             raise _unsafe(name, f"it holds an entry named {info.filename!r} that points outside the package "
                                 "(a path-traversal attack)")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _unsafe(name, f"its entry {info.filename!r} uses compression method {info.compress_type}, which "
+                                "Word never writes (only stored and deflated entries are accepted)")
         total += info.file_size
         ratio = info.file_size / max(1, info.compress_size)
         if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
@@ -181,6 +188,26 @@ def check_docx_package(path: Path, limits: ZipLimits = ZipLimits()) -> None:
         raise unsupported(name, what)
 
 
+def _check_layout(name: str, infos: list[zipfile.ZipInfo], directory_offset: int) -> None:
+    """Each name once (part names are case-insensitive), and each entry's declared compressed bytes lying
+    between its own header and the next entry's (or the directory): a directory that claims more compressed
+    data than the file holds would pass the ratio check with sizes it made up."""
+    seen: set[str] = set()
+    for info in infos:
+        key = info.filename.replace("\\", "/").lower()
+        if key in seen:
+            raise _unsafe(name, f"it holds two entries named {info.filename!r} (which one would be read is up to "
+                                "the reader: a way to hide content)")
+        seen.add(key)
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    for info, following in zip(ordered, [*ordered[1:], None]):
+        end = following.header_offset if following is not None else directory_offset
+        least = info.header_offset + 30 + len(info.orig_filename.encode("utf-8", "replace")) + info.compress_size
+        if least > end:
+            raise _unsafe(name, f"its entry {info.filename!r} claims {info.compress_size:,} compressed bytes that "
+                                "are not in the file (the package lies about its sizes, or its entries overlap)")
+
+
 def _unsafe(name: str, why: str) -> UnsafeArchiveError:
     return UnsafeArchiveError(f"{name} was refused without being opened: {why}. If you trust the file, open it in "
                               "Word or LibreOffice and save it again as .docx.", name=name)
@@ -193,8 +220,8 @@ def _unsafe_entry_name(entry: str) -> bool:
     return ".." in PurePosixPath(normal).parts
 
 
-def _end_of_central_directory(path: Path) -> tuple[int, int]:
-    """(entry count, central directory size) from the ZIP's end record, read from the file's tail only."""
+def _end_of_central_directory(path: Path) -> tuple[int, int, int]:
+    """(entry count, central directory size, where it starts) from the ZIP's end record (the file's tail)."""
     with path.open("rb") as handle:
         handle.seek(0, 2)
         size = handle.tell()
@@ -205,7 +232,8 @@ def _end_of_central_directory(path: Path) -> tuple[int, int]:
     if at < 0 or len(tail) - at < 22:
         raise CorruptDocumentError(f"{path.name} is an incomplete ZIP package (its end record is missing: the "
                                    "file is truncated or damaged); re-save or re-download it.", name=path.name)
-    entries, directory_bytes = struct.unpack("<HI", tail[at + 10:at + 16])
-    if entries == 0xFFFF or directory_bytes == 0xFFFFFFFF:
+    entries, directory_bytes, directory_offset = struct.unpack("<HII", tail[at + 10:at + 20])
+    if entries == 0xFFFF or directory_bytes == 0xFFFFFFFF or directory_offset == 0xFFFFFFFF:
         raise _unsafe(path.name, "it uses the ZIP64 format, which only huge packages need")
-    return entries, directory_bytes
+    directory_start = size - tail_size + at - directory_bytes  # where it is (data may precede the ZIP)
+    return entries, directory_bytes, directory_start

@@ -101,7 +101,7 @@ class IndexedDocument:
                  overlap_tokens: int = DEFAULT_OVERLAP_TOKENS, rendered: str | None = None) -> None:
         """``rendered`` replaces the document's own stable form (``DocumentSet.rendered`` for several files)."""
         self.document, self.counter = document, counter
-        self.chunks = chunk_document(document, counter.count_tokens, chunk_tokens, overlap_tokens)
+        self.chunks = chunk_document(document, counter.count_tokens, chunk_tokens, overlap_tokens, counter.count_many)
         self.rendered = rendered if rendered is not None else render_document(document)
         self.document_tokens = counter.count_tokens(self.rendered)
         self._ranker: ChunkRanker | None = None

@@ -3,15 +3,28 @@
 The GUI may talk to a remote OpenAI-compatible server whose tokenizer it does not have; then the estimate
 (deliberately on the high side) decides strategies, and the server's own check (a 400 naming both token
 counts) stays the last word. ``TokenCounter`` is the interface the rest of the package takes.
+
+Counting a long text never encodes it whole: a tokenizer's encoding of 16 MB of text takes gigabytes. It is
+counted in pieces of ``PIECE_CHARS`` cut at whitespace (exact for the byte-level BPE tokenizers of the
+supported models, whose pieces never span a space before a word), each encoded through the call that
+releases the GIL, so the window's event loop keeps running while a worker thread counts. ``count_many``
+counts a list of short texts in one call (chunking counts thousands of sentences).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
+# Imported with this module, not on first use: the window would import it on a worker thread, where the
+# import (under PySide's import hook) holds the GIL, and so the event loop, for a quarter of a second.
+from core.tokenizer import Tokenizer  # light: tokenizers + jinja2, no torch
+
 Messages = Sequence[Mapping[str, Any]]
+PIECE_CHARS = 65_536  # a longer text is counted piece by piece
+BATCH_TEXTS = 2_048  # short texts counted per tokenizer call
 
 
 class TokenCounter(Protocol):
@@ -19,6 +32,8 @@ class TokenCounter(Protocol):
     label: str  # says where the counts come from, for people
 
     def count_tokens(self, text: str) -> int: ...
+
+    def count_many(self, texts: Sequence[str]) -> list[int]: ...
 
     def count_prompt(self, messages: Messages) -> int: ...
 
@@ -34,12 +49,27 @@ class TokenizerCounter:
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path) -> TokenizerCounter:
-        from core.tokenizer import Tokenizer  # light: tokenizers + jinja2, no torch
-
         return cls(Tokenizer.from_dir(model_dir), f"tokenizer of {Path(model_dir).name}")
 
     def count_tokens(self, text: str) -> int:
+        if len(text) > PIECE_CHARS:
+            return self._tokenizer.count_up_to(text, sys.maxsize)  # piece by piece: bounded memory
         return len(self._tokenizer.encode(text)) if text else 0
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """Each text's count; short texts go to the tokenizer in batches (one call each, the GIL released)."""
+        counts = [0] * len(texts)
+        batch: list[int] = []
+        for index, text in enumerate(texts):
+            if len(text) > PIECE_CHARS:
+                counts[index] = self.count_tokens(text)
+            elif text:
+                batch.append(index)
+        for start in range(0, len(batch), BATCH_TEXTS):
+            chosen = batch[start:start + BATCH_TEXTS]
+            for index, n in zip(chosen, self._tokenizer.count_many([texts[i] for i in chosen])):
+                counts[index] = n
+        return counts
 
     def count_prompt(self, messages: Messages) -> int:
         return len(self._tokenizer.prompt_ids(messages, add_generation_prompt=True))
@@ -59,6 +89,9 @@ class EstimatedCounter:
 
     def count_tokens(self, text: str) -> int:
         return math.ceil(len(text.encode("utf-8", errors="replace")) / self.bytes_per_token)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return [self.count_tokens(text) for text in texts]
 
     def count_prompt(self, messages: Messages) -> int:
         return sum(self.count_tokens(str(m.get("content") or "")) + self.message_overhead_tokens

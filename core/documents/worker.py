@@ -8,11 +8,13 @@ process (multiprocessing "spawn": works the same on Linux, macOS, Windows and in
 
 - over the time limit, or cancelled: the worker is killed -> ``ParserTimeoutError`` / ``ParseCancelledError``;
 - out of memory: ``ParserMemoryError`` (Linux and macOS cap the worker's address space with
-  ``RLIMIT_AS``; Windows has no such rlimit, so there a runaway parse is stopped only by the time limit and by
-  the machine's own memory limits; macOS may ignore the cap, which is then logged);
+  ``RLIMIT_AS``; Windows has no such rlimit, so there the parsers' own limits bound it: pages, characters of
+  text and a DOCX's streamed inflation, ``loaders.ExtractLimits``; macOS may ignore the cap, which is logged);
 - crashed (segfault, abort, ``os._exit``): ``ParserCrashedError`` naming the signal or exit code.
 
 The worker also caps its own CPU time (``RLIMIT_CPU``), so it cannot outlive a caller that was killed.
+A plain-text file (text, Markdown, HTML) larger than ``max_text_chars`` is refused by the pre-checks, before
+any worker starts; the size of the document a PDF or DOCX makes is checked as it is read.
 
 Use: ``parse_document(path, on_progress=..., cancel=event)`` blocks (call it off the GUI thread), or
 ``iter_parse(path)`` yields ``ParseProgress`` items (at least every 0.25 s, so a consumer that cancels
@@ -33,15 +35,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
 
-from core.documents.errors import (DocumentError, ParseCancelledError, ParserCrashedError, ParserMemoryError,
-                                   ParserTimeoutError, UnreadableFileError, error_from_code)
-from core.documents.loaders import load_document
+from core.documents.errors import (DocumentError, FileTooLargeError, ParseCancelledError, ParserCrashedError,
+                                   ParserMemoryError, ParserTimeoutError, UnreadableFileError, error_from_code)
+from core.documents.loaders import ExtractLimits, load_document
 from core.documents.parsed import ParsedDocument
 from core.documents.sniff import HEAD_BYTES, ZipLimits, check_size, detect_kind
 
 logger = logging.getLogger(__name__)
 
-Parser = Callable[..., ParsedDocument]  # (path, kind, sha256, size_bytes, progress) -> ParsedDocument
+Parser = Callable[..., ParsedDocument]  # (path, kind, sha256, size_bytes, progress, limits) -> ParsedDocument
+TEXT_KINDS = ("text", "markdown", "html")
 _EXIT_OUT_OF_MEMORY = 86
 _POLL_S = 0.05
 
@@ -51,6 +54,8 @@ class ParseLimits:
     time_s: float = 120.0
     memory_bytes: int = 2 * 2**30
     max_file_bytes: int = 256 * 2**20
+    max_text_chars: int = 32 * 2**20  # the text of one document (a plain-text file: its size in bytes)
+    max_pages: int = 10_000
     zip: ZipLimits = field(default_factory=ZipLimits)
 
     def __post_init__(self) -> None:
@@ -58,8 +63,12 @@ class ParseLimits:
             raise ValueError(f"ParseLimits.time_s must be > 0 seconds, got {self.time_s}")
         if self.memory_bytes < 64 * 2**20:
             raise ValueError(f"ParseLimits.memory_bytes must be at least 64 MiB, got {self.memory_bytes:,} bytes")
-        if self.max_file_bytes < 1:
-            raise ValueError(f"ParseLimits.max_file_bytes must be >= 1, got {self.max_file_bytes}")
+        if self.max_file_bytes < 1 or self.max_text_chars < 1 or self.max_pages < 1:
+            raise ValueError(f"ParseLimits.max_file_bytes, max_text_chars and max_pages must be >= 1, got {self}")
+
+    @property
+    def extract(self) -> ExtractLimits:
+        return ExtractLimits(self.max_pages, self.max_text_chars, self.zip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,11 @@ def check_file(path: str | Path, limits: ParseLimits = ParseLimits()) -> Checked
         check_size(path, size, limits.max_file_bytes)
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)
+            detected = detect_kind(path, head, limits.zip)
+            if detected.kind in TEXT_KINDS and size > limits.max_text_chars:  # refused before reading it all
+                raise FileTooLargeError(f"{path.name} is {size / 2**20:,.0f} MiB of text, more than the "
+                                        f"{limits.max_text_chars / 2**20:,.0f} MiB Ponder reads in one document; "
+                                        "split it into smaller files.", name=path.name)
             digest = hashlib.sha256(head)
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -103,7 +117,6 @@ def check_file(path: str | Path, limits: ParseLimits = ParseLimits()) -> Checked
         reason = exc.strerror or str(exc)
         raise UnreadableFileError(f"{path.name} cannot be opened ({reason}); check that the file exists and that "
                                   "you may read it.", name=path.name) from exc
-    detected = detect_kind(path, head, limits.zip)
     return CheckedFile(path, detected.kind, digest.hexdigest(), size, detected.warning)
 
 
@@ -152,7 +165,7 @@ def _supervise(checked: CheckedFile, limits: ParseLimits, parser: Parser, cancel
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_worker_main, name=f"ponder-parse-{name}", daemon=True,
                               args=(sender, str(checked.path), checked.kind, checked.sha256, checked.size_bytes,
-                                    limits.memory_bytes, limits.time_s, parser))
+                                    limits.memory_bytes, limits.time_s, parser, limits.extract))
     started = time.monotonic()
     done = total = 0
     last_yield = started
@@ -243,7 +256,7 @@ def _died(process: multiprocessing.process.BaseProcess, name: str, limits: Parse
 
 # --- the worker process ------------------------------------------------------------------------
 def _worker_main(conn: multiprocessing.connection.Connection, path: str, kind: str, sha256: str, size_bytes: int,
-                 memory_bytes: int, time_s: float, parser: Parser) -> None:
+                 memory_bytes: int, time_s: float, parser: Parser, extract: ExtractLimits) -> None:
     _limit_resources(memory_bytes, time_s)
     last_sent = 0.0
 
@@ -255,7 +268,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, path: str, kind: s
             conn.send(("progress", done, total))
 
     try:
-        payload: tuple = ("done", parser(Path(path), kind, sha256, size_bytes, progress).to_dict())
+        payload: tuple = ("done", parser(Path(path), kind, sha256, size_bytes, progress, extract).to_dict())
     except DocumentError as exc:
         payload = ("error", exc.code, exc.message)
     except MemoryError:

@@ -131,30 +131,30 @@ def docx_like_entries() -> dict[str, bytes]:
 
 
 # --- parser stubs for the worker-fault tests (run in the worker process) ---------------------------
-def hanging_parser(path, kind, sha256, size_bytes, progress):
+def hanging_parser(path, kind, sha256, size_bytes, progress, limits=None):
     time.sleep(600)
 
 
-def exiting_parser(path, kind, sha256, size_bytes, progress):
+def exiting_parser(path, kind, sha256, size_bytes, progress, limits=None):
     os._exit(3)
 
 
-def segfault_parser(path, kind, sha256, size_bytes, progress):
+def segfault_parser(path, kind, sha256, size_bytes, progress, limits=None):
     import ctypes
 
     ctypes.string_at(0)  # reads address 0: SIGSEGV
 
 
-def memory_hog_parser(path, kind, sha256, size_bytes, progress):
+def memory_hog_parser(path, kind, sha256, size_bytes, progress, limits=None):
     hoard = [bytearray(64 * 2**20) for _ in range(64)]  # 4 GiB, far over the limit the test sets
     return hoard
 
 
-def raising_parser(path, kind, sha256, size_bytes, progress):
+def raising_parser(path, kind, sha256, size_bytes, progress, limits=None):
     raise KeyError("/Root")
 
 
-def slow_pages_parser(path, kind, sha256, size_bytes, progress):
+def slow_pages_parser(path, kind, sha256, size_bytes, progress, limits=None):
     for page in range(1, 201):
         progress(page, 200)
         time.sleep(0.05)
