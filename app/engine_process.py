@@ -12,10 +12,13 @@ worker (``app.tasks``); the window is usable at once and follows the signals:
     restarted()                     the engine is back after a crash (``ready`` follows at once)
 
 Watching: the child's exit is polled every ``POLL_MS`` (``Popen.poll``, no I/O) and ``/health`` every
-``HEALTH_MS`` on a worker; ``HEALTH_FAILURES`` failures in a row while the process lives count as a wedged
-engine, which is killed and restarted. After ``MAX_RESTARTS`` crashes within ``RESTART_WINDOW_S`` it gives
-up and reports ``failed``. A frozen build (PyInstaller, ``sys.frozen``) runs the bundle's ``ponder-engine``
-executable, next to the window's own, instead of ``python -m core.server``.
+``HEALTH_MS`` on a worker; ``HEALTH_FAILURES`` failures in a row while the process lives (no answer, or
+``engine_stalled``: the engine answers but its engine thread makes no progress) count as a wedged engine,
+which is killed and restarted, and ``crashed`` says why. After ``MAX_RESTARTS`` crashes within
+``RESTART_WINDOW_S`` it gives up and reports ``failed``. A frozen build (PyInstaller, ``sys.frozen``) runs
+the bundle's ``ponder-engine`` executable, next to the window's own, instead of ``python -m core.server``.
+The engine dies with the window however the window ends (``core.server.parent_watch``); ``start`` also stops
+any engine left by a window that died before (``core.api.engine_pids``).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from typing import Any, Sequence
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.tasks import Task, TaskRunner
-from core.client import EngineClient, EngineError, LoadingError
+from core.client import EngineClient, EngineError, EngineStalledError, LoadingError
 from core.frozen import ENGINE_EXECUTABLE, is_frozen, sibling_executable
 from core.paths import BUNDLED_MODEL, default_model_dir, models_dir
+from core.api.engine_pids import stop_orphaned_engines
 from core.api.spawn import EngineStartError, EngineSubprocess
 
 log = logging.getLogger(__name__)
@@ -129,6 +133,7 @@ class EngineProcess(QObject):
         if model_dir is not None:
             self.model_dir = Path(model_dir)
         self._restarting = False
+        self._tasks.run(stop_orphaned_engines, name="stop orphaned engines")  # of a window that died before
         self._spawn()
 
     def restart(self) -> None:
@@ -228,18 +233,18 @@ class EngineProcess(QObject):
             return
         generation = self._generation
         self._health_task = self._tasks.run(_probe_health, sub.base_url, sub.token, name="health",
-                                            on_result=lambda ok: self._health_result(generation, ok),
+                                            on_result=lambda problem: self._health_result(generation, problem),
                                             on_finished=self._health_done)
 
     def _health_done(self) -> None:
         self._health_task = None
 
-    def _health_result(self, generation: int, ok: bool) -> None:
+    def _health_result(self, generation: int, problem: str | None) -> None:
         if generation != self._generation or self.state != "ready":
             return
-        self._health_failures = 0 if ok else self._health_failures + 1
+        self._health_failures = 0 if problem is None else self._health_failures + 1
         if self._health_failures >= HEALTH_FAILURES:
-            self._on_crash(f"the engine stopped answering ({HEALTH_FAILURES} health checks failed); restarting it")
+            self._on_crash(f"the engine is wedged ({problem}; {HEALTH_FAILURES} health checks in a row failed)")
 
     def _on_crash(self, message: str) -> None:
         log.error("%s", message)
@@ -257,16 +262,18 @@ class EngineProcess(QObject):
         self._spawn()
 
 
-def _probe_health(base_url: str, token: str) -> bool:
-    """True when the engine answers (a model still loading counts: it is alive)."""
+def _probe_health(base_url: str, token: str) -> str | None:
+    """None when the engine is alive (a model still loading counts), else what is wrong."""
     with EngineClient(base_url, token, timeout=10.0) as client:
         try:
             client.health()
+        except EngineStalledError as exc:
+            return exc.message
         except LoadingError:
-            return True
-        except EngineError:
-            return False
-    return True
+            return None
+        except EngineError as exc:
+            return f"it does not answer: {exc.message}"
+    return None
 
 
 def _stop_subprocess(sub: EngineSubprocess, timeout_s: float) -> None:

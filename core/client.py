@@ -83,6 +83,10 @@ class ServerError(EngineError):
     """5xx: the engine failed; the message says what, the engine log has the details."""
 
 
+class EngineStalledError(ServerError):
+    """503 ``engine_stalled``: the engine answers but its engine thread makes no progress (it is wedged)."""
+
+
 class LoadFailedError(EngineError):
     """``load()`` failed; the engine keeps serving ``kept_model`` (None if it has no model)."""
 
@@ -112,6 +116,8 @@ def error_from_response(status: int | None, body: Any, headers: Mapping[str, str
     if status == 429 or kind == "rate_limit_error":
         retry = (headers or {}).get("retry-after")
         return BusyError(message, float(retry) if retry and _is_number(retry) else None, **kw)
+    if code == "engine_stalled":
+        return EngineStalledError(message, **kw)
     if status == 503 or kind == "service_unavailable":
         return LoadingError(message, **kw)
     if status is not None and 400 <= status < 500 or kind == "invalid_request_error":
@@ -232,7 +238,8 @@ class EngineClient:
         return ModelList.model_validate(self._json("GET", f"{API_PREFIX}/models")).data
 
     def health(self) -> str:
-        """"ok" when the engine serves; raises ``LoadingError`` while it loads, ``EngineNotRunningError`` if down."""
+        """"ok" when the engine serves; raises ``LoadingError`` while it loads, ``EngineStalledError`` when its
+        engine thread is stuck, ``EngineNotRunningError`` if down."""
         response = self._send("GET", "/health")
         if response.status_code >= 400:
             raise self._error(response)

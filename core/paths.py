@@ -64,6 +64,11 @@ def engine_log_file() -> Path:
     return logs_dir() / "engine.log"
 
 
+def engine_pids_dir() -> Path:
+    """Pid files of the engines windows started (``<pid>.json``): the next start stops one whose window died."""
+    return default_cache_dir() / "engines"
+
+
 def cpu_speed_cache_file() -> Path:
     """Measured CPU kernel speeds, per CPU and library version (the planner's bf16-or-fp32 choice)."""
     return default_cache_dir() / "cpu_bf16_speedup.json"
@@ -88,6 +93,21 @@ def resources_dir() -> Path:
 def models_dir() -> Path:
     """The models shipped with Ponder (``resources/models``)."""
     return resources_dir() / "models"
+
+
+def samples_dir() -> Path:
+    """The sample document the welcome screen opens, with its questions (``resources/samples``)."""
+    return resources_dir() / "samples"
+
+
+def catalog_file() -> Path:
+    """The curated list of real models the catalog offers, with each one's config.json fields."""
+    return resources_dir() / "catalog" / "catalog.json"
+
+
+def model_usage_file() -> Path:
+    """When each local model folder was last loaded (the catalog's "last used")."""
+    return default_cache_dir() / "models-used.json"
 
 
 def default_model_dir() -> Path | None:

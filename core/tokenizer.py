@@ -3,8 +3,11 @@
 Shape of the module:
 - ``Tokenizer`` wraps the ``tokenizers`` library (``tokenizer.json``) with the special tokens and chat
   template of ``tokenizer_config.json`` and the stop ids of ``generation_config.json``/``config.json``.
-  The template renders with Hugging Face's semantics in an immutable Jinja sandbox, because templates
-  come from downloaded folders and are untrusted code; requests can never supply their own.
+  The template renders with Hugging Face's semantics in an immutable Jinja sandbox with a time and an
+  output-size limit (``core.chat_template``), because templates come from downloaded folders and are
+  untrusted code; requests can never supply their own. A template that exceeds the limits on a sample
+  conversation is refused at load. ``chat_prompt`` encodes control strings found in the conversation's
+  text as plain text (``core.control_text``): only the template's own structure makes control tokens.
 - ``IncrementalDetokenizer`` turns generated ids into text deltas (vLLM/TGI offsets method).
 - ``StopMatcher`` cuts a text stream at the first stop string without ever emitting part of one.
 
@@ -15,23 +18,53 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import jinja2
-import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer as _Backend
+
+from core.chat_template import (MAX_TEMPLATE_CHARS, REQUEST_LIMITS, VALIDATION_LIMITS, LimitedEnvironment,
+                                TemplateLimitError, TemplateLimits, render)
+from core.control_text import ControlStrings
 
 logger = logging.getLogger(__name__)
 
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")  # names HF templates read reasoning under
 _REPLACEMENT_CHAR = "\ufffd"  # what a decode gives for an incomplete UTF-8 sequence
+_RELEASE_GIL_CHARS = 16_384  # longer texts are encoded through the batch call, which releases the GIL
+_COUNT_PIECE_CHARS = 65_536  # a long prompt is counted in pieces of about this size (bounded memory)
+_SPLIT_AT = re.compile(r"\s")
+_SAMPLE_CONVERSATION = [{"role": "user", "content": "What is 2 + 2?"},
+                        {"role": "assistant", "content": "4", "reasoning_content": "2 + 2 is 4."},
+                        {"role": "user", "content": "And 3 + 3?"}]
 
 
 class TokenizerError(ValueError):
     """The model folder's tokenizer or chat template cannot be used; the message says why and what to do."""
+
+
+class ChatTemplateLimitError(TokenizerError):
+    """The chat template exceeded its time or output-size limit."""
+
+
+class PromptTooLongError(ValueError):
+    """A prompt counted past the tokens it may have; ``prompt_tokens`` is a lower bound when it stopped early."""
+
+    def __init__(self, prompt_tokens: int, limit_tokens: int, at_least: bool) -> None:
+        self.prompt_tokens, self.limit_tokens, self.at_least = prompt_tokens, limit_tokens, at_least
+        super().__init__(f"the prompt has {'at least ' if at_least else ''}{prompt_tokens} tokens but at most "
+                         f"{limit_tokens} fit the context; shorten it or load the model with a longer context")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPrompt:
+    """A rendered chat: its ids (control strings from the conversation as plain text) and its text."""
+
+    ids: list[int]
+    text: str
 
 
 def _read_json(path: Path, required: bool) -> dict[str, Any]:
@@ -125,6 +158,9 @@ class Tokenizer:
         self._eos_ids = frozenset(i for i in eos | set(extra_eos_ids) if i is not None)
         decoder = backend.get_added_tokens_decoder()
         self.special_ids = frozenset(i for i, token in decoder.items() if token.special)
+        self._control = ControlStrings(token.content for token in decoder.values() if token.special)
+        self._control_ids: dict[str, list[int]] | None = None  # each control string encoded as plain text
+        self.request_limits = REQUEST_LIMITS  # a chat's render; the load's sample uses VALIDATION_LIMITS
 
     @classmethod
     def from_dir(cls, model_dir: str | Path) -> Tokenizer:
@@ -151,7 +187,9 @@ class Tokenizer:
             template, source = _select_template(config.get("chat_template"), config_file), config_file
         eos_ids = _ids(generation.get("eos_token_id")) | _ids(model_config.get("eos_token_id"))
         bos_ids = sorted(_ids(generation.get("bos_token_id")) or _ids(model_config.get("bos_token_id")))
-        return cls(backend, config, template, source, eos_ids, bos_ids[0] if bos_ids else None)
+        tokenizer = cls(backend, config, template, source, eos_ids, bos_ids[0] if bos_ids else None)
+        tokenizer.validate_chat_template()
+        return tokenizer
 
     # ---- ids and text ----------------------------------------------------------------------------
 
@@ -171,9 +209,19 @@ class Tokenizer:
     def token_to_id(self, token: str) -> int | None:
         return self._backend.token_to_id(token)
 
+    def id_to_token(self, token_id: int) -> str | None:
+        """The vocabulary entry of an id as the tokenizer stores it (byte-level BPE writes bytes as characters)."""
+        return self._backend.id_to_token(token_id)
+
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        """Text to ids; with ``add_special_tokens``, bos/eos are added as ``add_bos_token``/``add_eos_token`` say."""
-        ids = self._backend.encode(text, add_special_tokens=add_special_tokens).ids
+        """Text to ids; with ``add_special_tokens``, bos/eos are added as ``add_bos_token``/``add_eos_token`` say.
+        A long text goes through the batch call, which releases the GIL (the same ids), so encoding a long
+        prompt does not stall the process's other threads."""
+        if len(text) > _RELEASE_GIL_CHARS:
+            batch = getattr(self._backend, "encode_batch_fast", self._backend.encode_batch)
+            ids = batch([text], add_special_tokens=add_special_tokens)[0].ids
+        else:
+            ids = self._backend.encode(text, add_special_tokens=add_special_tokens).ids
         if add_special_tokens and self.add_bos_token and self._bos_id is not None and ids[:1] != [self._bos_id]:
             ids.insert(0, self._bos_id)
         if add_special_tokens and self.add_eos_token and self.eos_token:
@@ -188,16 +236,83 @@ class Tokenizer:
     # ---- chat template -------------------------------------------------------------------------
 
     def apply_chat_template(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True,
-                            **extra: Any) -> str:
-        """Render the conversation with the model's own template (extra kwargs, e.g. enable_thinking, reach it)."""
+                            limits: TemplateLimits | None = None, **extra: Any) -> str:
+        """Render the conversation with the model's own template (extra kwargs, e.g. enable_thinking, reach it),
+        within ``limits`` (default ``request_limits``); raises ``ChatTemplateLimitError`` past them."""
+        return self._render(_template_messages(messages), add_generation_prompt, limits, extra)
+
+    def chat_prompt(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True, *,
+                    max_tokens: int | None = None, limits: TemplateLimits | None = None,
+                    **extra: Any) -> ChatPrompt:
+        """The rendered chat as ids (no extra bos: the template writes it, as HF ``tokenize=True``) and text.
+        Control strings inside the conversation's text are encoded as plain text. With ``max_tokens``, a
+        prompt longer than that raises ``PromptTooLongError`` before the whole of it is encoded."""
+        masked = self._control.mask(_template_messages(messages))
+        pieces = masked.split(self._render(masked.value, add_generation_prompt, limits, extra))
+        text = "".join(piece for piece, _ in pieces)
+        if max_tokens is not None and len(text) > max_tokens:
+            counted, complete = self._count_prefix(text, max_tokens)
+            if counted > max_tokens:
+                raise PromptTooLongError(counted, max_tokens, at_least=not complete)
+        ids: list[int] = []
+        for piece, control in pieces:
+            ids += self._plain_control_ids(control) if control is not None else self.encode(piece)
+        return ChatPrompt(ids, text)
+
+    def prompt_ids(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True,
+                   **extra: Any) -> list[int]:
+        """``chat_prompt(...).ids``."""
+        return self.chat_prompt(messages, add_generation_prompt, **extra).ids
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of many texts in one call (which releases the GIL); each text encoded as ``encode``."""
+        batch = getattr(self._backend, "encode_batch_fast", self._backend.encode_batch)
+        return [len(encoding.ids) for encoding in batch(list(texts), add_special_tokens=False)]
+
+    def count_up_to(self, text: str, limit: int) -> int:
+        """Tokens of ``text`` counted piece by piece (cut at whitespace), stopping once past ``limit``: bounded
+        memory and time for a text far over a context. Exact up to the pieces' seams."""
+        return self._count_prefix(text, limit)[0]
+
+    def _count_prefix(self, text: str, limit: int) -> tuple[int, bool]:
+        """(tokens counted, whether all of ``text`` was counted) for ``count_up_to``."""
+        count, start = 0, 0
+        while start < len(text) and count <= limit:
+            end = min(len(text), start + _COUNT_PIECE_CHARS)
+            if end < len(text):
+                space = _SPLIT_AT.search(text, end, min(len(text), end + 4096))
+                end = space.start() if space else end
+            count += len(self.encode(text[start:end]))
+            start = end
+        return count, start >= len(text)
+
+    def validate_chat_template(self) -> None:
+        """Render a sample conversation within the validation limits; a template that exceeds them (or fails
+        on a plain question) is refused here, at load, instead of on every chat."""
+        if not self._template_text:
+            return
+        try:
+            self.apply_chat_template(_SAMPLE_CONVERSATION[:1], limits=VALIDATION_LIMITS)
+            self.apply_chat_template(_SAMPLE_CONVERSATION, limits=VALIDATION_LIMITS)
+        except ChatTemplateLimitError as exc:
+            raise TokenizerError(f"{exc} Ponder refuses this model's chat template; use the model's original "
+                                 "tokenizer_config.json.") from exc
+        except TokenizerError as exc:
+            logger.warning("the chat template in %s fails on a sample conversation: %s", self._template_source, exc)
+
+    def _render(self, messages: list[dict[str, Any]], add_generation_prompt: bool, limits: TemplateLimits | None,
+                extra: Mapping[str, Any]) -> str:
         template = self._compiled_template()
         variables: dict[str, Any] = {"tools": None, "documents": None, "bos_token": self.bos_token,
                                      "eos_token": self.eos_token, "pad_token": self.pad_token,
                                      "unk_token": self.unk_token}
         variables.update(_plain(extra))
+        variables.update(messages=messages, add_generation_prompt=add_generation_prompt)
         try:
-            return template.render(messages=_template_messages(messages),
-                                   add_generation_prompt=add_generation_prompt, **variables)
+            return render(template, variables, limits or self.request_limits)
+        except TemplateLimitError as exc:
+            raise ChatTemplateLimitError(f"The chat template in {self._template_source} exceeded its limits: "
+                                         f"{exc}.") from None
         except TokenizerError:
             raise
         except jinja2.exceptions.SecurityError as exc:
@@ -207,40 +322,37 @@ class Tokenizer:
             raise TokenizerError(f"The chat template in {self._template_source} failed on this conversation: "
                                  f"{type(exc).__name__}: {exc}") from exc
 
-    def prompt_ids(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True,
-                   **extra: Any) -> list[int]:
-        """The rendered chat as ids; no extra bos since the template writes it (HF ``tokenize=True``)."""
-        return self.encode(self.apply_chat_template(messages, add_generation_prompt, **extra))
+    def _plain_control_ids(self, control: str) -> list[int]:
+        """A control string's ids as plain text (computed once for all of them, on a throwaway copy of the
+        backend, since the ``encode_special_tokens`` switch is not safe to flip on a shared one)."""
+        if self._control_ids is None:
+            plain = _Backend.from_str(self._backend.to_str())
+            plain.encode_special_tokens = True
+            self._control_ids = {s: plain.encode(s, add_special_tokens=False).ids for s in self._control.strings}
+        return list(self._control_ids[control])
 
     def _compiled_template(self) -> jinja2.Template:
         if self._template is None:
             if not self._template_text:
                 raise TokenizerError(f"{self._template_source} has no chat_template, so this model cannot "
                                      "render a chat; use a chat/instruct model or add its template.")
+            if len(self._template_text) > MAX_TEMPLATE_CHARS:
+                raise TokenizerError(f"The chat template in {self._template_source} is {len(self._template_text):,} "
+                                     f"characters, more than the {MAX_TEMPLATE_CHARS:,} Ponder accepts.")
             try:
                 self._template = self._environment().from_string(self._template_text)
-            except jinja2.TemplateError as exc:
-                raise TokenizerError(f"The chat template in {self._template_source} does not compile: {exc}") from exc
+            except (jinja2.TemplateError, RecursionError, MemoryError) as exc:
+                raise TokenizerError(f"The chat template in {self._template_source} does not compile: "
+                                     f"{type(exc).__name__}: {exc}") from exc
         return self._template
 
-    def _environment(self) -> ImmutableSandboxedEnvironment:
+    def _environment(self) -> LimitedEnvironment:
         source = self._template_source
 
         def raise_exception(message: str) -> None:
             raise TokenizerError(f"The chat template in {source} rejected the conversation: {message}")
 
-        def tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
-                   separators: Any = None, sort_keys: bool = False) -> str:
-            return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent,
-                              separators=separators, sort_keys=sort_keys)
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                            extensions=[jinja2.ext.loopcontrols])
-        env.filters["tojson"] = tojson
-        env.globals["raise_exception"] = raise_exception
-        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-        env.globals["dict"] = lambda *args, **kwargs: dict(*args, **kwargs)  # no class object in reach
-        return env
+        return LimitedEnvironment(raise_exception)
 
 
 class IncrementalDetokenizer:

@@ -86,7 +86,8 @@ class ErrorDialog(QDialog):
         icon = QLabel()
         icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(32, 32))
         icon.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.message_label = QLabel(problem.message, wordWrap=True, objectName="errorMessage")
+        self.message_label = QLabel(problem.message, wordWrap=True, objectName="errorMessage",
+                                    textFormat=Qt.TextFormat.PlainText)  # error text is never markup
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.next_label = QLabel(f"<b>What to do:</b> {_escape(problem.next_step)}", wordWrap=True,
                                  objectName="errorNextStep")

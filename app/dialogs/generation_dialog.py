@@ -1,4 +1,5 @@
-"""How answers are sampled: temperature, top-p, top-k, repetition penalty, answer length and seed.
+"""How answers are generated: temperature, top-p, top-k, repetition penalty, answer length, seed, and whether
+quotations of the documents are grounded (can only quote what the documents say).
 
 Every setting can stay at "Model default": then nothing is sent and the engine uses the model folder's
 generation_config.json (DeepSeek-R1-Distill asks for temperature 0.6 and top-p 0.95; a folder without one, or
@@ -12,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout,
                                QWidget)
 
 DEFAULT_TEXT = "Model default"
@@ -28,16 +29,23 @@ class GenerationSettings:
     repetition_penalty: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    grounded_quotes: bool | None = None  # None: the model's default (on for the bundled model)
 
     def params(self) -> dict[str, Any]:
-        """The request fields (OpenAI names; top_k and repetition_penalty as vLLM's extensions)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The request fields (OpenAI names; top_k and repetition_penalty as vLLM's extensions; grounded quotes
+        in Ponder's ``ponder`` extension)."""
+        out = {k: v for k, v in asdict(self).items() if v is not None and k in RANGES}
+        if self.grounded_quotes is not None:
+            out["ponder"] = {"grounded_quotes": self.grounded_quotes}
+        return out
 
     @classmethod
     def load(cls, settings: QSettings) -> GenerationSettings:
         """From ``generation/*``; a value that is missing, unreadable or out of range is the model's default."""
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"grounded_quotes": _flag(settings.value("generation/grounded_quotes", None))}
         for f in fields(cls):
+            if f.name not in RANGES:
+                continue
             raw = settings.value(f"generation/{f.name}", None)
             kind = float if isinstance(RANGES[f.name][2], float) else int
             try:
@@ -74,6 +82,12 @@ HINTS = {"temperature": "0 is greedy: the same answer every time.",
 DEFAULT_FOR = {"max_tokens": "Until the context is full", "seed": "Random"}
 
 
+def _flag(raw: Any) -> bool | None:
+    """A stored on/off setting; anything else (missing, hand-edited) is the model's default."""
+    text = str(raw).lower() if raw is not None else ""
+    return True if text == "true" else False if text == "false" else None
+
+
 def _in_range(name: str, value: float) -> bool:
     low, high, _ = RANGES[name]
     return low <= value <= high
@@ -92,6 +106,8 @@ class GenerationDialog(QDialog):
         form = QFormLayout()
         self.boxes: dict[str, QSpinBox | QDoubleSpinBox] = {}
         for f in fields(GenerationSettings):
+            if f.name not in RANGES:
+                continue
             low, high, step = RANGES[f.name]
             box: QSpinBox | QDoubleSpinBox
             if isinstance(step, float):
@@ -105,6 +121,12 @@ class GenerationDialog(QDialog):
             box.setToolTip(HINTS.get(f.name, ""))
             self.boxes[f.name] = box
             form.addRow(LABELS[f.name], box)
+        self.quotes = QComboBox(objectName="gen_grounded_quotes")
+        for text, value in ((DEFAULT_TEXT, None), ("Grounded in the documents", True), ("Free", False)):
+            self.quotes.addItem(text, value)
+        self.quotes.setToolTip("Grounded: once the model opens a quotation of the documents, it can only quote "
+                               "what they say (on by default for the bundled model).")
+        form.addRow("Quotes", self.quotes)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                         | QDialogButtonBox.StandardButton.RestoreDefaults)
         self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).setText("All model defaults")
@@ -122,10 +144,11 @@ class GenerationDialog(QDialog):
         for name, box in self.boxes.items():
             value = getattr(settings, name)
             box.setValue(box.minimum() if value is None else value)
+        self.quotes.setCurrentIndex(self.quotes.findData(settings.grounded_quotes))
 
     def settings(self) -> GenerationSettings:
         values: dict[str, Any] = {}
         for name, box in self.boxes.items():
             value = box.value()
             values[name] = None if value < RANGES[name][0] else (round(value, 2) if isinstance(value, float) else value)
-        return GenerationSettings(**values)
+        return GenerationSettings(**values, grounded_quotes=self.quotes.currentData())

@@ -19,6 +19,7 @@ class NoticeBar(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
         self.label = QLabel(objectName="noticeText", wordWrap=True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # notices quote file names and error text: never markup
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton(text="✕", objectName="noticeClose", autoRaise=True)
         close.setToolTip("Dismiss")

@@ -43,16 +43,19 @@ def header_text(trace: ReasoningTrace) -> str:
         return thought_text(trace) if trace.steps else "Answering…"
     if trace.status == "stopped":
         return "Stopped"
+    if trace.stop_reason == "repetition":
+        return f"The model began repeating itself; stopped after {tokens_text(trace.tokens)}"
     if trace.status == "interrupted":
         return "Interrupted — the engine stopped; partial answer kept"
     if trace.status == "error":
         detail = (trace.error or "").strip()
         return f"Failed: {detail}" if detail else "Failed: the request did not complete"
+    limit = "the context is full" if trace.stop_reason == "context" else "max tokens reached"
     if trace.finish_reason == LENGTH and not trace.answer.strip():
-        return "Reasoning ran out of tokens before an answer (max tokens reached)"
+        return f"Reasoning ran out of tokens before an answer ({limit})"
     text = thought_text(trace) if trace.steps else "No reasoning steps"
     if trace.finish_reason == LENGTH:
-        text += " · answer cut off (max tokens reached)"
+        text += f" · answer cut off ({limit})"
     return text
 
 

@@ -74,6 +74,15 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class PonderOptions(BaseModel):
+    """Ponder's extension field ``ponder`` on a chat request; each option left out takes the model's default."""
+
+    model_config = ConfigDict(extra="forbid")
+    grounded_quotes: bool | None = None  # quotations of the documents can only quote what is there
+    quote_opener: str | None = Field(None, min_length=1, max_length=64)  # what opens one ('The document says: "')
+    repetition_guard: bool | None = None  # stop a generation that repeats itself (default on)
+
+
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # checked against the supported set by the server
     model: str | None = None
@@ -83,7 +92,7 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     top_k: int | None = Field(None, ge=0)  # extension (as vLLM): 0 = off
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)  # torch's seed range
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -92,6 +101,7 @@ class ChatCompletionRequest(BaseModel):
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     repetition_penalty: float | None = Field(None, gt=0.0, le=10.0)  # extension (as vLLM); 1 = off
     ignore_eos: bool = False  # extension (as vLLM): generate up to max_tokens whatever the model says
+    ponder: PonderOptions | None = None  # extension: grounded quotes, the repetition guard
 
     def stop_strings(self) -> list[str]:
         """``stop`` as a list (OpenAI accepts one string or several)."""
@@ -137,6 +147,10 @@ class PonderStats(WireModel):
     prefill_tokens_per_s: float | None = None
     decode_tokens_per_s: float | None = None
     reasoning_unfinished: bool = False
+    stop_reason: str | None = None  # eos | stop_string | max_tokens | context | repetition | abort
+    max_tokens: int | None = None  # the output cap that applied (the request's, else the model's default)
+    grounded_quotes: int = 0  # quotations decoded under the grounding constraint
+    grounding_overrides: int = 0  # tokens where the model's first choice was not in the document
 
 
 class ResponseMessage(WireModel):

@@ -3,7 +3,9 @@
 The lifecycle the GUI, the load script and the tests share (vLLM's ``RemoteOpenAIServer`` idea): a fresh
 random bearer token goes to the child through the environment (never argv), the child prints one JSON
 line on stdout when it serves (or an error line when its first load failed), and stopping is terminate,
-wait, then kill. No torch and no Qt here.
+wait, then kill. The child dies with its parent: its stdin is a pipe the parent never writes and its
+environment names the parent's pid (``PONDER_PARENT_PID``), which ``core.server.parent_watch`` watches; it
+also leaves a pid file (``core.api.engine_pids``) for the next start to clean up. No torch and no Qt here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from core.api.engine_pids import PARENT_PID_ENV
 
 TOKEN_ENV = "PONDER_API_TOKEN"  # how the token reaches the engine: never argv, which every user can read
 # Windows: a console program started from the (windowed) GUI would open a console window of its own.
@@ -35,7 +38,7 @@ class EngineSubprocess:
         ``python -m core.server`` (a frozen bundle passes its ``ponder-engine`` executable)."""
         self.token = secrets.token_urlsafe(32)
         self.argv = [*(command or [sys.executable, "-m", "core.server"]), "--port", "0", *args]
-        self._env = {**os.environ, **(env or {}), TOKEN_ENV: self.token}
+        self._env = {**os.environ, **(env or {}), TOKEN_ENV: self.token, PARENT_PID_ENV: str(os.getpid())}
         self._cwd = cwd
         self.process: subprocess.Popen[str] | None = None
         self.handshake: dict[str, Any] = {}
@@ -46,8 +49,9 @@ class EngineSubprocess:
 
     def start(self, timeout_s: float = 300.0) -> dict[str, Any]:
         """Spawn and block until the handshake (or failure); returns the handshake object."""
+        # stdin: a pipe never written to; it closes when this process ends, however it ends.
         self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        stdin=subprocess.DEVNULL, env=self._env, cwd=self._cwd,
+                                        stdin=subprocess.PIPE, env=self._env, cwd=self._cwd,
                                         creationflags=NO_CONSOLE_WINDOW)
         tail: list[str] = []
         threading.Thread(target=_drain, args=(self.process.stderr, tail), daemon=True).start()
@@ -73,14 +77,17 @@ class EngineSubprocess:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: requests aborted, a clean exit (the pipe stays open meanwhile)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
 
     def __enter__(self) -> "EngineSubprocess":
         self.start()

@@ -9,7 +9,9 @@ import time
 from core.commands import dump_json
 from core.commands.plan import describe_plan
 from core.engine.launch import LaunchOptions, launch
+from core.engine.grounding import DEFAULT_OPENER, grounder_for, quotable
 from core.engine.sampler import SamplingParams
+from core.server.model_state import GenerationDefaults
 from core.hardware import peak_rss_bytes
 from core.precision import format_bytes
 
@@ -18,10 +20,7 @@ DIM, BOLD, RESET = "\033[2m", "\033[1m", "\033[0m"
 
 def run(args: argparse.Namespace) -> int:
     prompt = args.prompt if args.prompt is not None else args.prompt_file.read_text(encoding="utf-8")
-    params = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
-                            max_tokens=args.max_tokens, stop=tuple(args.stop),
-                            repetition_penalty=args.repetition_penalty, frequency_penalty=args.frequency_penalty,
-                            presence_penalty=args.presence_penalty)
+    defaults = GenerationDefaults.from_dir(args.model)
     started = time.perf_counter()
     launched = launch(LaunchOptions(args.model, args.precision, args.context, args.device, args.threads,
                                     compile=args.compile))
@@ -32,13 +31,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
         ids, opened = engine.render_chat(messages + [{"role": "user", "content": prompt}])
+    params = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
+                            max_tokens=max(1, min(args.max_tokens or defaults.max_tokens, engine.context_tokens - len(ids))),
+                            stop=tuple(args.stop), repetition_penalty=args.repetition_penalty,
+                            frequency_penalty=args.frequency_penalty, presence_penalty=args.presence_penalty,
+                            repetition_guard=not args.no_repetition_guard)
+    grounded = args.grounded_quotes if args.grounded_quotes is not None else defaults.quote_opener is not None
+    opener = args.quote_opener or defaults.quote_opener or DEFAULT_OPENER
+    grounder = grounder_for(engine.tokenizer, "\n\n".join(quotable(t) for t in (args.system, prompt) if t), opener) \
+        if grounded else None
 
     tty = sys.stdout.isatty() and not args.json
     if not args.json:
         print(describe_plan(the_plan, hw_line=launched.hardware.device_name))
         print(f"Loaded {args.model} in {load_s:.1f} s; prompt {len(ids):,} tokens\n")
     tokens, reasoning, answer, section, last = [], [], [], None, None
-    for event in engine.stream(ids, params, start_in_reasoning=opened):
+    for event in engine.stream(ids, params, start_in_reasoning=opened, grounder=grounder):
         if event.token_id is not None:
             tokens.append(event.token_id)
         reasoning.append(event.reasoning)
@@ -56,14 +64,29 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         dump_json(result)
         return 0
-    if last.reasoning_unfinished:
-        print(f"\n[the reasoning ran out of tokens before an answer: raise --max-tokens (now {args.max_tokens})]")
+    note = _ending(metrics.stop_reason, last.reasoning_unfinished, metrics.completion_tokens, params.max_tokens,
+                   engine.context_tokens)
+    if note:
+        print(f"\n[{note}]")
     m = result["metrics"]
     print(f"\n\n{'-' * 60}\nTTFT {_fmt(m['ttft_s'], 's')} · prefill {_fmt(m['prefill_tokens_per_s'], 'tok/s')} · "
           f"decode {_fmt(m['decode_tokens_per_s'], 'tok/s')} · {metrics.completion_tokens} tokens "
-          f"({metrics.reasoning_tokens} reasoning) · finish: {last.finish_reason} · "
-          f"peak RSS {format_bytes(m['peak_rss_bytes'])}")
+          f"({metrics.reasoning_tokens} reasoning) · finish: {last.finish_reason} ({metrics.stop_reason}) · "
+          f"peak RSS {format_bytes(m['peak_rss_bytes'])}"
+          + (f" · {metrics.grounded_quotes} grounded quote(s)" if grounder is not None else ""))
     return 0
+
+
+def _ending(stop_reason: str | None, reasoning_unfinished: bool, tokens: int, max_tokens: int, context: int) -> str:
+    """What to tell the user when the answer did not end by itself, and what to do about it."""
+    cut = "the reasoning ran out of tokens before an answer" if reasoning_unfinished else "the answer was cut off"
+    if stop_reason == "max_tokens":
+        return f"{cut}: it reached --max-tokens ({max_tokens:,}); raise --max-tokens"
+    if stop_reason == "context":
+        return f"{cut}: the context ({context:,} tokens) is full; load the model with a longer --context"
+    if stop_reason == "repetition":
+        return f"the model began repeating itself; stopped after {tokens:,} tokens"
+    return ""
 
 
 def _print_delta(reasoning: str, answer: str, section: str | None, tty: bool) -> str | None:

@@ -8,11 +8,17 @@ example curl command.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
 from core.api.spawn import TOKEN_ENV
 from core.server.settings import options_from_args, read_token
+
+# The banner's example: a short note and a question on it, which the bundled model answers right (a test asks it).
+EXAMPLE_DOCUMENT = "The bakery on Mill Lane is run by Agnes Holt. It opens at 7:30 and sells 40 loaves a day."
+EXAMPLE_QUESTION = "Who runs the bakery on Mill Lane?"
+EXAMPLE_CONTENT = f"{EXAMPLE_DOCUMENT}\n\nQuestion: {EXAMPLE_QUESTION}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,5 +44,11 @@ def _announce_for_humans(message: dict[str, Any]) -> None:
           "Try:\n"
           f"  curl -N {url}/v1/chat/completions -H 'Authorization: Bearer {curl_token}' \\\n"
           "    -H 'Content-Type: application/json' \\\n"
-          "    -d '{\"messages\": [{\"role\": \"user\", \"content\": \"What is 17 * 23?\"}], \"stream\": true}'\n\n"
+          f"    -d '{_example_body()}'\n\n"
           "Press Ctrl+C to stop.\n", file=sys.stderr, flush=True)
+
+
+def _example_body() -> str:
+    """The example request's JSON, as a shell's single quotes carry it."""
+    body = {"messages": [{"role": "user", "content": EXAMPLE_CONTENT}], "stream": True}
+    return json.dumps(body).replace("'", "'\\''")

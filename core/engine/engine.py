@@ -8,11 +8,17 @@ by design; the server drives ``step`` from one thread and fans events out to req
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence as Seq
 
+import torch
+from torch import Tensor
+
+from core.engine.grounding import QuoteGrounder
 from core.engine.kv_cache import KVCache
+from core.engine.repetition import RepetitionGuard
 from core.engine.output import OutputProcessor
 from core.engine.runner import ModelRunner
 from core.engine.sampler import SamplingParams, make_generator, sample_batch
@@ -21,6 +27,8 @@ from core.engine.sequence import RequestMetrics, Sequence
 from core.tokenizer import Tokenizer
 from core.models.loader import LoadedModel
 from core.reasoning import prompt_opens_think
+
+log = logging.getLogger(__name__)
 
 
 class ContextLengthError(ValueError):
@@ -57,6 +65,7 @@ class TokenEvent:
     finish_reason: str | None = None  # "stop" | "length" | "abort" when this is the last event
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
     reasoning_unfinished: bool = False  # finished while still inside <think>
+    error: str | None = None  # finish_reason "error": this request's own sampling or output processing failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +119,14 @@ class Engine:
 
     # --- requests ---------------------------------------------------------------------------------
     def render_chat(self, messages: Seq[Mapping[str, Any]], **template_kwargs: Any) -> tuple[list[int], bool]:
-        """Prompt ids for a chat, and whether the template already opened a ``<think>`` block."""
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, **template_kwargs)
-        return self.tokenizer.encode(text, add_special_tokens=False), prompt_opens_think(text)
+        """Prompt ids for a chat (control strings in its text stay text), and whether the template already
+        opened a ``<think>`` block; a prompt over the context raises ``PromptTooLongError`` early."""
+        prompt = self.tokenizer.chat_prompt(messages, max_tokens=self.context_tokens - 1, **template_kwargs)
+        return prompt.ids, prompt_opens_think(prompt.text)
 
     def add(self, prompt_ids: list[int], params: SamplingParams, start_in_reasoning: bool = False,
-            request_id: str | None = None) -> str:
+            request_id: str | None = None, grounder: QuoteGrounder | None = None) -> str:
+        """Queue a request; ``grounder`` (``grounding.grounder_for``) keeps its quotations to the document."""
         if not prompt_ids:
             raise ValueError("the prompt is empty")
         if len(prompt_ids) >= self.context_tokens:
@@ -126,7 +137,8 @@ class Engine:
         rid = request_id or f"req-{next(self._ids)}"
         if rid in self._seqs:
             raise ValueError(f"request id {rid!r} is already in use")
-        seq = Sequence(rid, list(prompt_ids), params, make_generator(params, self.loaded.device))
+        seq = Sequence(rid, list(prompt_ids), params, make_generator(params, self.loaded.device), grounder=grounder,
+                       guard=RepetitionGuard() if params.repetition_guard and not params.ignore_eos else None)
         self._seqs[rid] = seq
         self._outputs[rid] = OutputProcessor(self.tokenizer, params, start_in_reasoning)
         self.scheduler.add(seq)
@@ -156,17 +168,18 @@ class Engine:
             return []
         logits = self.runner.run(batch)
         sampled = [s for s, flag in zip(batch.seqs, batch.sample) if flag]
-        tokens = sample_batch(logits, [s.params for s in sampled], [s.generator for s in sampled],
-                              [(s.prompt_ids, s.output_ids) for s in sampled])
+        if any(s.grounder is not None for s in sampled):
+            _ground(logits, sampled)
+        tokens = self._sample(logits, sampled)
         for seq, seg in zip(batch.seqs, batch.segments):
             seq.num_cached = seg.start + seg.length
         now = time.perf_counter()
-        return [self._on_token(seq, tok, now) for seq, tok in zip(sampled, tokens)]
+        return [self._advance(seq, tok, now) for seq, tok in zip(sampled, tokens)]
 
-    def stream(self, prompt_ids: list[int], params: SamplingParams,
-               start_in_reasoning: bool = False) -> Iterator[TokenEvent]:
+    def stream(self, prompt_ids: list[int], params: SamplingParams, start_in_reasoning: bool = False,
+               grounder: QuoteGrounder | None = None) -> Iterator[TokenEvent]:
         """Run one request to completion (alone or alongside others already added)."""
-        rid = self.add(prompt_ids, params, start_in_reasoning)
+        rid = self.add(prompt_ids, params, start_in_reasoning, grounder=grounder)
         try:
             while True:
                 for event in self.step():
@@ -179,10 +192,12 @@ class Engine:
                 self.abort(rid)
 
     def generate_batch(self, prompts: list[list[int]], params: SamplingParams | list[SamplingParams],
-                       start_in_reasoning: bool = False) -> list[Completion]:
+                       start_in_reasoning: bool = False,
+                       grounders: list[QuoteGrounder | None] | None = None) -> list[Completion]:
         """Run many requests to completion, batched as slots allow; results in prompt order."""
         plist = params if isinstance(params, list) else [params] * len(prompts)
-        ids = [self.add(p, sp, start_in_reasoning) for p, sp in zip(prompts, plist)]
+        glist = grounders if grounders is not None else [None] * len(prompts)
+        ids = [self.add(p, sp, start_in_reasoning, grounder=g) for p, sp, g in zip(prompts, plist, glist)]
         done: dict[str, Completion] = {rid: Completion() for rid in ids}
         remaining = len(ids)
         while remaining:
@@ -200,6 +215,38 @@ class Engine:
                     remaining -= 1
         return [done[rid] for rid in ids]
 
+    def _sample(self, logits: Tensor, sampled: list[Sequence]) -> list[int | Exception]:
+        """One token per sequence; when the batch fails, each row alone, so only the failing request fails
+        (its draw is its exception). A retried row's generator may have advanced once in the failed call."""
+        try:
+            return sample_batch(logits, [s.params for s in sampled], [s.generator for s in sampled],
+                                [(s.prompt_ids, s.output_ids) for s in sampled])
+        except Exception:  # noqa: BLE001 - isolated per row below
+            tokens: list[int | Exception] = []
+            for row, seq in zip(logits, sampled):
+                try:
+                    tokens += sample_batch(row[None], [seq.params], [seq.generator],
+                                           [(seq.prompt_ids, seq.output_ids)])
+                except Exception as exc:  # noqa: BLE001 - this request's own failure
+                    tokens.append(exc)
+            return tokens
+
+    def _advance(self, seq: Sequence, token: int | Exception, now: float) -> TokenEvent:
+        """``_on_token``; a request whose sampling or output processing failed finishes alone, with its error."""
+        if not isinstance(token, Exception):
+            try:
+                return self._on_token(seq, token, now)
+            except Exception as exc:  # noqa: BLE001 - this request's own failure; the batch goes on
+                token = exc
+        log.error("request %s failed while generating; the others go on", seq.id, exc_info=token)
+        if seq.id in self._seqs:
+            self.scheduler.finish(seq, "error")
+            event = self._final_event(seq, "error", None)
+        else:
+            event = TokenEvent(seq.id, None, finish_reason="error", metrics=seq.metrics)
+        event.error = f"{type(token).__name__}: {token}"
+        return event
+
     def _on_token(self, seq: Sequence, token: int, now: float) -> TokenEvent:
         seq.output_ids.append(token)
         self._tokens_generated += 1
@@ -208,17 +255,24 @@ class Engine:
         if m.first_token_s is None:
             m.first_token_s = now
             self._last_ttft_s = m.ttft_s
+        if seq.grounder is not None:
+            seq.grounder.advance(token)
+            m.grounded_quotes = seq.grounder.quotes
         out = self._outputs[seq.id]
         reasoning, answer = out.add_token(token)
         m.reasoning_tokens = out.reasoning_tokens
         if out.stopped:
-            reason = "stop"
+            reason, m.stop_reason = "stop", "eos" if token in out.eos_ids else "stop_string"
+        elif seq.guard is not None and seq.guard.add(token):
+            reason, m.stop_reason = "stop", "repetition"
         elif len(seq.output_ids) >= seq.params.max_tokens or seq.total_tokens >= self.context_tokens:
             reason = "length"
-            tail = out.finish()
-            reasoning, answer = reasoning + tail[0], answer + tail[1]
+            m.stop_reason = "max_tokens" if len(seq.output_ids) >= seq.params.max_tokens else "context"
         else:
             return TokenEvent(seq.id, token, reasoning, answer, None, m)
+        if reason != "stop" or m.stop_reason == "repetition":
+            tail = out.finish()
+            reasoning, answer = reasoning + tail[0], answer + tail[1]
         self.scheduler.finish(seq, reason)
         event = self._final_event(seq, reason, token)
         event.reasoning, event.answer = reasoning + event.reasoning, answer + event.answer
@@ -228,6 +282,8 @@ class Engine:
         seq.metrics.finished_s = time.perf_counter()
         out = self._outputs.pop(seq.id)
         del self._seqs[seq.id]
+        if reason == "abort":
+            seq.metrics.stop_reason = "abort"
         tail = out.finish() if reason == "abort" else None  # before reading reasoning_unfinished: finish sets it
         event = TokenEvent(seq.id, token, finish_reason=reason, metrics=seq.metrics,
                            reasoning_unfinished=out.reasoning_unfinished)
@@ -235,3 +291,24 @@ class Engine:
             event.reasoning, event.answer = tail
         return event
 
+
+@torch.inference_mode()
+def _ground(logits: Tensor, sampled: list[Sequence]) -> None:
+    """Restrict each grounded sequence's next token to what its quotation may take (rows of ``logits``, in
+    place); counts the steps where that overrode the model's own first choice."""
+    for row, seq in enumerate(sampled):
+        rule = seq.grounder.constraint() if seq.grounder is not None else None
+        if rule is None or not rule[1]:
+            continue
+        kind, ids = rule
+        values = logits[row]
+        top = int(values.argmax())
+        index = torch.tensor(ids, dtype=torch.long, device=values.device)
+        if kind == "allow":
+            kept = values[index]
+            values.fill_(float("-inf"))
+            values[index] = kept
+        else:
+            values[index] = float("-inf")
+        if values[top] == float("-inf"):
+            seq.metrics.grounding_overrides += 1

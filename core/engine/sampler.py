@@ -29,6 +29,7 @@ class SamplingParams:
     frequency_penalty: float = 0.0  # OpenAI: -2 .. 2, times each earlier occurrence in the output
     presence_penalty: float = 0.0  # OpenAI: -2 .. 2, once for any token already in the output
     repetition_penalty: float = 1.0  # transformers / vLLM: > 0, over prompt and output; 1 = off
+    repetition_guard: bool = True  # stop a generation that repeats itself (never with ignore_eos)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 100.0:
@@ -77,7 +78,8 @@ def sample(logits: Tensor, params: SamplingParams, generator: torch.Generator | 
     if params.top_p < 1.0:
         if ids is None:
             probs, ids = _most_likely(probs, params.top_p)
-        n_keep = int(((probs.cumsum(0) - probs) < params.top_p).sum())  # smallest set reaching top_p
+        # The smallest set reaching top_p, never empty: a top_p below float32's range (1e-300) compares as 0.
+        n_keep = max(1, int(((probs.cumsum(0) - probs) < params.top_p).sum()))
         probs, ids = probs[:n_keep], ids[:n_keep]
     # Inverse-CDF draw: one uniform number and a binary search (a 150k-entry multinomial is 100x slower).
     cdf = probs.cumsum(0)

@@ -8,6 +8,8 @@ from enum import Enum
 
 import torch
 
+from core.engine.grounding import QuoteGrounder
+from core.engine.repetition import RepetitionGuard
 from core.engine.sampler import SamplingParams
 
 
@@ -27,6 +29,10 @@ class RequestMetrics:
     scheduled_s: float | None = None
     first_token_s: float | None = None
     finished_s: float | None = None
+    stop_reason: str | None = None  # eos | stop_string | max_tokens | context | repetition | abort
+    max_tokens: int = 0  # the output cap that applied
+    grounded_quotes: int = 0  # quotations decoded under the grounding constraint
+    grounding_overrides: int = 0  # tokens where the model's own first choice was not in the document
 
     @property
     def ttft_s(self) -> float | None:
@@ -56,7 +62,8 @@ class RequestMetrics:
             "prompt_tokens": self.prompt_tokens, "cached_prompt_tokens": self.cached_prompt_tokens,
             "completion_tokens": self.completion_tokens, "reasoning_tokens": self.reasoning_tokens,
             "ttft_s": self.ttft_s, "prefill_s": self.prefill_s, "prefill_tokens_per_s": self.prefill_tokens_per_s,
-            "decode_tokens_per_s": self.decode_tokens_per_s,
+            "decode_tokens_per_s": self.decode_tokens_per_s, "stop_reason": self.stop_reason,
+            "grounded_quotes": self.grounded_quotes, "grounding_overrides": self.grounding_overrides,
         }
 
 
@@ -72,9 +79,12 @@ class Sequence:
     output_ids: list[int] = field(default_factory=list)
     finish_reason: str | None = None  # "stop" | "length" | "abort"
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
+    grounder: QuoteGrounder | None = None  # quotes of the document must be in the document
+    guard: RepetitionGuard | None = None  # stops a looping generation
 
     def __post_init__(self) -> None:
         self.metrics.prompt_tokens = len(self.prompt_ids)
+        self.metrics.max_tokens = self.params.max_tokens
         self.metrics.arrival_s = time.perf_counter()
 
     @property

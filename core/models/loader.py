@@ -3,7 +3,9 @@
 The model is built on ``meta`` (no memory), every expected tensor is checked against the headers (names,
 shapes, dtypes) before anything large is allocated, then each parameter is allocated at its final dtype
 and filled a block of rows at a time: converted (bf16 -> fp32 ...) or quantised (int8/int4) on the way.
-Peak memory is the final model plus one staging block.
+Peak memory is the final model plus one staging block. Every block is checked for NaN and infinite values
+on the way (one sum per block, a memory pass; the bad row is searched only when that sum is not finite), so a
+damaged or crafted file is refused with the tensor's name instead of serving garbage.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 # The torch dtype of each float precision (core.precision names them without torch); the one such map.
 FLOAT_PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 STAGING_BYTES = 64 * 1024 * 1024  # rows converted per block: bounds the extra memory while loading
+FINITE_CHECK_ELEMENTS = 1 << 24  # elements summed at once when checking weights for NaN/Inf
 
 
 @dataclass(slots=True)
@@ -198,6 +201,7 @@ def _load_target(reader: RowReader, tensors: dict[str, TensorInfo], target: _Tar
         q = torch.empty(target.shape, dtype=torch.int8, device=device)
         scales = torch.empty(target.shape[0], dtype=dtype, device=device)
         for r0, block in rows.blocks(dtype_bytes=4):
+            _check_finite(rows, block, r0)
             bq, bs = quant.quantize_int8_rows(block)
             q[r0:r0 + len(block)] = bq
             scales[r0:r0 + len(block)] = bs
@@ -213,8 +217,10 @@ def _convert_rows(rows: "_StackedRows", shape: tuple[int, ...], dtype: torch.dty
     out = torch.empty(shape, dtype=dtype, device=device)
     if device.type == "cpu" and all(s.torch_dtype == dtype for s in rows.sources):
         rows.read_all_into(out)  # same dtype on CPU: read straight into the final buffer
+        _check_finite(rows, out, 0)
         return out
     for r0, block in rows.blocks(dtype_bytes=4 + dtype.itemsize):
+        _check_finite(rows, block, r0)
         out[r0:r0 + len(block)] = block
     return out
 
@@ -228,6 +234,7 @@ def _load_int4(rows: "_StackedRows", target: _Target, module: quant.Int4Linear, 
     else:
         packed = torch.empty(n, k // 2, dtype=torch.uint8)
     for r0, block in rows.blocks(dtype_bytes=8, multiple=quant.INT4_ROW_BLOCK):
+        _check_finite(rows, block, r0)
         q, block_sz = quant.quantize_int4_rows(block, module.group)
         sz[:, r0:r0 + len(block)] = block_sz
         if device.type == "cuda":
@@ -238,12 +245,37 @@ def _load_int4(rows: "_StackedRows", target: _Target, module: quant.Int4Linear, 
     return {f"{target.name}.weight": weight, f"{target.name}.scales_and_zeros": sz}
 
 
+def _check_finite(rows: "_StackedRows", block: Tensor, r0: int) -> None:
+    """Refuse a block of rows (rows ``r0`` on of ``rows``) holding NaN or an infinity, naming the tensor."""
+    flat = block.reshape(block.shape[0], -1) if block.dim() > 1 else block.reshape(-1, 1)
+    step = max(1, FINITE_CHECK_ELEMENTS // max(1, flat.shape[1]))
+    for c0 in range(0, flat.shape[0], step):
+        chunk = flat[c0:c0 + step]
+        if bool(torch.isfinite(chunk.sum())):  # a NaN or an infinity anywhere makes the sum one
+            continue
+        bad = (~torch.isfinite(chunk)).any(dim=1).nonzero()
+        if bad.numel():  # else the sum only overflowed: huge but finite values
+            info, row = rows.source_of(r0 + c0 + int(bad[0]))
+            raise CheckpointError(f"{info.path.name}: tensor {info.name!r} holds NaN or infinite values (row {row}); "
+                                  "the weights are damaged, download the model again")
+
+
 class _StackedRows:
     """The rows of several source tensors stacked (q/k/v -> qkv), read in bounded blocks."""
 
     def __init__(self, reader: RowReader, sources: list[TensorInfo]) -> None:
         self.reader, self.sources = reader, sources
         self.total = sum(s.shape[0] if s.shape else 1 for s in sources)
+
+    def source_of(self, row: int) -> tuple[TensorInfo, int]:
+        """The source tensor holding stacked row ``row``, and the row's index in it."""
+        base = 0
+        for s in self.sources:
+            n = s.shape[0] if s.shape else 1
+            if row < base + n:
+                return s, row - base
+            base += n
+        return self.sources[-1], row - base
 
     def read_all_into(self, out: Tensor) -> None:
         r0 = 0

@@ -25,7 +25,7 @@ FINISH_STATUSES = ("complete", "stopped", "interrupted", "error")
 # reopened chat shows. Older messages may lack any of them.
 _STORED_FIELDS = ("elapsed_s", "prompt_tokens", "completion_tokens", "cached_tokens", "prefill_tokens_per_s",
                   "reasoning_tokens", "answer_tokens", "thought_s", "max_tokens", "finish_reason", "model", "error",
-                  "document_strategy", "document_tokens")
+                  "document_strategy", "document_tokens", "stop_reason", "grounded_quotes", "grounding_overrides")
 
 
 @dataclass(slots=True)
@@ -52,6 +52,9 @@ class ReasoningTrace:
     completion_tokens: int | None = None
     cached_tokens: int | None = None
     elapsed_s: float | None = None  # request to end, set by finish
+    stop_reason: str | None = None  # the server's: eos, stop_string, max_tokens, context, repetition, abort
+    grounded_quotes: int | None = None  # quotations the server kept to the documents
+    grounding_overrides: int | None = None  # ... and the tokens where that overrode the model's choice
     document_strategy: str | None = None
     document_tokens: int | None = None
     _tracker: StepTracker | None = field(default_factory=StepTracker, repr=False, compare=False)
@@ -89,6 +92,9 @@ class ReasoningTrace:
             self.server_ttft_s = stats.ttft_s
             self.server_tokens_per_s = stats.decode_tokens_per_s or None
             self.prefill_tokens_per_s = stats.prefill_tokens_per_s or None
+            self.stop_reason = stats.stop_reason
+            self.grounded_quotes, self.grounding_overrides = stats.grounded_quotes, stats.grounding_overrides
+            self.max_tokens = self.max_tokens or stats.max_tokens
 
     def finish(self, status: str, finish_reason: str | None, now: float, error: str | None = None) -> None:
         """The end, whatever it was: closes the last step; ``status`` is one of ``FINISH_STATUSES``."""

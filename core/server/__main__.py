@@ -17,8 +17,8 @@ from typing import Any, TextIO
 from core.server.settings import add_serve_arguments, options_from_args, read_token
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.server",
+def build_parser(prog: str = "python -m core.server") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Ponder's engine: an OpenAI-compatible API on 127.0.0.1.")
     add_serve_arguments(parser)
     return parser
@@ -32,15 +32,16 @@ def json_announcer(out: TextIO):
     return announce
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m core.server") -> int:
+    """``prog``: how the usage line names this program (``ponder engine``, the bundle's ``ponder-engine``)."""
+    args = build_parser(prog).parse_args(argv)
     handshake_out, sys.stdout = sys.stdout, sys.stderr  # stray prints must not corrupt the handshake
     announce = json_announcer(handshake_out)
     try:
         options = options_from_args(args)
         token, generated = read_token(args.token_stdin)
     except ValueError as exc:
-        print(f"python -m core.server: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         announce({"event": "error", "message": str(exc)})
         return 2
     from core.server.lifecycle import serve  # imports torch: only now
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return serve(options, token, generated, announce)
     except OSError as exc:
-        print(f"python -m core.server: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         announce({"event": "error", "message": str(exc)})
         return 2
     except KeyboardInterrupt:

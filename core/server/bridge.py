@@ -1,8 +1,9 @@
 """What crosses between the asyncio handlers and the engine thread: jobs in, items out through a Sink.
 
-A handler creates a ``Sink`` (its own ``asyncio.Queue`` on the server's loop) and submits a ``ChatJob``
-carrying it and the validated request (its sampling fields, resolved on the engine thread against the
-model's defaults); the engine thread answers through the sink: ``Accepted`` (queued or running), then one
+A handler creates a ``Sink`` (its own ``asyncio.Queue`` on the server's loop), has the prompt rendered and
+encoded off the engine thread, and submits a ``ChatJob`` carrying it, the ids and the validated request (its
+sampling fields, resolved on the engine thread against the model's defaults); the engine thread answers
+through the sink: ``Accepted`` (queued or running), then one
 ``TokenEvent`` per generated token (the last has a finish reason), or ``Failed`` with the error.
 """
 
@@ -51,7 +52,12 @@ class Sink:
 
 @dataclass(frozen=True, slots=True)
 class ChatJob:
+    """A chat request prepared off the engine thread: its prompt rendered and encoded for ``model``."""
+
     request_id: str
     request: ChatCompletionRequest  # validated: every field it sets is honoured
-    messages: list[dict[str, Any]]  # for the chat template
+    prompt_ids: list[int]
+    opened_think: bool  # the template already opened <think>
+    model: Any  # the ModelState the prompt was made for (the engine refuses it after a switch)
+    grounder: Any  # the request's QuoteGrounder, or None
     sink: Sink

@@ -2,8 +2,9 @@
 
 - validate: every parameter that would change the output is either honoured or refused with a 400
   naming it (tools, logprobs, response_format, n > 1, min_p, unknown fields ...); never ignored.
-- convert: messages to plain dicts for the model's own chat template (rendered on the engine thread;
-  a request can never supply a template); the validated request goes along for its sampling fields.
+- convert: messages to plain dicts for the model's own chat template (rendered and encoded on a prompt
+  thread, never the engine thread; a request can never supply a template); the validated request goes
+  along for its sampling fields.
 - stream: ``responses.ChunkBuilder`` turns engine ``TokenEvent``s into OpenAI chunks; ends with
   ``data: [DONE]``.
 - collect: the same events into one ``chat.completion`` (``responses.completion``).
@@ -15,16 +16,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from core.api.protocol import ChatCompletionRequest, ChatMessage
-from core.server.bridge import Accepted, ChatJob, Failed, Sink
+from core.server.bridge import Accepted, Failed, Sink
 from core.server.errors import BadRequestError, InternalError, PonderError
 from core.server.responses import ChunkBuilder, completion
 from core.server.serving import EngineService
@@ -49,6 +51,7 @@ _ACCEPTED_IF: dict[str, Any] = {
 }
 _TEMPLATE_FIELDS = ("chat_template", "chat_template_kwargs", "add_generation_prompt", "continue_final_message")
 _MESSAGE_EXTRAS = {"refusal", "reasoning"}  # echoed back by clients in assistant turns; "reasoning" is vLLM's name
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's "\\ud800" escapes decode to these; they are not text
 
 
 def validate(req: ChatCompletionRequest) -> None:
@@ -69,6 +72,10 @@ def validate(req: ChatCompletionRequest) -> None:
     stops = req.stop_strings()
     if len(stops) > MAX_STOP_STRINGS or any(not s for s in stops):
         raise BadRequestError(f"'stop' must be at most {MAX_STOP_STRINGS} non-empty strings", param="stop")
+    for param, text in _texts(req):
+        if _SURROGATE.search(text):
+            raise BadRequestError(f"'{param}' holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), "
+                                  "which is not text; send valid Unicode", param=param)
     for i, message in enumerate(req.messages):
         for name, value in (message.model_extra or {}).items():
             if name == "tool_calls" and value:
@@ -76,6 +83,27 @@ def validate(req: ChatCompletionRequest) -> None:
                                       code="unsupported_parameter")
             if value is not None and name not in _MESSAGE_EXTRAS and name != "tool_calls":
                 raise BadRequestError(f"unknown message field '{name}'", param=f"messages[{i}].{name}")
+
+
+def _texts(req: ChatCompletionRequest) -> Iterator[tuple[str, str]]:
+    """(parameter, text) of every string the request hands to the tokenizer or the stop matcher."""
+    for i, message in enumerate(req.messages):
+        if isinstance(message.content, str):
+            yield f"messages[{i}].content", message.content
+        elif message.content is not None:
+            for j, part in enumerate(message.content):
+                yield f"messages[{i}].content[{j}].text", part.text
+        for field in ("reasoning_content", "name"):
+            value = getattr(message, field)
+            if isinstance(value, str):
+                yield f"messages[{i}].{field}", value
+        reasoning = (message.model_extra or {}).get("reasoning")
+        if isinstance(reasoning, str):
+            yield f"messages[{i}].reasoning", reasoning
+    for i, stop in enumerate(req.stop_strings()):
+        yield f"stop[{i}]" if isinstance(req.stop, list) else "stop", stop
+    if req.model is not None:
+        yield "model", req.model
 
 
 def template_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -96,7 +124,7 @@ async def create_chat_completion(req: ChatCompletionRequest, request: Request, s
     validate(req)
     request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     sink = Sink.create()
-    service.submit_chat(ChatJob(request_id, req, template_messages(req.messages), sink))
+    service.submit_chat(await service.prepare_chat(request_id, req, template_messages(req.messages), sink))
     handed_over = False
     try:
         first = await sink.queue.get()

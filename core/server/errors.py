@@ -21,7 +21,7 @@ from core.api.protocol import ErrorInfo, ErrorResponse, LoadStatus
 from core.engine.engine import ContextLengthError
 from core.engine.scheduler import QueueFullError
 from core.server.wire import json_response
-from core.tokenizer import TokenizerError
+from core.tokenizer import PromptTooLongError, TokenizerError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,12 @@ class EngineLoadingError(PonderError):
     status, type, code = 503, "service_unavailable", "model_loading"
 
 
+class EngineStalledError(PonderError):
+    """503 from ``/health``: the engine thread is stuck (busy, no progress); the window restarts the engine."""
+
+    status, type, code = 503, "service_unavailable", "engine_stalled"
+
+
 class InternalError(PonderError):
     status, type, code = 500, "server_error", "internal_error"
 
@@ -107,6 +113,13 @@ def api_error(exc: Exception, doing: str) -> PonderError:
     if isinstance(exc, ContextLengthError):
         return BadRequestError(str(exc), param="messages", code="context_length_exceeded",
                                extra={"prompt_tokens": exc.prompt_tokens, "context_tokens": exc.context_tokens})
+    if isinstance(exc, PromptTooLongError):
+        context = exc.limit_tokens + 1  # the prompt must leave at least one token for the answer
+        return BadRequestError(f"the prompt has {'at least ' if exc.at_least else ''}{exc.prompt_tokens} tokens "
+                               f"but the context window is {context} tokens (and at least one token is needed "
+                               "for the answer); shorten the prompt or load the model with a longer context",
+                               param="messages", code="context_length_exceeded",
+                               extra={"prompt_tokens": exc.prompt_tokens, "context_tokens": context})
     if isinstance(exc, QueueFullError):
         return TooManyRequestsError(f"the engine is busy: {exc}")
     if isinstance(exc, TokenizerError):  # the chat template refused the messages
@@ -150,6 +163,8 @@ def validation_error(exc: RequestValidationError) -> BadRequestError:
         return BadRequestError(f"the request body is not valid JSON: {first.get('msg')}", param=None,
                                code="invalid_json")
     if first.get("type") == "missing":
+        if param is None:
+            return BadRequestError("the request has no body: send a JSON object", code="missing_body")
         return BadRequestError(f"missing required parameter '{param}'", param=param, code="missing_parameter")
     where = f"'{param}'" if param else "the request body"
     return BadRequestError(f"invalid value for {where}: {first.get('msg')}", param=param)
@@ -174,6 +189,11 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             err = BadRequestError(f"{request.method} is not allowed on {request.url.path}", code="method_not_allowed")
             err.status = 405
+        elif exc.status_code == 400:  # FastAPI could not read the body (nested too deeply, not UTF-8 ...)
+            err = BadRequestError(f"the request body is not valid JSON ({exc.detail})", code="invalid_json")
+        elif 400 <= exc.status_code < 500:
+            err = BadRequestError(str(exc.detail))
+            err.status = exc.status_code
         else:
             err = PonderError(str(exc.detail))
             err.status = exc.status_code

@@ -1,17 +1,20 @@
 """Run the engine process: logging, socket, engine thread, uvicorn, handshake, clean shutdown.
 
-Order: logs go to stderr and a file (never stdout; the token is redacted from every record), the socket
-is bound on 127.0.0.1 (port 0 = a free one) and handed to uvicorn, the engine thread loads the model
+Order: logs go to stderr and a file (never stdout; the token is redacted from every record), the sockets
+are bound on 127.0.0.1 and, where the machine has IPv6, on [::1] with the same port (port 0 = a free one;
+the Host check accepts both loopback names) and handed to uvicorn, the engine thread loads the model
 while the server already answers (``/health`` is 503 until then), and once the model serves, exactly
 one line of JSON is announced: ``{"event": "ready", "port", "pid", "version", "model", "plan"}`` (or
 ``{"event": "error", "message"}`` and exit 1 if the first load fails). SIGTERM/SIGINT abort the running
-requests (their streams end with an error chunk and ``[DONE]``) and exit 0.
+requests (their streams end with an error chunk and ``[DONE]``) and exit 0. An engine a window started
+(``PONDER_PARENT_PID``) writes a pid file and exits at once when that window goes (``parent_watch``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import logging.handlers
 import os
@@ -25,9 +28,11 @@ from typing import Any, Callable, Iterator
 
 import uvicorn
 
+from core.api import engine_pids
 from core.engine.launch import LaunchOptions
 from core.server.app import AppSettings, create_app
 from core.server.errors import EngineLoadingError
+from core.server.parent_watch import ParentWatch, parent_pid_from
 from core.server.serving import EngineService, Launcher
 from core.server.settings import ServeOptions
 
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 
 Announce = Callable[[dict[str, Any]], None]
 HOST = "127.0.0.1"
+HOST_V6 = "::1"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -90,6 +96,39 @@ def bind_socket(port: int) -> socket.socket:
     return sock
 
 
+def bind_sockets(port: int) -> list[socket.socket]:
+    """127.0.0.1 and, where IPv6 is available, [::1] on the same port: a client that resolves ``localhost`` to
+    ::1 first reaches us too. With port 0, a port free on both is chosen."""
+    for _attempt in range(20):
+        v4 = bind_socket(port)
+        try:
+            return [v4, _bind_v6(v4.getsockname()[1])]
+        except OSError as exc:
+            if port == 0 and exc.errno == errno.EADDRINUSE:
+                v4.close()
+                continue  # the free IPv4 port is taken on ::1: pick another
+            log.info("not listening on [%s] (%s); IPv4 only", HOST_V6, exc.strerror or exc)
+            return [v4]
+    return [bind_socket(port)]
+
+
+def _bind_v6(port: int) -> socket.socket:
+    if not socket.has_ipv6:
+        raise OSError(errno.EAFNOSUPPORT, "no IPv6 support")
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST_V6, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 class EngineServer(uvicorn.Server):
     """uvicorn with our signal handling (abort requests, exit 0) and the handshake once the model serves."""
 
@@ -138,12 +177,32 @@ class EngineServer(uvicorn.Server):
         self.on_ready()
 
 
+def _watch_parent(before_exit: Callable[[], None]) -> Path | None:
+    """For an engine a window started: its pid file, and an exit within a second of the window's end (nobody
+    is left to answer, so there is nothing to shut down gracefully)."""
+    parent = parent_pid_from()
+    if parent is None:
+        return None
+    pid_file = engine_pids.register(parent)
+
+    def exit_now(_why: str) -> None:
+        try:
+            before_exit()
+        finally:
+            engine_pids.unregister(pid_file)
+            logging.shutdown()
+            os._exit(0)
+
+    ParentWatch(parent, exit_now, stdin=getattr(sys.stdin, "buffer", None)).start()
+    return pid_file
+
+
 def serve(options: ServeOptions, token: str, token_generated: bool, announce: Announce,
           launcher: Launcher | None = None) -> int:
     """Run until SIGTERM/SIGINT. ``announce`` gets the ready (or error) handshake, exactly once."""
     configure_logging(options.log_file, token)
-    sock = bind_socket(options.port)
-    port = sock.getsockname()[1]
+    sockets = bind_sockets(options.port)
+    port = sockets[0].getsockname()[1]
     log.info("engine %s (pid %d) on http://%s:%d; model %s, precision %s; log %s", version(), os.getpid(), HOST, port,
              options.model_dir, options.precision, options.log_file)
     service = EngineService(LaunchOptions(options.model_dir, options.precision, options.context_tokens,
@@ -170,12 +229,15 @@ def serve(options: ServeOptions, token: str, token_generated: bool, announce: An
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5,
                             timeout_keep_alive=30)
     server = EngineServer(config, service, settings, ready, failed)
+    pid_file = _watch_parent(lambda: app.state.bench.stop_all())
     service.start()
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     finally:
         app.state.bench.stop_all()  # benchmark children end with the engine
         service.stop()
-        sock.close()
+        for sock in sockets:
+            sock.close()
+        engine_pids.unregister(pid_file)
     log.info("engine stopped")
     return server.exit_code

@@ -1,8 +1,11 @@
-"""The loaded model as the server sees it: its id, summary, card, plan, and default sampling.
+"""The loaded model as the server sees it: its id, summary, card, plan, and default generation.
 
 A request's sampling is the request's own values over the model folder's ``generation_config.json``
-(temperature / top_p / top_k, as the model's authors recommend), else greedy. The request's fields are
-declared once, in ``ChatCompletionRequest``; they become the engine's ``SamplingParams`` here.
+(temperature / top_p / top_k, as the model's authors recommend), else greedy. The longest answer is the
+request's ``max_tokens``, else the folder's ``max_new_tokens``, else ``DEFAULT_MAX_TOKENS``: never "until
+the context is full" unannounced. Grounded quotes are on when the request asks, or by default when the
+folder names the phrase its model opens a quotation with (``ponder_quote_opener``). The request's fields
+are declared once, in ``ChatCompletionRequest``; they become the engine's ``SamplingParams`` here.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from core.engine.engine import Engine
+from core.engine.grounding import DEFAULT_OPENER, QuoteGrounder, grounder_for, quotable
 from core.engine.launch import Launched, LaunchOptions
 from core.engine.sampler import SamplingParams
 from core.api.protocol import ChatCompletionRequest, ModelCard, ModelSummary
+from core.server.errors import BadRequestError
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS = 8192  # the longest answer when neither the request nor the model folder says
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,8 @@ class GenerationDefaults:
     top_p: float = 1.0
     top_k: int = 0
     repetition_penalty: float = 1.0  # as transformers, applied whether or not the model samples
+    max_tokens: int = DEFAULT_MAX_TOKENS  # generation_config's max_new_tokens
+    quote_opener: str | None = None  # ponder_quote_opener: grounded quotes on by default, opened by this
 
     @classmethod
     def from_dir(cls, model_dir: Path) -> GenerationDefaults:
@@ -40,15 +49,16 @@ class GenerationDefaults:
         if not isinstance(raw, dict):
             return cls()
         ok = lambda v, lo, hi: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi  # noqa: E731
-        r = raw.get("repetition_penalty")
-        penalty = float(r) if ok(r, 1e-6, 10.0) else 1.0
+        r, n, opener = raw.get("repetition_penalty"), raw.get("max_new_tokens"), raw.get("ponder_quote_opener")
+        common = {"repetition_penalty": float(r) if ok(r, 1e-6, 10.0) else 1.0,
+                  "max_tokens": int(n) if isinstance(n, int) and ok(n, 1, 10**7) else DEFAULT_MAX_TOKENS,
+                  "quote_opener": opener if isinstance(opener, str) and 0 < len(opener) <= 64 else None}
         if raw.get("do_sample") is False:
-            return cls(repetition_penalty=penalty)
+            return cls(**common)
         t, p, k = raw.get("temperature"), raw.get("top_p"), raw.get("top_k")
         return cls(temperature=float(t) if ok(t, 0.0, 2.0) else 0.0,
                    top_p=float(p) if ok(p, 1e-6, 1.0) else 1.0,
-                   top_k=int(k) if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else 0,
-                   repetition_penalty=penalty)
+                   top_k=int(k) if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else 0, **common)
 
 
 @dataclass(slots=True)
@@ -75,17 +85,38 @@ class ModelState:
         return self.launched.engine.context_tokens
 
     def sampling_params(self, req: ChatCompletionRequest, prompt_tokens: int) -> SamplingParams:
-        """The request's sampling over the model's defaults; the output fits what the context has left."""
+        """The request's sampling over the model's defaults; the output fits what the context has left. An
+        output cap the request asked for that does not fit next to the prompt is a 400 naming both numbers (as
+        vLLM answers), never silently shortened."""
         d = self.defaults
         remaining = max(self.context_tokens - prompt_tokens, 1)
+        asked = req.max_output_tokens()
+        if asked is not None and prompt_tokens + asked > self.context_tokens:
+            name = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
+            raise BadRequestError(
+                f"this model's context is {self.context_tokens:,} tokens, but {prompt_tokens:,} tokens of prompt and "
+                f"{name}={asked:,} make {prompt_tokens + asked:,}; ask for at most {remaining:,} with {name} (or "
+                "leave it out), or shorten the prompt", param=name, code="context_length_exceeded",
+                extra={"prompt_tokens": prompt_tokens, "max_tokens": asked, "context_tokens": self.context_tokens})
         return SamplingParams(
             temperature=d.temperature if req.temperature is None else req.temperature,
             top_p=d.top_p if req.top_p is None else req.top_p,
             top_k=d.top_k if req.top_k is None else req.top_k,
-            seed=req.seed, max_tokens=min(req.max_output_tokens() or remaining, remaining),
+            seed=req.seed, max_tokens=min(req.max_output_tokens() or d.max_tokens, remaining),
             stop=tuple(req.stop_strings()), ignore_eos=req.ignore_eos,
             frequency_penalty=req.frequency_penalty or 0.0, presence_penalty=req.presence_penalty or 0.0,
-            repetition_penalty=d.repetition_penalty if req.repetition_penalty is None else req.repetition_penalty)
+            repetition_penalty=d.repetition_penalty if req.repetition_penalty is None else req.repetition_penalty,
+            repetition_guard=req.ponder is None or req.ponder.repetition_guard is not False)
+
+    def grounder(self, req: ChatCompletionRequest) -> QuoteGrounder | None:
+        """Grounded quotes for this request, over the documents in its system and user messages."""
+        options = req.ponder
+        asked = options.grounded_quotes if options is not None else None
+        if asked is False or (asked is None and self.defaults.quote_opener is None):
+            return None
+        opener = (options.quote_opener if options is not None else None) or self.defaults.quote_opener or DEFAULT_OPENER
+        source = "\n\n".join(quotable(m.text()) for m in req.messages if m.role in ("system", "user"))
+        return grounder_for(self.engine.tokenizer, source, opener)
 
     def card(self) -> ModelCard:
         """This model as ``GET /v1/models`` lists it."""

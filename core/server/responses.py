@@ -27,7 +27,9 @@ def usage(event: TokenEvent) -> Usage:
 def ponder_stats(event: TokenEvent) -> PonderStats:
     m = event.metrics
     return PonderStats(ttft_s=m.ttft_s, prefill_tokens_per_s=m.prefill_tokens_per_s,
-                       decode_tokens_per_s=m.decode_tokens_per_s, reasoning_unfinished=event.reasoning_unfinished)
+                       decode_tokens_per_s=m.decode_tokens_per_s, reasoning_unfinished=event.reasoning_unfinished,
+                       stop_reason=m.stop_reason, max_tokens=m.max_tokens, grounded_quotes=m.grounded_quotes,
+                       grounding_overrides=m.grounding_overrides)
 
 
 class ChunkBuilder:

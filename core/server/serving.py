@@ -1,23 +1,27 @@
 """The engine thread: the one thread that owns the Engine, and the bridge between it and asyncio.
 
-Shape: async handlers -> commands on a thread-safe queue -> the engine thread (renders prompts, adds,
-aborts, loads, calls ``engine.step()`` while there is work) -> each result goes to its request's
-``asyncio.Queue`` through a ``Sink`` (``loop.call_soon_threadsafe``). Handlers only read those queues, so
+Shape: async handlers -> the prompt rendered and encoded on a small pool of prompt threads (a chat
+template or a long prompt can never hold up the engine thread) -> commands on a thread-safe queue -> the
+engine thread (adds, aborts, loads, calls ``engine.step()`` while there is work) -> each result goes to its
+request's ``asyncio.Queue`` through a ``Sink`` (``loop.call_soon_threadsafe``). Handlers only read those queues, so
 concurrent requests decode together in one batched forward, and aborts (cancel endpoint, disconnects)
 take effect before the next step, also for queued or prefilling requests.
 
 An exception inside ``engine.step()`` fails the requests of that step (500 / error chunk) and is logged;
-the thread keeps serving. A load keeps the old model serving if the new one fails.
+a request whose own sampling or output processing fails is finished alone with its error while the others
+go on; the thread keeps serving. A load keeps the old model serving if the new one fails. ``liveness``
+measures the engine thread's progress for ``/health``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -28,14 +32,16 @@ from core.server.bridge import Accepted, ChatJob, Failed, Sink
 from core.server.counters import RateMeter, Totals
 from core.server.errors import (BadRequestError, ConflictError, EngineLoadingError, InternalError, NotFoundError,
                                 PonderError, api_error, unavailable_error)
+from core.server.liveness import Liveness, Stall
 from core.server.model_state import ModelState
-from core.api.protocol import DEFAULT_MODEL_ALIAS, LoadProgress, LoadStatus
+from core.api.protocol import DEFAULT_MODEL_ALIAS, ChatCompletionRequest, LoadProgress, LoadStatus
 from core.precision import PRECISION_CHOICES
 
 log = logging.getLogger(__name__)
 
 Launcher = Callable[[LaunchOptions, Callable[[str, float], None]], Launched]
 PUBLISH_INTERVAL_S = 0.1  # snapshots for status/events/metrics, at most this often while busy
+PROMPT_THREADS = 2  # prompts rendered and encoded at once, off the engine thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +67,11 @@ class _Stop:
 class EngineService:
     """Runs the engine thread; every public method may be called from any thread."""
 
-    def __init__(self, options: LaunchOptions, launcher: Launcher | None = None) -> None:
+    def __init__(self, options: LaunchOptions, launcher: Launcher | None = None,
+                 liveness: Liveness | None = None) -> None:
         self._options = options
+        self.liveness = liveness or Liveness()
+        self._prompts = ThreadPoolExecutor(PROMPT_THREADS, thread_name_prefix="ponder-prompt")
         self._launcher = launcher or _default_launcher
         self._commands: queue.Queue[object] = queue.Queue()
         self._lock = threading.Lock()
@@ -87,6 +96,11 @@ class EngineService:
         if self._thread.is_alive():
             self._commands.put(_Stop())
             self._thread.join(timeout_s)
+        self._prompts.shutdown(wait=False, cancel_futures=True)
+
+    def stalled(self) -> Stall | None:
+        """The engine thread's stall, if it is stuck (``/health`` answers 503 then)."""
+        return self.liveness.stalled()
 
     @property
     def options(self) -> LaunchOptions:
@@ -108,6 +122,33 @@ class EngineService:
         """The latest engine snapshot and the generation rate (tokens/s) over the last few seconds."""
         with self._lock:
             return self._snapshot, self._rate.rate(time.monotonic())
+
+    async def prepare_chat(self, request_id: str, request: ChatCompletionRequest, messages: list[dict[str, Any]],
+                           sink: Sink) -> ChatJob:
+        """Render and encode the chat for the model serving now, on a prompt thread; raises the request's
+        ``PonderError`` (503 while loading, 404 for another model's name, 400 for a prompt over the context)."""
+        m = self._model
+        if m is None or self._load.state != "ready":
+            self._count_rejected()
+            raise unavailable_error(self._load)
+        asked = request.model
+        if asked not in (None, "", DEFAULT_MODEL_ALIAS, m.id):
+            raise NotFoundError(f"the model {asked!r} is not loaded; this engine serves {m.id!r} (see GET "
+                                "/v1/models), or load another with POST /v1/engine/load", param="model",
+                                code="model_not_found")
+
+        def prepare() -> ChatJob:
+            ids, opened = m.engine.render_chat(messages)
+            return ChatJob(request_id, request, ids, opened, m, m.grounder(request), sink)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._prompts, prepare)
+        except Exception as exc:  # noqa: BLE001 - mapped once; a template's failure is the request's 4xx
+            error = api_error(exc, "preparing the request")
+            if error.status >= 500:
+                log.error("could not prepare request %s", request_id, exc_info=exc)
+            self._count_rejected()
+            raise error from None
 
     def submit_chat(self, job: ChatJob) -> None:
         if self._load.state != "ready":
@@ -152,8 +193,12 @@ class EngineService:
                 if commands:
                     self._publish(force=True)
                 if self._has_work():
+                    self.liveness.busy("generating")
+                    started = time.monotonic()
                     self._step()
+                    self.liveness.step_took(time.monotonic() - started)
                 self._publish()
+                self.liveness.beat()
             except Exception:  # noqa: BLE001 - the engine thread must survive anything
                 log.exception("unexpected error in the engine thread; it keeps serving")
                 time.sleep(0.05)
@@ -163,7 +208,12 @@ class EngineService:
 
     def _next_commands(self) -> list[object]:
         """Every queued command; waits for one while the engine has nothing to do."""
-        commands = [] if self._has_work() else [self._commands.get()]
+        if self._has_work():
+            commands = []
+        else:
+            self.liveness.idle()
+            commands = [self._commands.get()]
+            self.liveness.busy("handling requests")
         while True:
             try:
                 commands.append(self._commands.get_nowait())
@@ -185,15 +235,15 @@ class EngineService:
         if m is None or self._load.state != "ready":
             job.sink(Failed(unavailable_error(self._load)))
             return
-        asked = job.request.model
-        if asked not in (None, "", DEFAULT_MODEL_ALIAS, m.id):
-            job.sink(Failed(NotFoundError(f"the model {asked!r} is not loaded; this engine serves {m.id!r} "
-                                          "(see GET /v1/models), or load another with POST /v1/engine/load",
-                                          param="model", code="model_not_found")))
+        if job.model is not m:
+            job.sink(Failed(EngineLoadingError("the engine switched models while this request was being "
+                                               "prepared; send it again", code="model_changed",
+                                               headers={"Retry-After": "1"})))
             return
+        ids = job.prompt_ids
         try:
-            ids, opened = m.engine.render_chat(job.messages)
-            m.engine.add(ids, m.sampling_params(job.request, len(ids)), opened, request_id=job.request_id)
+            m.engine.add(ids, m.sampling_params(job.request, len(ids)), job.opened_think, request_id=job.request_id,
+                         grounder=job.grounder)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to its request, mapped once
             error = api_error(exc, "preparing the request")
             if error.status >= 500:
@@ -236,15 +286,21 @@ class EngineService:
             return True
         changed, deliveries = False, []
         for event in events:
+            item: Any = event
             if event.finish_reason:
                 sink = self._sinks.pop(event.request_id, None)
-                self._count_finished(event)
                 changed = True
+                if event.error is not None:  # this request alone failed; the others of the batch go on
+                    self.totals.failed += 1
+                    item = Failed(InternalError(f"the engine failed while generating this request "
+                                                f"({event.error}); it was stopped, the engine keeps serving"))
+                else:
+                    self._count_finished(event)
             else:
                 sink = self._sinks.get(event.request_id)
                 changed = changed or event.metrics.completion_tokens == 1  # just admitted and prefilled
             if sink is not None:
-                deliveries.append((sink, event))
+                deliveries.append((sink, item))
         self._publish(force=changed)
         for sink, event in deliveries:
             sink(event)
@@ -268,6 +324,7 @@ class EngineService:
             self.totals.failed += 1
 
     def _switch(self, command: _Load) -> None:
+        self.liveness.busy("loading a model")
         old = self._model
         if old is not None:
             self._abort_all(EngineLoadingError("the engine is switching to another model; retry when it is ready"))
@@ -340,6 +397,7 @@ class _ProgressReporter:
         self.service, self.report, self.last = service, report, -1.0
 
     def __call__(self, stage: str, fraction: float) -> None:
+        self.service.liveness.beat()
         if stage == "ready":
             return  # the service says ready once the engine serves
         if stage == "loading" and fraction - self.last < 0.02 and fraction < 1.0:
@@ -371,8 +429,15 @@ def load_options(current: LaunchOptions, model: str | None, precision: str | Non
                               param="precision")
     changes: dict[str, Any] = {}
     if model is not None:
-        folder = Path(model).expanduser().resolve()
-        if not folder.is_dir():
+        try:
+            folder = Path(model).expanduser().resolve()
+            exists = folder.is_dir()
+        except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system, a loop ...
+            shown = model if len(model) <= 120 else f"{model[:120]}… ({len(model):,} characters)"
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise BadRequestError(f"the model folder {shown!r} cannot be used as a path ({reason})",
+                                  param="model") from None
+        if not exists:
             raise BadRequestError(f"the model folder {folder} does not exist", param="model")
         changes["model_dir"] = folder
         if folder != Path(current.model_dir).resolve() and context is None:

@@ -86,7 +86,8 @@ def test_a_chunk_keeps_the_openai_wire_shape():
     finish, usage = builder.on_event(aborted)
     assert frame(finish).endswith('"choices":[{"index":0,"delta":{},"finish_reason":"abort","logprobs":null}],'
                                   '"ponder":{"ttft_s":null,"prefill_tokens_per_s":null,"decode_tokens_per_s":null,'
-                                  '"reasoning_unfinished":false}}\n\n')
+                                  '"reasoning_unfinished":false,"stop_reason":null,"max_tokens":0,"grounded_quotes":0,'
+                                  '"grounding_overrides":0}}\n\n')
     assert frame(usage).endswith('"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3,'
                                  '"prompt_tokens_details":{"cached_tokens":0},'
                                  '"completion_tokens_details":{"reasoning_tokens":0}}}\n\n')

@@ -1,4 +1,5 @@
-"""``GET /health`` (200 once a model serves, else 503) and Prometheus ``GET /metrics``."""
+"""``GET /health`` (200 once a model serves and the engine thread makes progress, else 503) and Prometheus
+``GET /metrics``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from core.api.protocol import Health
 from core.server import telemetry
 from core.server.app_state import engine_service, ready_model
+from core.server.errors import EngineStalledError
 from core.server.wire import json_response
 
 router = APIRouter()
@@ -15,6 +17,9 @@ router = APIRouter()
 
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
+    stall = engine_service(request).stalled()
+    if stall is not None:
+        raise EngineStalledError(stall.describe())
     ready_model(request)
     return json_response(Health(status="ok"))
 

@@ -1,0 +1,202 @@
+"""Grounded quotes and the repetition guard: quotations can only quote the document, loops are cut.
+
+The constraint is checked at three levels: the grounder alone against the real R1 tokenizer (a made-up
+quote is refused token by token, a real one goes through to its closing mark); the engine with a model that
+prefers a made-up quote (greedy, and sampled over many seeds: every quotation in the output occurs in the
+document, starting at a sentence); and unchanged output when no quotation is opened (bit-identical tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from core.api.protocol import ChatCompletionRequest
+from core.engine.engine import Engine, EngineConfig
+from core.engine.grounding import DEFAULT_OPENER, QuoteSource, grounder_for
+from core.engine.repetition import RepetitionGuard
+from core.engine.sampler import SamplingParams
+from core.model_config import ModelConfig
+from core.models.loader import LoadedModel, load_model
+from core.server.model_state import DEFAULT_MAX_TOKENS, GenerationDefaults
+from core.tokenizer import Tokenizer
+from tests.checkpoints import R1_TOKENIZER, random_checkpoint, tiny_config
+
+VOCAB, EOS = 152064, 151643
+DOCUMENT = ("Harbour Street memo\n\nOsric Pell manages the Heron team. The Heron team works from the old\n"
+            "mill in Bergen, next to the ferry.\n\n- Lunch is served at noon.\n- The warehouse in Bergen holds "
+            "420 crates.")
+QUOTE = re.compile(re.escape(DEFAULT_OPENER) + r'([^"]*)"')
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    return Tokenizer.from_dir(R1_TOKENIZER)
+
+
+def quotes_of(text: str) -> list[str]:
+    return QUOTE.findall(text)
+
+
+def in_document(quote: str) -> bool:
+    """Verbatim (whitespace runs as one space) and from a sentence or line start of the document."""
+    quote = re.sub(r"\s+", " ", quote)
+    flat = " ".join(DOCUMENT.split())
+    starts = {0} | {m.end() for m in re.finditer(r"(?:[.!?] |\n)(?:- )?", DOCUMENT)}
+    return any(" ".join(DOCUMENT[s:].split()).startswith(quote) for s in starts) and quote in flat
+
+
+# --- the grounder alone ------------------------------------------------------------------------------------
+def test_the_source_is_flattened_and_knows_its_sentence_starts():
+    source = QuoteSource.of(DOCUMENT)
+    assert b"from the old mill in Bergen" in source.text  # the line break inside the sentence is a space
+    firsts = [source.text[s:s + 12] for s in source.starts]
+    assert firsts == [b"Harbour Stre", b"Osric Pell m", b"The Heron te", b"Lunch is ser", b"The warehous"]
+
+
+def test_a_made_up_quote_is_refused_token_by_token_and_a_real_one_goes_through(tokenizer):
+    def walk(text: str) -> list[bool]:
+        grounder = grounder_for(tokenizer, DOCUMENT)
+        allowed = []
+        for token in tokenizer.encode(text):
+            rule = grounder.constraint()
+            allowed.append(rule is None or (token in rule[1]) == (rule[0] == "allow"))
+            grounder.advance(token)
+        return allowed
+
+    real = walk('Find the manager. The document says: "Osric Pell manages the Heron team." So it is Osric.')
+    assert all(real)
+    made_up = walk('Find the manager. The document says: "The Heron team is managed by Idris Santos."')
+    assert not all(made_up) and made_up.index(False) > len(tokenizer.encode("Find the manager. The document says:"))
+    grounder = grounder_for(tokenizer, DOCUMENT)
+    for token in tokenizer.encode("The document says:"):
+        grounder.advance(token)
+    kind, denied = grounder.constraint()
+    assert kind == "deny" and tokenizer.encode(' "')[0] not in denied  # the opener may still be completed
+    for token in tokenizer.encode(' "'):
+        grounder.advance(token)
+    kind, allowed = grounder.constraint()
+    assert kind == "allow" and tokenizer.encode('"')[0] not in allowed  # never an empty quote
+    assert grounder.quotes == 1 and grounder.quoting
+
+
+def test_nothing_to_quote_means_no_grounder(tokenizer):
+    assert grounder_for(tokenizer, "   ") is None
+
+
+# --- in the engine -----------------------------------------------------------------------------------------
+class PreferringModel(nn.Module):
+    """Prefers ``script`` token by token (by output position), with ``noise`` elsewhere; follows whatever the
+    engine actually sampled, so a constrained output can leave the script."""
+
+    def __init__(self, config: ModelConfig, prompt_len: int, script: list[int], noise: float = 0.0) -> None:
+        super().__init__()
+        self.config, self.prompt_len, self.script = config, prompt_len, script
+        self.noise = torch.Generator().manual_seed(0), noise
+
+    def forward(self, tokens: Tensor, positions: Tensor, cache=None, logits_at: Tensor | None = None) -> Tensor:
+        pos = positions[0].tolist()
+        rows = range(len(pos)) if logits_at is None else logits_at.tolist()
+        generator, noise = self.noise
+        logits = noise * torch.randn(len(rows), self.config.vocab_size, generator=generator)
+        for i, r in enumerate(rows):
+            k = pos[r] - self.prompt_len + 1
+            logits[i, self.script[k] if 0 <= k < len(self.script) else EOS] += 16.0
+        return logits
+
+
+def preferring_engine(tokenizer: Tokenizer, script: list[int], noise: float = 0.0) -> Engine:
+    config = ModelConfig.from_hf(tiny_config("qwen2", vocab_size=VOCAB))
+    model = PreferringModel(config, 8, script, noise)
+    loaded = LoadedModel(model, config, "fp32", torch.float32, torch.device("cpu"), 0.0, 0)  # type: ignore[arg-type]
+    return Engine(loaded, tokenizer, EngineConfig(max_sequences=4, context_tokens=512))
+
+
+def run(engine: Engine, params: SamplingParams, grounded: bool) -> tuple[str, list[int], object]:
+    grounder = grounder_for(engine.tokenizer, DOCUMENT) if grounded else None
+    events = list(engine.stream(list(range(1000, 1008)), params, grounder=grounder))
+    ids = [e.token_id for e in events if e.token_id is not None]
+    return engine.tokenizer.decode(ids), ids, events[-1].metrics
+
+
+MADE_UP = 'Find the manager. The document says: "The Heron team is managed by Idris Santos." So Idris.'
+
+
+def test_greedy_the_made_up_quote_becomes_one_the_document_has(tokenizer):
+    engine = preferring_engine(tokenizer, tokenizer.encode(MADE_UP))
+    free, _, _ = run(engine, SamplingParams(max_tokens=40), grounded=False)
+    assert quotes_of(free) == ["The Heron team is managed by Idris Santos."]  # what the model would say
+    grounded, _, metrics = run(engine, SamplingParams(max_tokens=40), grounded=True)
+    found = quotes_of(grounded)
+    assert len(found) == 1 and found[0].startswith("The Heron team") and in_document(found[0]), grounded
+    assert metrics.grounded_quotes == 1 and metrics.grounding_overrides >= 1
+
+
+def test_sampled_quotes_always_occur_in_the_document(tokenizer):
+    engine = preferring_engine(tokenizer, tokenizer.encode(MADE_UP), noise=1.0)
+    seen = []
+    for seed in range(12):
+        text, _, _ = run(engine, SamplingParams(max_tokens=48, temperature=1.0, seed=seed), grounded=True)
+        for quote in quotes_of(text):
+            assert in_document(quote), (seed, quote)
+            seen.append(quote)
+    assert seen  # the opener was written, so quotations were decoded
+
+
+def test_without_a_quotation_the_output_is_bit_identical(tmp_path, tokenizer):
+    model_dir = random_checkpoint(tmp_path / "m", "qwen2", vocab_size=VOCAB, tokenizer=R1_TOKENIZER, hidden_size=64)
+    engine = Engine(load_model(model_dir, "fp32"), Tokenizer.from_dir(model_dir),
+                    EngineConfig(max_sequences=2, context_tokens=256))
+    params = SamplingParams(max_tokens=32, repetition_guard=False)
+    _, plain, _ = run(engine, params, grounded=False)
+    text, grounded, metrics = run(engine, params, grounded=True)
+    assert DEFAULT_OPENER not in text and grounded == plain and metrics.grounding_overrides == 0
+
+
+# --- the repetition guard -----------------------------------------------------------------------------------
+def feed(guard: RepetitionGuard, tokens: list[int]) -> int | None:
+    """The 1-based position at which the guard calls a loop, if it does."""
+    for i, token in enumerate(tokens, 1):
+        if guard.add(token):
+            return i
+    return None
+
+
+def test_a_loop_is_caught_and_a_repeated_line_is_not():
+    prose = list(range(100, 160))
+    assert feed(RepetitionGuard(), prose + [7, 8, 9, 10] * 30) == 60 + 44  # "of the8" x 11: 40 tokens past the first
+    assert feed(RepetitionGuard(), prose + [5] * 60) == 61 + 40  # one name over and over
+    line = list(range(200, 230))
+    assert feed(RepetitionGuard(), prose + line * 3 + [1, 2, 3]) is None  # a line said three times: legitimate
+    assert feed(RepetitionGuard(), prose + line * 5) == 60 + 30 * 4  # four copies of a 30-token line: a loop
+
+
+def test_the_engine_stops_a_looping_answer_and_says_why(tokenizer):
+    loop = tokenizer.encode("Ibrahim") * 80
+    engine = preferring_engine(tokenizer, tokenizer.encode("The answer is") + loop)
+    text, ids, metrics = run(engine, SamplingParams(max_tokens=200), grounded=False)
+    assert metrics.stop_reason == "repetition" and len(ids) < 60
+    _, ids, metrics = run(engine, SamplingParams(max_tokens=100, ignore_eos=True), grounded=False)
+    assert metrics.stop_reason == "max_tokens" and len(ids) == 100  # benchmarks: exactly the tokens asked for
+
+
+# --- the API's options ------------------------------------------------------------------------------------
+def test_the_model_folder_sets_the_defaults(tmp_path):
+    (tmp_path / "generation_config.json").write_text(json.dumps(
+        {"do_sample": False, "max_new_tokens": 1536, "ponder_quote_opener": 'The text says: "'}))
+    defaults = GenerationDefaults.from_dir(tmp_path)
+    assert (defaults.max_tokens, defaults.quote_opener) == (1536, 'The text says: "')
+    assert GenerationDefaults.from_dir(tmp_path / "nothing").max_tokens == DEFAULT_MAX_TOKENS
+
+
+def test_the_request_option_is_strict():
+    request = ChatCompletionRequest.model_validate(
+        {"messages": [{"role": "user", "content": "hi"}], "ponder": {"grounded_quotes": False}})
+    assert request.ponder.grounded_quotes is False
+    with pytest.raises(ValueError):
+        ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "hi"}],
+                                              "ponder": {"grounded": True}})
