@@ -12,8 +12,10 @@ Who does what: ``EngineLink`` (local ``EngineProcess`` or a remote server, live 
 (the open chat, its ``ChatSession`` and what the view and the stats bar show of its answers),
 ``ModelController`` (status, plan, reload, download), ``BenchController`` (benchmark runs, their history,
 exports), ``DocumentController`` (dropped files -> parser process -> store; budget, strategy, citations),
-``window_actions`` (menus and shortcuts), ``DocumentDropTarget`` (files dropped on the window),
-``app.tasks`` (every blocking call), ``app.dialogs.error_dialog`` (every error shown to the user).
+``CatalogController`` (the model catalog: fits, downloads, local models), ``WelcomeController`` (the first-run
+welcome in the chat pane and its sample), ``window_actions`` (menus and shortcuts), ``DocumentDropTarget`` (files
+dropped on the window), ``app.tasks`` (every blocking call), ``app.dialogs.error_dialog`` (every error shown to the
+user).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QUrl
 from PySide6.QtGui import QCloseEvent, QDesktopServices
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget,
+                               QVBoxLayout, QWidget)
 
 from app import theme
 from app.bench_controller import BenchController
+from app.catalog_controller import CatalogController
 from app.chat_controller import ChatController
 from app.chat_session import ChatSession
 from app.dialogs.connect_dialog import ConnectDialog
@@ -39,6 +43,7 @@ from app.engine_link import EngineLink, ready_text
 from app.engine_process import EngineProcess
 from app.model_controller import ModelController
 from app.tasks import TaskRunner
+from app.welcome_controller import WelcomeController
 from app.widgets.benchmark_panel import BenchmarkPanel
 from app.widgets.chat_list import ChatListPanel
 from app.widgets.document_panel import DocumentPanel
@@ -71,7 +76,7 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self.shown_errors: list[Any] = []  # dialogs opened through show_error (tests read it)
         self._build()
-        self.chats.confirm_deletes = confirm_deletes
+        self.chats.confirm_deletes = self.catalog.confirm_deletes = confirm_deletes
         self.actions = build_menus(self)
         self._wire()
         self._restore()
@@ -111,7 +116,9 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(center)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
-        for widget, stretch in ((self.notice, 0), (self.view, 1), (self.prompt, 0)):
+        self.chat_pane = QStackedWidget(objectName="chatPane")  # the welcome, or the open chat
+        self.chat_pane.addWidget(self.view)
+        for widget, stretch in ((self.notice, 0), (self.chat_pane, 1), (self.prompt, 0)):
             column.addWidget(widget, stretch)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
         for widget in (self.chat_list, center, self.document_panel, self.model_panel):
@@ -131,6 +138,8 @@ class MainWindow(QMainWindow):
         self.bench_dock.setWidget(self.bench_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bench_dock)
         self.bench_dock.hide()
+        self.catalog = CatalogController(self, self.models, self.tasks, self.settings, self.report, self)
+        self.welcome = WelcomeController(self, self.chat_pane, self.view, self.catalog.show, self)
         self.engine_state = QLabel("Starting…", objectName="engineState")
         self.statusBar().addWidget(self.engine_state, 1)
         self.resize(1280, 800)
@@ -157,6 +166,7 @@ class MainWindow(QMainWindow):
         models.error.connect(self.report)
         self.bench.error.connect(self.report)
         chats.busy_changed.connect(self._refresh_prompt)
+        chats.busy_changed.connect(self.welcome.refresh)
         chats.failed.connect(self._answer_failed)
         chats.answer_finished.connect(self._answer_finished)
         self.prompt.submitted.connect(self.ask)

@@ -14,6 +14,8 @@ Signals:
     load_finished()
     start_requested(folder, precision, context)
     error(exception, title)
+    download_progressed(DownloadProgress)   bytes, speed, time left (the catalog shows them too)
+    download_ended(folder or None, error or None)   a finished download then loads with the planner's choice
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from app.tasks import Task, TaskRunner
 from app.widgets.model_panel import ModelPanel
 from core.client import EngineClient, LoadFailedError
 from core.hub import DownloadProgress, download_model
+from core.local_models import record_use
 from core.api.protocol import EngineEvent, EngineStatus, LoadProgress, PlanResult
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class ModelController(QObject):
     load_finished = Signal()  # after loaded or load_failed
     start_requested = Signal(object, str, object)
     error = Signal(object, str)
+    download_progressed = Signal(object)
+    download_ended = Signal(object, object)
 
     def __init__(self, panel: ModelPanel, tasks: TaskRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -64,7 +69,9 @@ class ModelController(QObject):
         self._estimate: Task | None = None
         self._download: Task | None = None
         self._card_for: str | None = None
-        self.downloader = download_model  # (repo_id) -> iterator of DownloadProgress; tests swap it
+        self.downloader = download_model  # (repo[@revision], token=...) -> iterator of DownloadProgress
+        self.hub_token: str | None = None  # for gated or private repositories (else HF_TOKEN or `hf auth login`)
+        self._downloaded: str | None = None
         panel.options_changed.connect(self.estimate)
         panel.load_requested.connect(self.load)
         panel.download_requested.connect(self.download)
@@ -99,6 +106,7 @@ class ModelController(QObject):
         self.status_received.emit(status)
         if status.model is not None and status.model.path != self._card_for:
             self._card_for = status.model.path
+            self.tasks.run(record_use, status.model.path, name="record model use")
             self.tasks.run(read_model_card, status.model.path, name="model card", on_result=self.panel.show_model_card)
         self.estimate(*self.panel.chosen_options())
 
@@ -160,33 +168,47 @@ class ModelController(QObject):
         self.refresh_status()
 
     # --- download --------------------------------------------------------------------------------------
+    @property
+    def downloading(self) -> bool:
+        return self._download is not None
+
     def download(self, repo_id: str) -> None:
         if self._download is not None:
             return
         self.panel.set_download_progress(f"Looking up {repo_id}…", 0.0, True)
-        downloader = self.downloader
-        self._download = self.tasks.iterate(lambda: downloader(repo_id), name="download",
+        downloader, token = self.downloader, self.hub_token
+        self._downloaded = None
+        self._download = self.tasks.iterate(lambda: downloader(repo_id, token=token), name="download",
                                             on_item=self._download_progress, on_error=self._download_error,
                                             on_finished=self._download_done)
 
     def cancel_download(self) -> None:
         if self._download is not None:
             self._download.cancel()
-            self.panel.set_download_progress("Cancelled after the current file; it resumes next time.", None, False)
+            self.panel.set_download_progress("Cancelled; the next download of it continues where it stopped.",
+                                             None, False)
 
     def _download_progress(self, p: DownloadProgress) -> None:
+        self.download_progressed.emit(p)
         if p.path is not None:
-            self.panel.set_download_progress(f"Downloaded to {p.path}", 1.0, True)
+            self._downloaded = str(p.path)
+            self.panel.set_download_progress(p.text(), 1.0, True)
             self.panel.set_folder(p.path)
             return
-        size = f"{p.bytes_done / 2**30:.2f} of {p.bytes_total / 2**30:.2f} GiB" if p.bytes_total else ""
-        self.panel.set_download_progress(f"{p.file} ({p.files_done}/{p.files_total} files) {size}", p.fraction, True)
+        self.panel.set_download_progress(p.text(), p.fraction, True)
 
     def _download_error(self, exc: BaseException) -> None:
         self.panel.set_download_progress(str(exc), None, False)
+        self.download_ended.emit(None, exc)
         self.error.emit(exc, "The download failed")
 
     def _download_done(self) -> None:
         task, self._download = self._download, None
         label = self.panel.download_label.text()
         self.panel.set_download_progress(label if task is not None else "", None, False)
+        folder, self._downloaded = self._downloaded, None
+        if folder is not None:
+            self.download_ended.emit(folder, None)
+            self.load(folder, "auto", None)  # the planner chooses the precision, as on any start
+        elif task is not None and task.cancelled:
+            self.download_ended.emit(None, None)

@@ -30,6 +30,7 @@ def build_menus(w: Any) -> WindowActions:
     new_chat = file.addAction("&New chat", w.new_chat, QKeySequence.StandardKey.New)
     open_model = file.addAction("&Open model folder…", w.open_model_folder, QKeySequence("Ctrl+O"))
     open_document = file.addAction("Open &document…", lambda: w.open_documents(), QKeySequence("Ctrl+Shift+O"))
+    file.addAction("Model &catalog…", w.catalog.show, QKeySequence("Ctrl+Shift+M"))
     file.addSeparator()
     file.addAction("&Quit", w.close, QKeySequence.StandardKey.Quit)
 
@@ -58,7 +59,10 @@ def build_menus(w: Any) -> WindowActions:
     view.addAction(benchmark)
     themes = theme.add_theme_actions(view.addMenu("&Theme"), w.set_theme)
 
-    bar.addMenu("&Help").addAction("&About Ponder", w.show_about)
+    help_menu = bar.addMenu("&Help")
+    help_menu.addAction("&Welcome", w.welcome.show_welcome)
+    help_menu.addAction("Model &catalog…", w.catalog.show)
+    help_menu.addAction("&About Ponder", w.show_about)
     stop = QShortcut(QKeySequence(Qt.Key.Key_Escape), w, w.stop_answer)
     stop.setEnabled(False)
     for keys in ("Ctrl+Return", "Ctrl+Enter"):

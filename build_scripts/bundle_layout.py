@@ -77,5 +77,6 @@ ENGINE_METADATA = ["ponder", "torch", "tokenizers", "safetensors", "huggingface-
                    "pydantic"]
 
 # Data: (source relative to the repository, destination in the bundle). The model is added by build.py.
-RESOURCE_DIRS = [("resources/icons", "resources/icons")]
+RESOURCE_DIRS = [("resources/icons", "resources/icons"), ("resources/samples", "resources/samples"),
+                 ("resources/catalog", "resources/catalog")]
 MODELS_DEST = "resources/models"

@@ -10,11 +10,13 @@ XDG folders, the working directory outside the repository, ``QT_QPA_PLATFORM=off
 1. ``--package``: the installer runs into the throw-away home (``install.sh --prefix``); the menu entry,
    icons and command must be there, the ``.desktop`` file's ``Exec`` must point at the installed window
    program (checked with ``desktop-file-validate`` when present).
-2. ``ponder-engine --help`` answers (the frozen engine starts at all).
-3. ``ponder --self-test --document handbook.txt``: the window opens, starts the engine from the bundle
-   itself (the sibling ``ponder-engine``, the report shows its command line), a document is parsed in a
-   worker process (the frozen window re-runs its executable for it; ``freeze_support`` must stop it there),
-   one question on the bundled model is answered, the window closes and the engine is gone.
+2. ``ponder-engine --help`` answers as ``ponder-engine`` (the frozen engine starts at all), and the installed
+   ``ponder`` runs the command line without a display: ``--help``, ``models --json``, ``plan --model`` on the
+   bundled model (through its sibling ``ponder-engine``).
+3. ``ponder --self-test``: the window opens, starts the engine from the bundle itself (the sibling
+   ``ponder-engine``, the report shows its command line), the sample document is parsed in a worker process
+   (the frozen window re-runs its executable for it; ``freeze_support`` must stop it there) and its three
+   questions are answered right by the bundled model; the window closes and the engine is gone.
 4. A plain start of ``ponder``, as the menu entry does: the window starts, its engine serves; the window's
    process has no torch library mapped and the engine's no Qt library (Linux: /proc/PID/maps); SIGTERM
    ends both cleanly (exit 0), no process of the bundle is left, the chat database exists in the home.
@@ -39,16 +41,6 @@ import time
 from pathlib import Path
 
 GUI, ENGINE = "ponder", "ponder-engine"
-# A short document of the kind the bundled model was trained on (a generated held-out one, shortened), so
-# its answer is a real answer, not the loop a 4.5M-parameter model falls into off its training data.
-QUESTION = "How is parcel 535 sent?"
-DOCUMENT = ("Northwind company handbook\n\nRule book\n\nMeeting rooms can be booked up to 29 days ahead. "
-            "Evacuation drills take place 16 times a year. If the Quito warehouse closes, its items move to the "
-            "Recife warehouse. If Sofia Bianchi leaves, the role passes to Lucas Nair.\n\n"
-            "Parcels heavier than 17 kilograms are sent by truck, and other parcels by van.\n\nInventory\n\n"
-            "Parcel 535 weighs 60 kilograms. The cables in the Recife warehouse are checked every 16 days. Every "
-            "shipment is logged in the stock system on arrival. The stock of cables at the Quito warehouse is "
-            "292.\n")
 
 
 class Failed(AssertionError):
@@ -61,7 +53,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     src.add_argument("--package", type=Path, help="the Linux .run (or .tar.gz) to install and test")
     src.add_argument("--bundle", type=Path, help="the bundle folder (dist/ponder) to test in place")
     p.add_argument("--expect-model", help="the model folder name the bundle must start on")
-    p.add_argument("--question", default=QUESTION)
     p.add_argument("--timeout", type=float, default=900.0, help="seconds for each run of the app")
     p.add_argument("--summary", type=Path, help="where to write the JSON summary")
     p.add_argument("--keep", action="store_true", help="keep the throw-away home (for a look afterwards)")
@@ -82,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             bundle = source
         summary["bundle"] = str(bundle)
         check_engine_help(bundle, env, summary)
+        check_command_line(bundle, env, summary)
         check_self_test(bundle, env, home, args, summary)
         check_plain_start(bundle, env, home, args.timeout, summary)
         if args.package is not None:
@@ -156,17 +148,37 @@ def install(package: Path, home: Path, env: dict[str, str], summary: dict) -> Pa
 def check_engine_help(bundle: Path, env: dict[str, str], summary: dict) -> None:
     result = subprocess.run([str(bundle / ENGINE), "--help"], env=env, cwd=Path(env["HOME"]) / "work",
                             capture_output=True, text=True, timeout=300)
-    check(summary, "ponder-engine --help", result.returncode == 0 and "--precision" in result.stdout,
-          result.stderr[-500:] if result.returncode else "")
+    check(summary, "ponder-engine --help", result.returncode == 0 and "--precision" in result.stdout
+          and "usage: ponder-engine" in result.stdout and "core.server" not in result.stdout,
+          result.stderr[-500:] if result.returncode else result.stdout[:200])
+
+
+def check_command_line(bundle: Path, env: dict[str, str], summary: dict) -> None:
+    """The installed ``ponder`` has the source install's subcommands, and none of them needs a display."""
+    headless = {k: v for k, v in env.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+
+    def ponder(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(bundle / GUI), *args], env=headless, cwd=Path(env["HOME"]) / "work",
+                              capture_output=True, text=True, timeout=300)
+
+    result = ponder("--help")
+    check(summary, "ponder --help (no display)", result.returncode == 0 and "usage: ponder" in result.stdout
+          and "pull" in result.stdout, (result.stderr or result.stdout)[-300:])
+    result = ponder("models", "--json")
+    ok = result.returncode == 0
+    local = json.loads(result.stdout)["local"] if ok else []
+    bundled = next((m["path"] for m in local if m["source"] == "bundled"), None)
+    check(summary, "ponder models lists the catalog and the bundled model", ok and bundled is not None,
+          (result.stderr or result.stdout)[-300:] if not ok else str(bundled))
+    result = ponder("plan", "--model", str(bundled))
+    check(summary, "ponder plan --model <bundled model>", result.returncode == 0 and "Plan:" in result.stdout,
+          (result.stderr or result.stdout)[-300:])
 
 
 # --- 3. the window answers a question --------------------------------------------------------------------
 def check_self_test(bundle: Path, env: dict[str, str], home: Path, args: argparse.Namespace, summary: dict) -> None:
-    document = home / "work" / "handbook.txt"
-    document.write_text(DOCUMENT, encoding="utf-8")
     report_path = home / "self-test.json"
-    command = [str(bundle / GUI), "--self-test", "--document", str(document), "--question", args.question,
-               "--report", str(report_path), "--timeout", str(args.timeout)]
+    command = [str(bundle / GUI), "--self-test", "--report", str(report_path), "--timeout", str(args.timeout)]
     started = time.monotonic()
     try:
         result = subprocess.run(command, env=env, cwd=home / "work", capture_output=True, text=True,
@@ -178,8 +190,8 @@ def check_self_test(bundle: Path, env: dict[str, str], home: Path, args: argpars
     report = json.loads(report_path.read_text(encoding="utf-8"))
     summary["self_test"] = {k: report.get(k) for k in (
         "ok", "error", "frozen", "engine", "model", "plan", "document", "status", "finish_reason", "steps",
-        "reasoning", "answer", "stats", "engine_ready_s", "answer_s", "closed_s", "engine_stopped",
-        "engine_exit_code")}
+        "reasoning", "answer", "stats", "engine_ready_s", "closed_s", "engine_stopped", "engine_exit_code",
+        "questions")}
     summary["self_test"]["seconds"] = round(time.monotonic() - started, 1)
     check(summary, "the window ran frozen", report.get("frozen") is True, str(report.get("executable")))
     command_line = (report.get("engine") or {}).get("command") or []
@@ -192,12 +204,12 @@ def check_self_test(bundle: Path, env: dict[str, str], home: Path, args: argpars
               f"{(report.get('plan') or {}).get('device')})")
     check(summary, "a document was parsed in a worker process", bool(report.get("document")),
           json.dumps(report.get("document")))
-    answer = (report.get("answer") or "").strip()
-    reasoning = (report.get("reasoning") or "").strip()
-    check(summary, "one question answered", report.get("status") == "complete" and bool(answer.strip()),
-          report.get("error") or f"{len(reasoning)} characters of reasoning, {len(answer)} of answer, "
-                                 f"{(report.get('stats') or {}).get('completion_tokens')} tokens in "
-                                 f"{report.get('answer_s')} s: {answer[:160]!r}")
+    questions = report.get("questions") or []
+    right = [q for q in questions if q.get("status") == "complete" and q.get("correct") is True]
+    check(summary, "the sample's questions answered right", bool(questions) and len(right) == len(questions),
+          report.get("error") or "; ".join(f"{q['question']!r} -> {(q.get('answer') or '')[:100]!r} "
+                                           f"({(q.get('stats') or {}).get('completion_tokens')} tokens, "
+                                           f"{q.get('answer_s')} s)" for q in questions))
     check(summary, "window and engine exited cleanly",
           result.returncode == 0 and report.get("engine_stopped") is True and report.get("engine_exit_code") == 0,
           f"window exit {result.returncode}, engine exit {report.get('engine_exit_code')}, "

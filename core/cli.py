@@ -23,6 +23,8 @@ from types import ModuleType
 
 from core.bench.cli import add_bench_arguments
 from core.commands.doc import add_doc_arguments
+from core.commands.models import add_models_arguments
+from core.commands.pull import add_pull_arguments
 from core.model_config import ModelConfigError
 from core.precision import PRECISION_CHOICES
 from core.server.settings import add_serve_arguments
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--prompt-file", type=Path, help="read the user message from a UTF-8 file")
     gen.add_argument("--system", help="an optional system message")
     gen.add_argument("--raw", action="store_true", help="feed the prompt as is, without the chat template")
-    gen.add_argument("--max-tokens", type=int, default=1024)
+    gen.add_argument("--max-tokens", type=int,
+                     help="the longest answer (default: the model folder's max_new_tokens, else 8192)")
     gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--top-k", type=int, default=0)
@@ -50,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--frequency-penalty", type=float, default=0.0, help="-2 .. 2, per earlier use in the output")
     gen.add_argument("--presence-penalty", type=float, default=0.0, help="-2 .. 2, once a token is in the output")
     gen.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
+    gen.add_argument("--grounded-quotes", action=argparse.BooleanOptionalAction, default=None,
+                     help="quotations of the prompt quote only what it says (default: on when the model folder "
+                          "names its quote opener, as the bundled model does)")
+    gen.add_argument("--quote-opener", help='what opens a quotation (default: the model\'s, else \'The document '
+                                            'says: "\')')
+    gen.add_argument("--no-repetition-guard", action="store_true",
+                     help="keep generating when the output repeats itself word for word")
     gen.add_argument("--compile", action="store_true", help="torch.compile the model (needs a compiler)")
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
 
@@ -61,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "foreground"))
     add_doc_arguments(sub.add_parser("doc", help="show a document's text, token counts and how it fits a context"))
     add_bench_arguments(sub.add_parser("bench", help="measure what each precision costs and loses on this machine"))
+    add_models_arguments(sub.add_parser("models", help="real models that fit this machine, and the ones on it"))
+    add_pull_arguments(sub.add_parser("pull", help="download a model from the Hugging Face hub (resumable)"))
     return parser
 
 
@@ -79,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] == "engine":
         from core.server.__main__ import main as engine_main
 
-        return engine_main(args[1:])
+        return engine_main(args[1:], prog="ponder engine")
     parser = build_parser()
     parsed = parser.parse_args(args)
     try:
@@ -112,6 +124,10 @@ def _command(name: str) -> ModuleType:
         from core.commands import serve as module
     elif name == "doc":
         from core.commands import doc as module
+    elif name == "models":
+        from core.commands import models as module
+    elif name == "pull":
+        from core.commands import pull as module
     else:
         from core.bench import cli as module
     return module

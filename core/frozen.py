@@ -15,6 +15,9 @@ from pathlib import Path
 GUI_EXECUTABLE = "ponder"
 ENGINE_EXECUTABLE = "ponder-engine"
 PRECISION_RUN_FLAG = "--bench-precision-run"  # ponder-engine runs one benchmark precision (core.bench.precision_run)
+# The ``ponder`` subcommands (core.cli). The window program, which may not import the command line, runs them
+# through ``python -m core.cli`` from source and through the sibling ``ponder-engine`` in a bundle.
+CLI_COMMANDS = ("generate", "plan", "serve", "doc", "bench", "models", "pull", "engine")
 
 
 def is_frozen() -> bool:

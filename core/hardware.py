@@ -119,3 +119,16 @@ def peak_rss_bytes() -> int:
         return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def host_hardware_info() -> HardwareInfo:
+    """This computer's CPU and RAM, read without torch: what the window judges models by until the engine has
+    reported its device (only the engine's probe sees a GPU, and measures whether bf16 is faster here)."""
+    mem = psutil.virtual_memory()
+    cpu_name, flags = cpu_name_and_flags()
+    return HardwareInfo(device="cpu", device_name=cpu_name, total_memory_bytes=mem.total,
+                        free_memory_bytes=mem.available, supports_bf16=cpu_has_native_bf16(flags), supports_fp16=True,
+                        cpu_name=cpu_name, cpu_flags=flags, physical_cores=psutil.cpu_count(logical=False),
+                        logical_cores=psutil.cpu_count(logical=True), ram_total_bytes=mem.total,
+                        ram_available_bytes=mem.available,
+                        notes=("CPU and RAM only: the engine has not reported its device yet",))

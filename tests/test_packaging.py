@@ -131,3 +131,47 @@ def test_a_bundle_built_with_another_model_starts_on_it(monkeypatch, tmp_path):
     assert default_model_dir() == models / "DeepSeek-R1-Distill-Qwen-1.5B"
     (models / DEFAULT_MODEL_FILE).write_text("../../elsewhere\n")  # never a path out of models/
     assert default_model_dir() == models / BUNDLED_MODEL
+
+
+def test_the_installed_window_program_runs_every_subcommand_through_its_engine_sibling(monkeypatch, tmp_path):
+    import app.__main__ as window_program
+    from core.frozen import CLI_COMMANDS, executable_name
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / executable_name("ponder")))
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    engine = str(tmp_path.resolve() / executable_name("ponder-engine"))
+    for command in CLI_COMMANDS:
+        assert window_program.command_line([command, "--help"]) == [engine, command, "--help"]
+    assert window_program.command_line(["--help"]) == [engine, "--help"]
+    monkeypatch.setattr(sys, "frozen", False)
+    assert window_program.command_line(["plan", "--help"])[1:] == ["-m", "core.cli", "plan", "--help"]
+
+
+def test_the_window_program_answers_help_and_plan_without_a_display():
+    env = {"PATH": "/usr/bin:/bin"}  # no DISPLAY, no QT_QPA_PLATFORM: a window would abort
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, cwd=ROOT, env=env,
+                              timeout=120)
+
+    helped = run("--help")
+    assert helped.returncode == 0 and "usage: ponder" in helped.stdout and "pull" in helped.stdout
+    planned = run("plan", "--model", str(ROOT / "resources" / "models" / "ponder-reasoner-mini"))
+    assert planned.returncode == 0 and planned.stdout.startswith("Plan: "), planned.stderr
+
+
+def test_the_engine_program_names_itself_and_runs_the_command_line():
+    entry = ROOT / layout.ENGINE_ENTRY
+    helped = subprocess.run([sys.executable, str(entry), "--help"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=60)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: ponder-engine")
+    assert "--precision" in helped.stdout
+    assert "core.server" not in helped.stdout and "models" in helped.stdout
+    pulled = subprocess.run([sys.executable, str(entry), "pull", "not a repo"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert pulled.returncode == 2 and pulled.stderr.startswith("ponder pull: ")
+
+
+def test_the_bundle_carries_the_sample_and_the_catalog():
+    shipped = {src for src, _dest in layout.RESOURCE_DIRS}
+    assert {"resources/samples", "resources/catalog"} <= shipped
+    assert all((ROOT / src).is_dir() for src in shipped)

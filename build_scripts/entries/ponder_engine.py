@@ -1,4 +1,10 @@
-"""The bundle's engine program, ``ponder-engine``: ``python -m core.server`` frozen (never Qt in here).
+"""The bundle's engine program, ``ponder-engine``: the engine server and the ``ponder`` command line, frozen
+(never Qt in here).
+
+- options (``--model DIR --port 0 ...``, what the window starts) or nothing: the engine server
+  (``core.server``), its usage line naming ``ponder-engine``;
+- a ``ponder`` subcommand (``plan``, ``models``, ``pull``, ``generate`` ...): ``core.cli``; the window program
+  ``ponder`` runs this for every command line it is given, so the installed ``ponder`` has all of them.
 
 It runs eager: ``torch.compile`` needs a C++ compiler (CPU) or triton (GPU) at run time, which end-user
 machines rarely have, so TorchDynamo is switched off before torch is imported.
@@ -23,9 +29,24 @@ def main() -> int:
         from core.bench.precision_run import main as run_precision
 
         return run_precision(sys.argv[2:])
+    from core.frozen import CLI_COMMANDS
+
+    args = sys.argv[1:]
+    if args[:1] and args[0] in CLI_COMMANDS:
+        from core.cli import main as ponder
+
+        return ponder(args)
     from core.server.__main__ import main as serve
 
-    return serve(sys.argv[1:])
+    if args[:1] in (["-h"], ["--help"]):
+        try:
+            serve(["--help"], prog="ponder-engine")
+        except SystemExit:
+            pass
+        print(f"\nponder-engine COMMAND ... runs a ponder command ({', '.join(CLI_COMMANDS)}); "
+              "ponder-engine plan --help, for example.")
+        return 0
+    return serve(args, prog="ponder-engine")
 
 
 if __name__ == "__main__":
