@@ -1,8 +1,9 @@
 """ModelPanel: the loaded model, its precision plan with the reasons, and the controls to load another.
 
 Three parts, top to bottom:
-- Model: name, architecture, parameters, context, folder, and its README model card (Markdown, rendered
-  offline: no image or link is fetched).
+- Model: name, the card's one-line summary of what it can and cannot do (its front matter's ``summary:``),
+  architecture, parameters, context, folder, and its README model card (Markdown, rendered offline: no image
+  or link is fetched).
 - Plan: device, precision, compute dtype, the planner's estimate next to what the engine measured
   (RSS, VRAM), and the planner's reasons in plain words.
 - Load: a model folder (Browse…) or a Hugging Face repo id (Download), precision (auto or fixed) and
@@ -31,6 +32,7 @@ from core.precision import PRECISION_CHOICES
 GiB = 1024**3
 UNAVAILABLE = "not available on this server"
 _FRONT_MATTER = re.compile(r"\A---\s*\n.*?\n---\s*\n", re.S)
+_SUMMARY = re.compile(r"^summary:[ \t]*(.+?)[ \t]*$", re.M)
 _HEADING = re.compile(r"^(#{1,6})([ \t])", re.M)
 
 
@@ -55,6 +57,13 @@ def estimate_text(result: PlanResult) -> str:
                 f"{plan.get('context_tokens', 0):,}-token context)")
     needs = f"needs {gib(result.needs_bytes)}, {gib(result.budget_bytes)} free" if result.needs_bytes else ""
     return f"does not fit: {needs}" if needs else "does not fit"
+
+
+def model_card_summary(text: str) -> str:
+    """The card's one-line ``summary:`` from its YAML front matter (what the model can and cannot do), or ""."""
+    front = _FRONT_MATTER.match(text)
+    found = _SUMMARY.search(front.group()) if front else None
+    return found.group(1).strip("\"'") if found else ""
 
 
 def model_card_markdown(text: str) -> str:
@@ -117,12 +126,16 @@ class ModelPanel(QWidget):
         self.name_label.setFont(font)
         self.details_label = QLabel(objectName="modelDetails", wordWrap=True)
         self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary_label = QLabel(objectName="modelSummary", wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary_label.hide()
         self.card = OfflineBrowser()
         self.card.setObjectName("modelCard")
         self.card.setMinimumHeight(120)
         self.card.setMaximumHeight(260)
         layout = QVBoxLayout(box)
         layout.addWidget(self.name_label)
+        layout.addWidget(self.summary_label)
         layout.addWidget(self.details_label)
         layout.addWidget(self.card)
         return box
@@ -266,6 +279,9 @@ class ModelPanel(QWidget):
                                   if estimate else f"Measured {measured}")
 
     def show_model_card(self, markdown: str | None) -> None:
+        summary = model_card_summary(markdown or "")
+        self.summary_label.setText(summary)
+        self.summary_label.setVisible(bool(summary))
         if markdown:
             document = self.card.document()
             document.setMarkdown(model_card_markdown(markdown), QTextDocument.MarkdownFeature.MarkdownDialectGitHub)

@@ -21,10 +21,12 @@ from torch import Tensor
 
 from core.tokenizer import Tokenizer
 from core.models.transformer import TreeMask
+from build_scripts.training.reading import generate_reading
 from build_scripts.training.tasks import (Drills, Example, arithmetic_exercise, arithmetic_note, curriculum_groups,
                                           stage_spec)
 
 IGNORE = -100
+READING_MIN_TOKENS, READING_MAX_TOKENS = 60, 1000  # natural documents: the acceptance range, and notes shorter
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +129,15 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
 def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, tokens_per_batch: int, seed: int,
                   max_len: int, drills: Drills = Drills(), chains: bool = False,
                   extra_families: tuple[str, ...] = (), exercise_share: float = 0.0,
-                  note_share: float = 0.0) -> list[Batch]:
+                  note_share: float = 0.0, reading_share: float = 0.0, reading_drills: int = 0) -> list[Batch]:
     """``steps`` batches of about ``tokens_per_batch`` tokens each, for chunk ``chunk`` of ``stage``; each
     example packed with the extra questions ``drills`` asks for on its document (``tasks.generate_with_drills``;
     ``chains`` as in ``tasks.generate``); ``extra_families`` are drawn that many more times than the stage says.
     ``exercise_share`` of the tokens are stand-alone arithmetic exercises (``tasks.arithmetic_exercise``), one
     per row: being short, they sort into batches of their own, so those steps cost little. ``note_share`` of
-    the tokens are short arithmetic documents with their questions (``tasks.arithmetic_note``), one per row."""
+    the tokens are short arithmetic documents with their questions (``tasks.arithmetic_note``), one per row.
+    ``reading_share`` of the tokens are natural documents (``reading.generate_reading``) with ``reading_drills``
+    more questions each, up to the stage's longest document or 1,000 tokens."""
     rng = random.Random(seed * 1_000_003 + stage * 10_007 + chunk)
     spec = stage_spec(stage)
     spec = replace(spec, families=spec.families + extra_families)
@@ -145,14 +149,25 @@ def chunk_batches(tokenizer: Tokenizer, stage: int, chunk: int, steps: int, toke
                                chains=chains)
     pool: list[Encoded] = []
     full = budget = steps * tokens_per_batch
+    longest = min(spec.max_tokens, READING_MAX_TOKENS)
+
+    def reading(r: random.Random) -> list[Example]:
+        return generate_reading(r.randrange(1 << 40), target_tokens=r.randint(READING_MIN_TOKENS, longest),
+                                count_tokens=count_tokens, drills=reading_drills)
+
     practice = ((exercise_share, lambda r: [arithmetic_exercise(r)]),
-                (note_share, lambda r: arithmetic_note(r, count_tokens, chains)))
-    for share, draw in practice:  # dense arithmetic practice: one exercise, or one note with its questions, a row
+                (note_share, lambda r: arithmetic_note(r, count_tokens, chains)),
+                (reading_share, reading))
+    # dense arithmetic practice (one exercise, or one note with its questions, a row) and natural documents
+    for share, draw in practice:
         if share > 0:
             practice_rng, left = random.Random(rng.randrange(1 << 30)), int(full * share)
             budget -= left
             while left > 0:
-                pool.append(_pack([_example_ids(tokenizer, e) for e in draw(practice_rng)]))
+                seqs = [_example_ids(tokenizer, e) for e in draw(practice_rng)]
+                if not seqs or any(len(ids) > max_len for ids, _ in seqs):
+                    continue
+                pool.append(_pack(seqs))
                 left -= len(pool[-1])
     while budget > 0:
         seqs = [_example_ids(tokenizer, e) for e in next(stream)]

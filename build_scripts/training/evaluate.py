@@ -1,7 +1,7 @@
 """Evaluation on the fixed, seeded held-out set, through the same engine path the app uses.
 
-Greedy decoding on the model as the engine loads it (tokenizer, chat template, KV cache, batching), so
-the numbers describe what a user gets. Reports answer accuracy per task family and per document-length
+Greedy decoding on the model as the engine loads it (tokenizer, chat template, KV cache, batching, grounded
+quotes), so the numbers describe what a user gets. Reports answer accuracy per task family and per document-length
 bucket, the step validity rate (gold evidence quoted verbatim and gold intermediate values reached) and
 the rate of well-formed ``<think>`` traces.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from core.engine.engine import Engine
+from core.engine.grounding import grounder_for, quotable
 from core.engine.sampler import SamplingParams
 from build_scripts.training.tasks import BUCKETS, Example, score_steps
 
@@ -101,8 +102,10 @@ def bucket_of(doc_tokens: int) -> str:
 
 
 def evaluate(engine: Engine, examples: list[Example], max_tokens: int = 1536,
-             on_progress: Callable[[int, int], None] | None = None, batch: int = 16) -> EvalReport:
-    """Greedy answers for ``examples`` through ``engine``; scored against their gold traces."""
+             on_progress: Callable[[int, int], None] | None = None, batch: int = 16,
+             grounded: bool = True) -> EvalReport:
+    """Greedy answers for ``examples`` through ``engine``, with grounded quotes as the bundled model ships
+    (unless ``grounded`` is False); scored against their gold traces."""
     started = time.perf_counter()
     tokenizer = engine.tokenizer
     report = EvalReport()
@@ -110,7 +113,8 @@ def evaluate(engine: Engine, examples: list[Example], max_tokens: int = 1536,
     for i in range(0, len(examples), batch):
         chunk = examples[i:i + batch]
         prompts = [tokenizer.prompt_ids([{"role": "user", "content": e.user_message()}]) for e in chunk]
-        for example, done in zip(chunk, engine.generate_batch(prompts, params)):
+        grounders = [grounder_for(tokenizer, quotable(e.user_message())) if grounded else None for e in chunk]
+        for example, done in zip(chunk, engine.generate_batch(prompts, params, grounders=grounders)):
             text = tokenizer.decode(done.token_ids, skip_special_tokens=True)
             score = score_steps(example, text)
             report.results.append(ExampleResult(

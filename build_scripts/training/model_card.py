@@ -15,13 +15,19 @@ def model_card(name: str, config: dict[str, Any], report: dict[str, Any], times:
     ``times``), its held-out evaluation (``report``, as ``pipeline.final_eval`` writes it) and its limits."""
     params = _param_count(config)
     minutes = sum(v for k, v in times.items() if k.endswith("_s") and isinstance(v, (int, float))) / 60
-    return f"""# {name}
+    return f"""---
+license: mit
+summary: "{summary_line(report)}"
+---
 
-A small demonstration reasoning model shipped inside Ponder so the app works offline on first start.
-It is **not a general model**: it reads the kind of synthetic documents it was trained on (company
-reports, inventories, org charts, timelines, rule books) and answers questions about them step by step,
-inside `<think>`...`</think>`, in DeepSeek-R1's format. For real work, load a real model (for example
-DeepSeek-R1-Distill-Qwen-1.5B) from the model panel.
+# {name}
+
+A small demonstration reasoning model shipped inside Ponder so the app works offline on first start. It
+reads short documents in plain English (memos, minutes, letters, notices, lists, a page of a manual, up to
+about 1,000 tokens) and answers questions about them step by step, inside `<think>`...`</think>`, in
+DeepSeek-R1's format, quoting the sentences it uses. Ponder grounds those quotes: once the trace opens
+`The document says: "`, decoding can only continue text the document contains. It is **not a general
+model**: for real work, load a real one (for example DeepSeek-R1-Distill-Qwen-1.5B) from the model catalog.
 
 ## What it is
 - Architecture: `Qwen2ForCausalLM` (the architecture of DeepSeek-R1-Distill-Qwen), {params / 1e6:.1f}M
@@ -50,11 +56,18 @@ compute on {times.get('machine', "the project's build machine")}:
    {_chains_line(recipe)}
    {_exercise_line(recipe)}
    {_later_lines(recipe, times)}
+   {_reading_line(recipe)}
 4. Reinforcement learning (GRPO: groups of samples per question, group-normalised advantages, KL to the
    stage-1 model) with a reward for the answer and for each correct step; kept only if better on a
    held-out selection set. {_selection_line(times.get('selection') or {})}
 
-## Evaluation (held-out, greedy, through Ponder's engine)
+## Evaluation (greedy, through Ponder's engine, quotes grounded)
+### Documents nobody trained on
+{_handwritten_section(report.get('handwritten'), "hand-written documents (memos, minutes, schedules, inventories, rules, letters, a manual page; `build_scripts/evaluation/handwritten.json`, names withheld from every training source)")}
+
+{_handwritten_section(report.get('manuals'), "real manual pages read through Ponder's document loader (a page of R's `R-admin.pdf` from Debian's r-doc-pdf, Python's `secrets` HTML page from python3.11-doc; `build_scripts/evaluation/manuals.json`)")}
+
+### The training generator's own held-out set
 Answer accuracy by task family and document length (tokens):
 
 {report.get('markdown', '(not evaluated)')}
@@ -62,16 +75,13 @@ Answer accuracy by task family and document length (tokens):
 ## Limits
 - {_targets_line(report.get('table') or {})}
 - {_weak_line(report.get('table') or {})}
-- Synthetic documents only; on other text it produces plausible-looking but unreliable traces, or repeats
-  a phrase until the token limit.
-- Accuracy falls on long documents (see the table). In arithmetic, sums and differences of named facts
-  mostly work. Counts and totals over everything one team or warehouse has (how many projects a team owns,
-  everything a warehouse holds, the budget a team has left after all its projects) follow a chain of
-  sentences ("The plan of the Atlas team starts with Project Vega.", "In the plan of the Atlas team, Project
-  Vega is followed by ...", "... followed by nothing."), as its training documents give one; where the facts
-  are only scattered over the document, it cannot gather them all (finding "another" sentence like one
-  already quoted was never learnt).
-- English only; numbers as plain digits; dates as YYYY-MM-DD.
+- {_handwritten_limits(report.get('handwritten'))}
+- Accuracy falls on long documents (see the table): past about 1,000 tokens it loses its place. Counts and
+  totals over everything one team or warehouse has work only where the document chains them ("The plan of
+  the Atlas team starts with Project Vega.", "... is followed by ..."), as its training documents do.
+- When a trace starts to repeat itself, Ponder stops it ("the model began repeating itself") rather than
+  letting it run on; an answer is at most 2,048 tokens.
+- English only; numbers as digits.
 """
 
 
@@ -167,3 +177,57 @@ def _param_count(cfg: dict[str, Any]) -> int:
     hd = h // cfg["num_attention_heads"]
     qkv = h * (h + 2 * cfg["num_key_value_heads"] * hd) + h + 2 * cfg["num_key_value_heads"] * hd
     return l * (qkv + h * h + 3 * h * i + 2 * h) + v * h + h
+
+
+KIND_LABELS = {"lookup": "lookup", "two_hop": "two-hop", "arithmetic": "sum / difference",
+               "multi_step": "other arithmetic (products, several steps)", "dates": "earliest / latest date",
+               "rules": "if-then rules", "unanswerable": "unanswerable, said so"}
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """The card's one line on what the model can and cannot do (the model panel shows it), measured."""
+    kinds = (report.get("handwritten") or {}).get("by_kind") or {}
+    measured = ", ".join(f"{KIND_LABELS[k]} {kinds[k]['accuracy']:.0%}" for k in ("lookup", "two_hop", "arithmetic")
+                         if k in kinds and kinds[k]["n"])
+    on_set = f" (on documents nobody trained on: {measured})" if measured else ""
+    return (f"A small demonstration model: finds facts in short plain-English documents, follows two-step links and "
+            f"adds or subtracts the numbers they state{on_set}; not for long documents, dates, tables or general "
+            "questions.")
+
+
+def _handwritten_section(result: dict[str, Any] | None, what: str) -> str:
+    if not result:
+        return f"{what[:1].upper() + what[1:]}: not evaluated."
+    rows = "\n".join(f"| {KIND_LABELS[k]} | {v['n']} | {v['accuracy']:.0%} |"
+                      for k, v in result["by_kind"].items() if v["n"])
+    return (f"{result['n']} questions on {what}:\n\n| kind | questions | right |\n|---|---|---|\n{rows}\n"
+            f"| all | {result['n']} | {result['accuracy']:.0%} |\n\n"
+            f"Well-formed traces {result['well_formed']:.0%}; answers stopped as loops: {result['looped']}; "
+            f"quotations checked against the document by script: {result['quotes']}, of which not in it: "
+            f"{result['quotes_outside']}.")
+
+
+def _handwritten_limits(result: dict[str, Any] | None) -> str:
+    kinds = (result or {}).get("by_kind") or {}
+    weak = [f"{KIND_LABELS[k]} {v['accuracy']:.0%}" for k, v in kinds.items() if v["n"] and v["accuracy"] < 0.6]
+    if not weak:
+        return "On documents nobody trained on, every kind of question is answered right at least 60% of the time."
+    return (f"On documents nobody trained on it is weak at {', '.join(weak)}: there its trace reads well but the "
+            "answer is not to be trusted.")
+
+
+def _reading_line(recipe: TrainingRecipe) -> str:
+    shares = [(recipe.sft.reading_share, "the main pass")] + [
+        (later.sft.reading_share, f"the {later.name.replace('_', ' ')} pass") for later in recipe.later_passes]
+    parts = [f"{share:.0%} of {where}" for share, where in shares if share]
+    if not parts:
+        return ""
+    return ("Natural documents (`build_scripts/training/reading`), " + " and ".join(parts) + "'s tokens: memos, "
+            "letters, minutes, notices, lists and reports in which names, places, firms and things come from open "
+            "sources (about 20,000 given names, 40,000 surnames and 13,000 words from Debian and PyPI packages, and "
+            "invented pronounceable names), each fact in one of several wordings (active, passive, \"Key: value\" "
+            "lines, fronted phrases), questions paraphrased, near-miss sentences about the same things, and filler "
+            "from real prose (Austen, Melville, Bierce, Debian's manuals, Python's documentation). Questions: "
+            "lookups, two-hop links, sums and differences, which date comes first, if-then and threshold rules, "
+            f"and ones the document cannot answer (\"The document does not say ...\"); {recipe.sft.reading_drills} "
+            "more questions packed behind each document.")

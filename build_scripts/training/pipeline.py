@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
+from build_scripts.evaluation import handwritten
 from core.engine.engine import Engine, EngineConfig
+from core.engine.grounding import DEFAULT_OPENER
 from core.tokenizer import Tokenizer
 from core.model_config import ModelConfig
 from core.models.export import save_hf_checkpoint
@@ -140,8 +142,9 @@ def run_rl_and_select(work: Path, sft_dir: Path, tokenizer: Tokenizer, recipe: T
 
 def final_eval(work: Path, model_dir: Path, tok_dir: Path, recipe: TrainingRecipe,
                times: dict[str, Any]) -> dict[str, Any]:
-    """The held-out evaluation the model card reports (all families and length buckets), greedy, through the
-    engine."""
+    """The evaluations the model card reports, greedy, through the engine, quotes grounded: the generator's
+    held-out set (all families and length buckets), then documents nobody trained on: the hand-written set
+    and real manual pages (``build_scripts.evaluation.handwritten``)."""
     path = work / "eval.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -149,11 +152,18 @@ def final_eval(work: Path, model_dir: Path, tok_dir: Path, recipe: TrainingRecip
     tokenizer = Tokenizer.from_dir(tok_dir)
     examples = heldout_set(recipe.eval_per_family_per_bucket, seed=0,
                            count_tokens=lambda s: len(tokenizer.encode(s)), chains=recipe.chains)
-    report: EvalReport = evaluate(engine_for(model_dir, tok_dir), examples, recipe.eval_max_tokens,
+    engine = engine_for(model_dir, tok_dir)
+    report: EvalReport = evaluate(engine, examples, recipe.eval_max_tokens,
                                   on_progress=lambda i, n: log.info("eval %d/%d", i, n))
     result = {**report.to_dict(), "markdown": report.markdown()}
-    path.write_text(json.dumps(result, indent=2))
     (work / "eval_responses.jsonl").write_text("\n".join(json.dumps(asdict(r)) for r in report.results))
+    for name, items in (("handwritten", handwritten.load()), ("manuals", handwritten.load_manuals())):
+        graded = handwritten.evaluate(engine, items, DEFAULT_OPENER, max_tokens=recipe.eval_max_tokens)
+        result[name] = handwritten.summary(graded)
+        log.info("%s set: accuracy %.3f", name, result[name]["accuracy"])
+        (work / f"eval_{name}.jsonl").write_text("\n".join(json.dumps(
+            {**asdict(g.item), "response": g.response, "correct": g.correct}, ensure_ascii=False) for g in graded))
+    path.write_text(json.dumps(result, indent=2))
     times["eval_s"] = time.perf_counter() - started
     (work / "times.json").write_text(json.dumps(times, indent=2))
     return result

@@ -43,6 +43,8 @@ class SFTConfig:
     extra_families: tuple[str, ...] = ()  # drawn this many more times than the curriculum stage says
     exercise_share: float = 0.0  # of the tokens: stand-alone column-arithmetic exercises (``tasks.exercises``)
     note_share: float = 0.0  # of the tokens: short arithmetic documents with their questions (``tasks.exercises``)
+    reading_share: float = 0.0  # of the tokens: natural documents in open vocabulary (``training.reading``)
+    reading_drills: int = 0  # more questions packed behind each natural document
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
@@ -148,7 +150,8 @@ def train_sft(model: Transformer, tokenizer: Tokenizer, cfg: SFTConfig, work_dir
         batches = chunk_batches(tokenizer, stage, state.chunk, cfg.steps_per_chunk, cfg.tokens_per_batch, cfg.seed,
                                 cfg.max_len, Drills(lookups=cfg.drills, absent=cfg.absent_drills,
                                                    arithmetic=cfg.arithmetic_drills, links=cfg.link_drills),
-                                cfg.chains, cfg.extra_families, cfg.exercise_share, cfg.note_share)
+                                cfg.chains, cfg.extra_families, cfg.exercise_share, cfg.note_share,
+                                cfg.reading_share, cfg.reading_drills)
         state.seconds += time.perf_counter() - drawn  # drawing the data is part of the training time
         for batch in batches[state.batch_in_chunk:]:
             if state.step >= cfg.total_steps:

@@ -3,8 +3,10 @@
 Same pre-tokenizer (Qwen2's regex: single digits, so numbers are spelled digit by digit), same byte-level
 decoder, the same special tokens (begin/end of sentence, User/Assistant markers as control tokens,
 ``<think>``/``</think>`` as ordinary added tokens) and R1's own chat template, so the bundled model loads
-and renders exactly like a real R1-Distill checkpoint. Trained on generated documents and traces plus
-general English (the docstrings of Python's standard library, which every machine running this has).
+and renders exactly like a real R1-Distill checkpoint. Trained on generated documents and traces (the
+curriculum's and the open-vocabulary natural documents'), the real prose that fills those documents, and
+general English (the docstrings of Python's standard library, which every machine running this has). Being
+byte-level, it spells any text, however rare its words, with byte tokens at worst.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from build_scripts.training import sources
+from build_scripts.training.reading import generate_reading
 from build_scripts.training.tasks import DIFFICULTIES, FAMILIES, Stage, curriculum, sample_text
 from build_scripts.training.tasks.generate import MAX_TOKENS, MIN_TOKENS
 
@@ -79,7 +83,9 @@ def english_corpus(max_chars: int = 3_000_000) -> str:
     return "\n\n".join(parts)[:max_chars]
 
 
-def training_corpus(seed: int, n_examples: int = 4000) -> list[str]:
+def training_corpus(seed: int, n_examples: int = 4000, n_reading: int = 4000) -> list[str]:
+    """The generated curriculum's text, natural documents in open vocabulary with their traces, the real
+    prose their filler comes from, and general English."""
     texts = [sample_text(2_000_000, seed)]
     # every family equally often, not with stage 3's weights: the tokenizer's text, and so the tokenizer,
     # do not change when the curriculum's weights do
@@ -88,6 +94,11 @@ def training_corpus(seed: int, n_examples: int = 4000) -> list[str]:
         example = next(stream)
         texts.append(example.user_message())
         texts.append(example.response())
+    for i in range(n_reading):
+        for example in generate_reading(seed * 1_000_003 + i):
+            texts.append(example.user_message())
+            texts.append(example.response())
+    texts.append("\n".join(sources.prose_sentences()))
     texts.append(english_corpus())
     return texts
 

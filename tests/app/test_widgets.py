@@ -79,6 +79,16 @@ def test_the_model_card_renders_offline(qtbot):
     assert not panel.card.openLinks() and not panel.card.openExternalLinks()
 
 
+def test_the_cards_one_line_summary_shows_under_the_name(qtbot):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    panel.show_model_card('---\nlicense: mit\nsummary: "Reads short memos; not long documents."\n---\n# M\n')
+    assert panel.summary_label.text() == "Reads short memos; not long documents." and panel.summary_label.isVisibleTo(panel)
+    assert "summary" not in panel.card.toPlainText()
+    panel.show_model_card("# Another model\n\nsummary: not front matter\n")
+    assert panel.summary_label.text() == "" and not panel.summary_label.isVisibleTo(panel)
+
+
 def test_the_estimate_line(qtbot):
     fits = PlanResult(model="m", fits=True, precision="int8", needs_bytes=int(3.4 * 2**30),
                       budget_bytes=int(11.2 * 2**30), plan={"precision": "int8", "device": "cuda",

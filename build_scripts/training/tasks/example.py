@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from core.documents.prompt import question_messages
+
 StepKind = Literal["extract", "infer", "compute", "check"]
 STEP_KINDS: tuple[StepKind, ...] = ("extract", "infer", "compute", "check")
 
@@ -41,9 +43,13 @@ class Example:
     difficulty: int
     doc_tokens: int
     seed: int
+    framing: str = ""  # the window's header line for a dropped document; "" for the plain prompt
 
     def user_message(self) -> str:
-        """Document first, so every question on one document shares its prompt prefix (an exercise has none)."""
+        """Document first, so every question on one document shares its prompt prefix (an exercise has none).
+        With ``framing``, the prompt the window sends for a dropped document (header, instructions, question)."""
+        if self.framing:
+            return question_messages(f"{self.framing}\n\n{self.document}", self.question)[0]["content"]
         return f"{self.document}\n\nQuestion: {self.question}" if self.document else f"Question: {self.question}"
 
     def response(self) -> str:

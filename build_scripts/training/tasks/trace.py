@@ -33,9 +33,10 @@ def extract(fact: Fact, lead: str | None = None, value: str | None = None) -> Tr
 
 
 def also(fact: Fact, what: str) -> TraceStep:
-    """A second sentence about the same thing (the second half of a contradiction)."""
-    return TraceStep(f'Look for another sentence about {what}. The document also says: '
-                     f'"{fact.sentence}"', "extract", fact.sentence, fact.answer)
+    """A second sentence about the same thing (the second half of a contradiction), quoted with the same opener
+    as every quote, so grounded decoding constrains it too."""
+    return TraceStep(f'Look for another sentence about {what}. The document says: "{fact.sentence}"', "extract",
+                     fact.sentence, fact.answer)
 
 
 def not_found(what: str, why: str) -> TraceStep:
