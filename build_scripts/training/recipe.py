@@ -46,23 +46,23 @@ class TrainingRecipe:
     # than added to a model trained without them.
     # 15% of the tokens are stand-alone column-arithmetic exercises (``tasks.exercises``): without them the
     # model learns the chain walks but not the column arithmetic, and gets most sums and differences wrong.
-    # 35% of the tokens are natural documents in open vocabulary (``training.reading``: memos, letters, minutes,
+    # 45% of the tokens are natural documents in open vocabulary (``training.reading``: memos, letters, minutes,
     # lists with real prose around the facts, names no list can memorise), 3 more questions behind each: without
     # them the model reads only its generator's sentence templates and name lists, and invents quotes elsewhere.
     sft: SFTConfig = SFTConfig(stage_steps=(150, 300, 1600, 150), drills=6, link_drills=2, chains=True,
-                               exercise_share=0.15, reading_share=0.35, reading_drills=3)
+                               exercise_share=0.15, reading_share=0.45, reading_drills=3)
     # Then a second pass on the acceptance range, arithmetic drawn 5 times as often as most families, where some
     # drills ask about names the document never mentions (lookup drills alone teach the model that every
     # question has a sentence to quote), some practise arithmetic on the document's numbers and 4 look up links;
     # 15% of its tokens are exercises and 20% arithmetic notes (``tasks.arithmetic_note``: the arithmetic family
     # on documents of 80-250 tokens, three arithmetic drills behind each). Exercises alone get the columns
-    # right but not the operands: the notes practise taking each operand from the step that quoted it. 30% are
+    # right but not the operands: the notes practise taking each operand from the step that quoted it. 40% are
     # natural documents, as in the main pass.
     later_passes: tuple[LaterPass, ...] = (
         LaterPass("sft_tail", SFTConfig(stage_steps=(0, 0, 800), drills=4, absent_drills=2, arithmetic_drills=3,
                                         link_drills=4, lr=4e-4, min_lr_ratio=0.5, warmup_steps=10, chains=True,
                                         extra_families=("arithmetic",) * 3, exercise_share=0.15, note_share=0.2,
-                                        reading_share=0.3, reading_drills=3),
+                                        reading_share=0.4, reading_drills=3),
                   seed_offset=11),
     )
     rl: RLConfig = RLConfig(iterations=20, questions=8, group=4, max_tokens=512)

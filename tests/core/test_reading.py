@@ -70,7 +70,7 @@ def test_quotes_are_verbatim_and_answers_follow_from_them(examples) -> None:
 def test_a_question_on_a_name_the_document_lacks_really_lacks_it(examples) -> None:
     for e in examples:
         if e.family == "read_unanswerable" and not any(s.evidence for s in e.steps):
-            missing = re.search(r"no sentence in the document mentions (.+)\.$", e.steps[0].text).group(1)
+            missing = re.search(r"No sentence in the document mentions (.+)\.$", e.steps[0].text).group(1)
             assert missing.removeprefix("the ") not in e.document
 
 

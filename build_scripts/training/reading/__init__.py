@@ -18,7 +18,7 @@ from build_scripts.training.tasks.documents import estimate_tokens
 from build_scripts.training.tasks.example import Example
 
 READING_FAMILIES = tuple(f"read_{name}" for name in FAMILIES)
-APP_FRAMING_SHARE = 0.35  # of the prompts: framed as the window frames a document
+APP_FRAMING_SHARE = 0.5  # of the prompts: framed as the window frames a document
 # Lookups underlie every other family and arithmetic chains the most steps, so both are drawn most often.
 FAMILY_WEIGHTS = tuple({"lookup": 3, "two_hop": 2, "arithmetic": 3, "dates": 1, "rule": 1, "unanswerable": 2}[f]
                        for f in FAMILIES)
@@ -35,7 +35,12 @@ def generate_reading(seed: int, family: str | None = None, target_tokens: int | 
     target = target_tokens or rng.randint(80, 1000)
     doc = Doc(rng)
     asked = FAMILIES[name](rng, doc)
-    extra = [(unanswerable if rng.random() < ABSENT_DRILL_SHARE else lookup)(rng, doc) for _ in range(drills)]
+    extra = []
+    for _ in range(drills):
+        try:
+            extra.append((unanswerable if rng.random() < ABSENT_DRILL_SHARE else lookup)(rng, doc))
+        except RuntimeError:  # this document has no fresh fact or name left for one more question
+            continue
     document = render(doc, target, count_tokens)
     framing = _framing(rng, document) if rng.random() < APP_FRAMING_SHARE else ""
     tokens = count_tokens(document)

@@ -1,4 +1,8 @@
-"""Questions on a document and their gold traces, in the step wording every family shares.
+"""Questions on a document and their gold traces.
+
+The trace restates the question as asked ("Find: Who runs the cafe?"), quotes the sentence that answers it,
+names the value, and the answer says it ("The answer is Edda Morrow."): nothing is reworded into a fixed
+set of relation phrases, so a question in words no template has is copied, not rewritten.
 
 - lookup: one fact, asked in one of its relation's question forms;
 - two_hop: a fact whose value is the subject of a second ("where does the person who manages X work?");
@@ -20,10 +24,10 @@ from dataclasses import dataclass
 from build_scripts.training.reading import vocab
 from build_scripts.training.reading.layout import sign_off
 from build_scripts.training.reading.relations import HOPS, LOOKUPS, RELATIONS, Rel
-from build_scripts.training.reading.world import Doc, Fact, cap
+from build_scripts.training.reading.world import Doc, Fact
 from build_scripts.training.tasks.example import TraceStep
 from build_scripts.training.tasks.scratchpad import add_text, compare_dates, sub_text
-from build_scripts.training.tasks.trace import Question, check, compute, infer, not_found
+from build_scripts.training.tasks.trace import Question, check, compute, infer
 
 COUNTABLE = ("holds", "bought", "size")
 RULE_BANK = (  # (condition, consequence): an if-then rule; {T} is a thing, {P} a person, {F} a firm
@@ -62,22 +66,39 @@ class Asked:
     family: str
 
 
-def quote(fact: Fact, lead: str | None = None) -> TraceStep:
-    """Find what the question needs and quote the sentence that says it."""
-    lead = lead or f"Find {fact.what}."
-    return TraceStep(f'{lead} The document says: "{fact.sentence}"', "extract", fact.sentence, fact.answer_value)
+def find(question: str, fact: Fact) -> TraceStep:
+    """The question as asked, then the sentence that answers it."""
+    return TraceStep(f'Find: {question} The document says: "{fact.sentence}"', "extract", fact.sentence,
+                     fact.answer_value)
 
 
-def _check(fact: Fact) -> TraceStep:
-    return check(f"the quoted sentence says {fact.what}, so the answer is {fact.answer_value}.", fact.answer_value)
+def also(fact: Fact) -> TraceStep:
+    """The second sentence a question needs."""
+    return TraceStep(f'Also needed: The document says: "{fact.sentence}"', "extract", fact.sentence,
+                     fact.answer_value)
+
+
+def answers(value: str, canonical: str) -> TraceStep:
+    return check(f"that sentence answers the question: {value}.", canonical)
+
+
+def answer_text(value: str) -> str:
+    return f"The answer is {value}."
 
 
 def _ask(rng: random.Random, fact: Fact, subject: str | None = None) -> str:
     return fact.fill(rng.choice(fact.rel.questions), subject)
 
 
+def _single(question: str, fact: Fact) -> Question:
+    """A one-sentence lookup: find, name the value as the document writes it, answer."""
+    return Question(question, [find(question, fact), answers(fact.value, fact.answer_value)],
+                    answer_text(fact.value), fact.answer_value)
+
+
 REVERSE_SHARE = 0.2  # of lookups on relations that have them: name the value, ask for the subject
 COMPOUND_SHARE = 0.3  # of count pairs (and lookups of a count): both counts in one sentence of one subject
+AUTHOR_SHARE = 0.06  # of lookups: who wrote the letter, who the memo is from
 
 
 def lookup(rng: random.Random, doc: Doc) -> Asked:
@@ -87,33 +108,26 @@ def lookup(rng: random.Random, doc: Doc) -> Asked:
     if relation in ("holds", "bought") and rng.random() < COMPOUND_SHARE:
         fact, other, _ = _compound_pair(rng, doc)
         fact = rng.choice((fact, other))
-        return Asked(Question(_ask(rng, fact), [quote(fact), _check(fact)], fact.answer(), fact.answer_value),
-                     "lookup")
+        return Asked(_single(_ask(rng, fact), fact), "lookup")
     fact = doc.state(relation)
     _siblings(rng, doc, fact)
     if fact.rel.reverse and rng.random() < REVERSE_SHARE:
         return _reverse_lookup(rng, doc, fact)
-    return Asked(Question(_ask(rng, fact), [quote(fact), _check(fact)], fact.answer(), fact.answer_value), "lookup")
-
-
-AUTHOR_SHARE = 0.06  # of lookups: who wrote the letter, who the memo is from
+    return Asked(_single(_ask(rng, fact), fact), "lookup")
 
 
 def author(rng: random.Random, doc: Doc) -> Asked:
     """Who wrote a letter (its closing and name) or sent a memo (its "From:" line)."""
     doc.style = rng.choice(("memo", "letter"))
     doc.author = doc.name("person")
-    line = sign_off(doc, doc.style, doc.author)
+    line = " ".join(sign_off(doc, doc.style, doc.author).split())
     if doc.style == "memo":
         question = rng.choice(("Who is the memo from?", "Who sent the memo?", "Who wrote the memo?"))
-        what, answer = "who sent the memo", f"The memo is from {doc.author}."
     else:
         question = rng.choice(("Who wrote the letter?", "Who signed the letter?", "Who is the letter from?"))
-        what, answer = "who wrote the letter", f"The letter was written by {doc.author}."
-    quoted = " ".join(line.split())
-    steps = [TraceStep(f'Find {what}. The document says: "{quoted}"', "extract", quoted, doc.author),
-             check(f"the {doc.style} is signed {doc.author}, so the answer is {doc.author}.", doc.author)]
-    return Asked(Question(question, steps, answer, doc.author), "lookup")
+    steps = [TraceStep(f'Find: {question} The document says: "{line}"', "extract", line, doc.author),
+             answers(doc.author, doc.author)]
+    return Asked(Question(question, steps, answer_text(doc.author), doc.author), "lookup")
 
 
 def _reverse_lookup(rng: random.Random, doc: Doc, fact: Fact) -> Asked:
@@ -123,26 +137,29 @@ def _reverse_lookup(rng: random.Random, doc: Doc, fact: Fact) -> Asked:
         doc.facts.remove(other)
         if other in doc.needles:
             doc.needles.remove(other)
-    question, clause = rng.choice(fact.rel.reverse)
-    asked, what = fact.fill(question), fact.fill(clause)
+    question, _ = rng.choice(fact.rel.reverse)
+    asked = fact.fill(question)
     subject = fact.subject.removeprefix("the ")
-    steps = [quote(fact, f"Find {what}."),
-             check(f"the quoted sentence says {what}, so the answer is {fact.subject}.", subject)]
-    return Asked(Question(asked, steps, fact.answer(), subject), "lookup")
+    steps = [find(asked, fact), answers(fact.subject, subject)]
+    return Asked(Question(asked, steps, answer_text(fact.subject), subject), "lookup")
 
 
 def two_hop(rng: random.Random, doc: Doc) -> Asked:
+    """"Where does the person who leads the Grebe team work?": find that person, then ask the question of them."""
     first_rel, second_rel = rng.choice(HOPS)
     first = doc.state(first_rel)
     second = doc.state(second_rel, subject=first.value)
     for fact in (first, second):
         _siblings(rng, doc, fact)
     phrase = first.hop()
-    steps = [quote(first), quote(second),
-             infer(f"So {second.answer(phrase)[:1].lower() + second.answer(phrase)[1:]}", second.answer_value),
-             check(f"{first.answer_value} -> {second.answer_value}; each link is quoted from the document.",
-                   second.answer_value)]
-    return Asked(Question(_ask(rng, second, phrase), steps, second.answer(phrase), second.answer_value), "two_hop")
+    template = rng.choice(second.rel.questions)
+    question, then = second.fill(template, phrase), second.fill(template, first.value)
+    steps = [TraceStep(f'Find {phrase}. The document says: "{first.sentence}"', "extract", first.sentence,
+                       first.answer_value),
+             TraceStep(f'So {phrase} is {first.value}. Find: {then} The document says: "{second.sentence}"',
+                       "extract", second.sentence, second.answer_value),
+             answers(second.value, second.answer_value)]
+    return Asked(Question(question, steps, answer_text(second.value), second.answer_value), "two_hop")
 
 
 def _counted_pair(rng: random.Random, doc: Doc) -> tuple[Fact, Fact, str]:
@@ -176,12 +193,14 @@ def _compound_pair(rng: random.Random, doc: Doc) -> tuple[Fact, Fact, str]:
 
 def arithmetic(rng: random.Random, doc: Doc) -> Asked:
     a, b, unit = _counted_pair(rng, doc)
-    if rng.random() < 0.5 or a.subject == b.subject:
-        return _sum(rng, a, b, unit)
-    if a.number == b.number:
+    if rng.random() < 0.5 or a.subject == b.subject or a.number == b.number:
         return _sum(rng, a, b, unit)
     big, small = (a, b) if a.number > b.number else (b, a)
     return _difference(rng, big, small, unit)
+
+
+def _quotes(question: str, a: Fact, b: Fact) -> list[TraceStep]:
+    return [find(question, a)] if a.sentence == b.sentence else [find(question, a), also(b)]
 
 
 def _sum(rng: random.Random, a: Fact, b: Fact, unit: str) -> Asked:
@@ -189,31 +208,22 @@ def _sum(rng: random.Random, a: Fact, b: Fact, unit: str) -> Asked:
     if a.rel.name == "costs":
         question = rng.choice((f"How much do {a.subject} and {b.subject} cost together?",
                                f"What is the total price of {a.subject} and {b.subject}?"))
-        claim = f"{a.subject} and {b.subject} cost {total} {unit} together"
     elif a.rel.name == "weighs":
         question = f"How much do {a.subject} and {b.subject} weigh together?"
-        claim = f"{a.subject} and {b.subject} weigh {total} kilograms together"
     elif a.subject == b.subject:  # one sentence states both
         verb, aux, done = {"holds": ("hold", "does", "holds"), "bought": ("buy", "did", "bought")}[a.rel.name]
         question = rng.choice((f"How many {unit} {aux} {a.subject} {verb} in all?",
                                f"How many {unit} {aux} {a.subject} {verb} altogether?",
                                f"What is the total number of {unit} {a.subject} {done}?"))
-        claim = f"{a.subject} {done} {total} {unit} in all"
     else:
         verb = {"holds": "hold", "bought": "buy", "size": "have"}[a.rel.name]
         aux = "did" if a.rel.name == "bought" else "do"
         question = rng.choice((f"How many {unit} {aux} {a.subject} and {b.subject} {verb} together?",
                                f"How many {unit} {aux} {a.subject} and {b.subject} {verb} in total?"))
-        done = {"hold": "hold", "buy": "bought", "have": "have"}[verb]
-        claim = f"{a.subject} and {b.subject} {done} {total} {unit} together"
-    if a.sentence == b.sentence:
-        quotes = [quote(a, f"Find how many {unit} {a.subject} {done}.")]
-    else:
-        quotes = [quote(a), quote(b)]
-    steps = [*quotes, compute(f"Add {a.number} and {b.number}. {add_text(a.number, b.number)}", str(total)),
-             infer(f"So {claim}.", str(total)),
+    steps = [*_quotes(question, a, b),
+             compute(f"Add {a.number} and {b.number}. {add_text(a.number, b.number)}", str(total)),
              check(f"{a.number} + {b.number} = {total}, and both numbers are quoted from the document.", str(total))]
-    return Asked(Question(question, steps, cap(claim) + ".", str(total)), "sum")
+    return Asked(Question(question, steps, answer_text(f"{total} {unit}"), str(total)), "sum")
 
 
 def _difference(rng: random.Random, big: Fact, small: Fact, unit: str) -> Asked:
@@ -221,20 +231,15 @@ def _difference(rng: random.Random, big: Fact, small: Fact, unit: str) -> Asked:
     if big.rel.name == "costs":
         question = rng.choice((f"How much more does {big.subject} cost than {small.subject}?",
                                f"How much cheaper is {small.subject} than {big.subject}?"))
-        claim = f"{big.subject} costs {diff} {unit} more than {small.subject}"
     elif big.rel.name == "weighs":
         question = f"How much heavier is {big.subject} than {small.subject}?"
-        claim = f"{big.subject} is {diff} kilograms heavier than {small.subject}"
     else:
         verb, aux = {"holds": ("hold", "does"), "bought": ("buy", "did"), "size": ("have", "does")}[big.rel.name]
         question = f"How many more {unit} {aux} {big.subject} {verb} than {small.subject}?"
-        done = {"hold": "holds", "buy": "bought", "have": "has"}[verb]
-        claim = f"{big.subject} {done} {diff} more {unit} than {small.subject}"
-    steps = [quote(big), quote(small),
+    steps = [*_quotes(question, big, small),
              compute(f"Subtract {small.number} from {big.number}. {sub_text(big.number, small.number)}", str(diff)),
-             infer(f"So {claim}.", str(diff)),
              check(f"{big.number} - {small.number} = {diff}, and both numbers are quoted from the document.", str(diff))]
-    return Asked(Question(question, steps, cap(claim) + ".", str(diff)), "difference")
+    return Asked(Question(question, steps, answer_text(f"{diff} {unit}"), str(diff)), "difference")
 
 
 def dates(rng: random.Random, doc: Doc) -> Asked:
@@ -251,10 +256,10 @@ def dates(rng: random.Random, doc: Doc) -> Asked:
     question = rng.choice((f"Which comes {word}, {a.subject} or {b.subject}?",
                            f"Which is {want}: {a.subject} or {b.subject}?",
                            f"Which takes place {want}, {a.subject} or {b.subject}?"))
-    steps = [quote(a), quote(b), compute(f"Compare the dates. {text}.", winner.isoformat()),
-             infer(f"So {first.subject} comes {word}, on {first.value}.", first.subject.removeprefix("the ")),
-             check(f"both dates are quoted from the document, and {text}.", winner.isoformat())]
-    return Asked(Question(question, steps, f"{cap(first.subject)} comes {word}, on {first.value}.",
+    steps = [find(question, a), also(b), compute(f"Compare the dates. {text}.", winner.isoformat()),
+             check(f"both dates are quoted from the document, and {text}, so {first.subject} comes {word}.",
+                   first.subject.removeprefix("the "))]
+    return Asked(Question(question, steps, answer_text(f"{first.subject}, on {first.value}"),
                           first.subject.removeprefix("the ")), "dates")
 
 
@@ -264,8 +269,9 @@ def rule(rng: random.Random, doc: Doc) -> Asked:
     condition, consequence = rng.choice(RULE_BANK)
     slots = {"T": doc.some("thing", 0.7), "P": doc.some("person", 0.5), "F": doc.some("firm", 0.5)}
     fact = doc.state("rule", subject=condition.format(**slots), value=consequence.format(**slots))
-    steps = [quote(fact), check(f"the quoted rule says {fact.what}: {fact.value}.", fact.value)]
-    return Asked(Question(_ask(rng, fact), steps, fact.answer(), fact.value), "rule")
+    question = _ask(rng, fact)
+    steps = [find(question, fact), answers(fact.value, fact.value)]
+    return Asked(Question(question, steps, answer_text(f"that {fact.value}"), fact.value), "rule")
 
 
 def _threshold_rule(rng: random.Random, doc: Doc) -> Asked:
@@ -277,52 +283,63 @@ def _threshold_rule(rng: random.Random, doc: Doc) -> Asked:
     rule_fact = doc.state("threshold", subject="parcels", value=heavy, slots={"L": str(limit), "W": light})
     firm = heavy if weight > limit else light
     side = f"{weight} is more than {limit}" if weight > limit else f"{weight} is not more than {limit}"
-    steps = [quote(parcel), quote(rule_fact, "Find how parcels are sent."),
-             infer(f"{side}, so {parcel.subject} goes with {firm}.", firm),
-             check(f"the weight and the rule are both quoted from the document, so the answer is {firm}.", firm)]
     question = rng.choice((f"Which firm carries {parcel.subject}?", f"Who sends {parcel.subject}?",
                            f"With which firm is {parcel.subject} sent?"))
-    return Asked(Question(question, steps, f"{cap(parcel.subject)} is sent with {firm}.", firm), "rule")
+    steps = [find(question, parcel), also(rule_fact), infer(f"{side}, so {parcel.subject} goes with {firm}.", firm),
+             check(f"the weight and the rule are both quoted from the document, so the answer is {firm}.", firm)]
+    return Asked(Question(question, steps, answer_text(firm), firm), "rule")
+
+
+NOT_SAID = "The document does not say."
 
 
 def unanswerable(rng: random.Random, doc: Doc) -> Asked:
+    """A question about something the document never mentions, or mentions without the asked fact."""
     relation = rng.choice(LOOKUPS)
     rel = RELATIONS[relation]
     others = [r for r in LOOKUPS if RELATIONS[r].subject == rel.subject and r != relation]
     if rng.random() < 0.5 or not doc.entities.get(rel.subject) or not others:
         subject = doc.absent(rel.subject)
         probe = Fact(rel, subject, "", "", "", _probe_slots(rng, rel))
+        question = _ask(rng, probe)
         doc.state(relation)  # the document does answer this question about something else
-        steps = [not_found(probe.what, f"no sentence in the document mentions {subject}."),
-                 check(f"{subject} does not occur anywhere in the document, so the document does not say "
-                       f"{probe.what}.", "not stated")]
+        steps = [not_found_step(question, subject),
+                 check(f"{subject} does not occur anywhere in the document, so it does not answer the question.",
+                       "not stated")]
     else:
         subject = rng.choice(doc.entities[rel.subject])
         stated = [f for f in doc.facts if f.subject == subject]
         if any(f.rel.name == relation for f in stated):
             return unanswerable(rng, doc)  # asked about something the document does say: draw again
         doc.unknown.add((subject, relation))
-        fresh = [r for r in others if not any(f.rel.name == r for f in stated)]
+        fresh = [r for r in others if not any(f.rel.name == r for f in stated) and (subject, r) not in doc.unknown]
         near = rng.choice(stated) if stated and (not fresh or rng.random() < 0.5) \
             else doc.state(rng.choice(fresh), subject=subject)
         if near not in doc.needles:
             doc.needles.append(near)
         probe = Fact(rel, subject, "", "", "", _probe_slots(rng, rel))
-        steps = [TraceStep(f'Find {probe.what}. The document says: "{near.sentence}"', "extract", near.sentence,
-                           None),
-                 infer(f"Not found: that sentence is about {subject}, but no sentence in the document says "
-                       f"{probe.what}.", "not found"),
-                 check(f"every sentence that mentions {subject} was read, and none says {probe.what}.", "not stated")]
-    answer = f"The document does not say {probe.what}."
-    return Asked(Question(_ask(rng, probe), steps, answer, "not stated"), "unanswerable")
+        question = _ask(rng, probe)
+        steps = [TraceStep(f'Find: {question} The document says: "{near.sentence}"', "extract", near.sentence, None),
+                 check(f"that sentence is about {subject}, but it does not answer the question, and no other "
+                       "sentence does.", "not stated")]
+    return Asked(Question(question, steps, NOT_SAID, "not stated"), "unanswerable")
+
+
+def not_found_step(question: str, subject: str) -> TraceStep:
+    return TraceStep(f"Find: {question} No sentence in the document mentions {subject}.", "extract", None,
+                     "not found")
 
 
 def _probe_slots(rng: random.Random, rel: Rel) -> dict[str, str]:
+    """What a question about a fact the document lacks needs besides its subject (a role, a unit, a verb)."""
     slots = {}
     if rel.name == "role":
         slots["R"] = rng.choice(vocab.ROLES)
     if rel.counted:
         slots["U"] = rng.choice(vocab.COUNTED)
+    slots.update(zip(("VB", "VBZ", "VBN"), rng.choice(vocab.VERBS)))
+    adjective, noun, _ = rng.choice(vocab.MEASURES)
+    slots.update({"ADJ": adjective, "NOUN": noun})
     return slots
 
 

@@ -147,3 +147,35 @@ def number_text(n: int, rng: random.Random, words: bool = False) -> str:
 
 def clock(rng: random.Random) -> str:
     return f"{rng.randint(6, 21)}:{rng.choice(('00', '15', '30', '45', '05', '10', '20', '40', '50'))}"
+
+
+# Verbs a document does things with, for facts "done by" someone: (base, third person, past participle).
+VERBS = tuple(tuple(v.split("/")) for v in (
+    "handle/handles/handled", "run/runs/run", "check/checks/checked", "clean/cleans/cleaned",
+    "repair/repairs/repaired", "inspect/inspects/inspected", "approve/approves/approved", "sign/signs/signed",
+    "collect/collects/collected", "paint/paints/painted", "mend/mends/mended", "service/services/serviced",
+    "cook/cooks/cooked", "bake/bakes/baked", "drive/drives/driven", "print/prints/printed", "book/books/booked",
+    "lock/locks/locked", "count/counts/counted", "order/orders/ordered", "pack/packs/packed",
+    "carry/carries/carried", "sort/sorts/sorted", "audit/audits/audited", "record/records/recorded",
+    "test/tests/tested", "mark/marks/marked", "judge/judges/judged", "host/hosts/hosted", "plan/plans/planned",
+    "design/designs/designed", "build/builds/built", "fix/fixes/fixed", "wash/washes/washed", "feed/feeds/fed",
+    "water/waters/watered", "prune/prunes/pruned", "sweep/sweeps/swept", "guard/guards/guarded",
+    "open/opens/opened", "close/closes/closed", "write/writes/written", "edit/edits/edited", "read/reads/read",
+    "update/updates/updated", "teach/teaches/taught", "train/trains/trained", "coach/coaches/coached",
+    "fund/funds/funded", "sponsor/sponsors/sponsored", "buy/buys/bought", "sell/sells/sold",
+    "deliver/delivers/delivered", "supply/supplies/supplied", "install/installs/installed",
+    "maintain/maintains/maintained", "replace/replaces/replaced", "measure/measures/measured",
+    "weigh/weighs/weighed", "store/stores/stored", "keep/keeps/kept", "prepare/prepares/prepared",
+    "serve/serves/served", "arrange/arranges/arranged", "lead/leads/led", "chair/chairs/chaired",
+    "review/reviews/reviewed", "translate/translates/translated", "sew/sews/sewn", "film/films/filmed",
+    "photograph/photographs/photographed", "announce/announces/announced", "decorate/decorates/decorated",
+    "tune/tunes/tuned", "polish/polishes/polished", "label/labels/labelled", "cover/covers/covered",
+    "check in/checks in/checked in", "set up/sets up/set up", "look after/looks after/looked after",
+    "take care of/takes care of/taken care of", "pay for/pays for/paid for", "deal with/deals with/dealt with",
+))
+# How often something is done: "every {n} {unit}".
+PERIODS = ("days", "weeks", "months", "years", "hours")
+# Sizes things have: (adjective, noun, units).
+MEASURES = (("long", "length", ("metres", "feet", "centimetres")), ("wide", "width", ("metres", "feet", "inches")),
+            ("deep", "depth", ("metres", "feet", "centimetres")), ("high", "height", ("metres", "feet")),
+            ("old", "age", ("years",)))

@@ -33,6 +33,22 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 FIRST_DAY, LAST_DAY = dt.date(2015, 1, 1), dt.date(2027, 12, 31)
 
 
+# People write facts with more around them than the fact: a clause before or after, which a quote carries along.
+LEADS = ("As agreed, ", "From next month, ", "For now, ", "As before, ", "This year, ", "At present, ")
+TAILS = (" this year", " for now", ", as agreed", " until further notice", ", as before", " since last spring",
+         ", according to the minutes", " on weekdays", ", as usual", " at the moment")
+DRESSED_SHARE = 0.25
+
+
+def _dressed(rng: random.Random, sentence: str) -> str:
+    """``sentence`` with, sometimes, a neutral clause before it (when it starts with "The ") or after it."""
+    if rng.random() >= DRESSED_SHARE or not sentence.endswith("."):
+        return sentence
+    if sentence.startswith("The ") and rng.random() < 0.4:
+        return rng.choice(LEADS) + "t" + sentence[1:]
+    return sentence[:-1] + rng.choice(TAILS) + "."
+
+
 def cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -167,6 +183,15 @@ class Doc:
             value = canonical = str(given.get("value") or rng.choice(vocab.DAYS))
         elif rel.value == "time":
             value = canonical = str(given.get("value") or vocab.clock(rng))
+        elif rel.value in ("period", "measure"):
+            number = int(given.get("number") or rng.choice((rng.randint(2, 12), rng.randint(2, 60))))
+            canonical = str(number)
+            if rel.value == "period":
+                value = f"{vocab.number_text(number, rng, words=True)} {rng.choice(vocab.PERIODS)}"
+            else:
+                adjective, noun, units = rng.choice(vocab.MEASURES)
+                value = f"{vocab.number_text(number, rng, words=True)} {rng.choice(units)}"
+                slots.update({"ADJ": adjective, "NOUN": noun})
         elif rel.value == "date":
             day = given.get("day") or FIRST_DAY + dt.timedelta(days=rng.randint(0, (LAST_DAY - FIRST_DAY).days))
             value, canonical = date_text(day, rng), day.isoformat()
@@ -184,9 +209,11 @@ class Doc:
                 slots["U"] = unit
         if rel.name == "role":
             slots["R"] = str(given.get("role") or rng.choice(vocab.ROLES))
+        if "{VBZ}" in "".join(rel.sentences + rel.questions) or "{VBN}" in "".join(rel.sentences):
+            slots.update(zip(("VB", "VBZ", "VBN"), rng.choice(vocab.VERBS)))
         slots.update(given.get("slots") or {})
-        rendered = cap(fill(rel.sentences[form if form is not None else rng.randrange(len(rel.sentences))],
-                            subject, value, slots))
+        rendered = _dressed(rng, cap(fill(rel.sentences[form if form is not None else rng.randrange(len(rel.sentences))],
+                                          subject, value, slots)))
         fact = Fact(rel, subject, value, canonical, rendered, slots, number, day)
         self.facts.append(fact)
         if needle:
