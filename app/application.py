@@ -21,6 +21,7 @@ def run_gui(documents: Sequence[str] = ()) -> int:
     from app.app_logging import configure_logging
 
     log_file = configure_logging()
+    warn_missing_libraries()
 
     from app.main_window import MainWindow
     from core.paths import default_store_path
@@ -46,6 +47,16 @@ def run_gui(documents: Sequence[str] = ()) -> int:
     store.close()
     log.info("Ponder stopped")
     return code
+
+
+def warn_missing_libraries() -> None:
+    """Before Qt aborts for want of an X11 library, say which and how to install it (stderr and the log)."""
+    from app.system_libraries import missing_libraries, missing_message, uses_xcb
+
+    message = missing_message(missing_libraries()) if uses_xcb() else ""
+    if message:
+        log.warning("%s", message)
+        print(message, file=sys.stderr, flush=True)
 
 
 def make_application():

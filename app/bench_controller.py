@@ -1,7 +1,9 @@
 """What the benchmark panel's buttons do: start and follow a run in the engine, cancel it, keep and export results.
 
 A run lives in the engine (``POST /v1/bench/runs``); progress is polled on a worker (``client.bench_watch``)
-and handed to the panel. A finished (or cancelled, partial) result is saved in the store's ``bench_runs``
+and handed to the panel, with each precision's column as soon as it is measured. The panel follows the
+engine: ready when one is connected, and a run whose engine went away (a restart, a switch to a server) ends
+there and says so. A finished (or cancelled, partial) result is saved in the store's ``bench_runs``
 (model = the model folder's name, with the machine record), which is the panel's history. Exports write
 ``core.api.bench_report``'s CSV/JSON, or a PNG of the panel.
 
@@ -60,6 +62,8 @@ class BenchController(QObject):
     def set_client(self, client: EngineClient | None, info: dict[str, Any] | None = None) -> None:
         """The engine to benchmark; a remote server (vLLM, ...) has no benchmark endpoints."""
         info = info or {}
+        if self.running and client is not self.client:
+            self._lost()
         self.client = client if info.get("mode", "local") == "local" or info.get("engine") else None
         self.model = info.get("model") or self.model
         if self.client is None:
@@ -86,6 +90,8 @@ class BenchController(QObject):
                            on_error=lambda exc: self.error.emit(exc, "Could not cancel the benchmark"))
 
     def _started(self, run: BenchRun) -> None:
+        if self.run_id != "starting":
+            return  # given up while it started (its engine went away)
         self.run_id = run.id
         client = self.client
         if client is None:
@@ -100,13 +106,32 @@ class BenchController(QObject):
         self.run_finished.emit("failed")
 
     def _watch_failed(self, exc: BaseException) -> None:
+        if self.run_id is None:
+            return
         self.run_id = None
         self.panel.show_finished("failed", f"lost contact with the engine ({exc})")
         self.run_finished.emit("failed")
 
+    def _lost(self) -> None:
+        """The engine running the benchmark went away: the run is over, what was measured stays shown."""
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        self.run_id = None
+        self.panel.show_finished("failed", "the engine stopped during the run (the precisions measured so far "
+                                           "are shown)")
+        self.run_finished.emit("failed")
+
     def _on_run(self, run: BenchRun) -> None:
+        if self.run_id is None:
+            return  # a run given up (its engine went away)
         if run.state == "running":
             self.panel.show_progress(run.fraction, run.stage, run.precision, run.index, run.count, run.eta_s)
+            shown = self.panel.result
+            if run.result and run.result.get("precisions") and (
+                    shown is None or shown.get("started_at") != run.result.get("started_at")
+                    or len(shown.get("precisions", [])) != len(run.result["precisions"])):
+                self.panel.show_result(run.result, partial=True)
             return
         self.run_id = None
         saved = None

@@ -6,8 +6,8 @@ documents show of its answers.
     ReasoningView, StatsBar ◄── trace snapshots ◄───────────────     answer_finished (ReasoningTrace)
 
 Switching chats while one answers stops that answer (kept as "stopped"); its session finishes on its own
-and is forgotten then. Citations of an answer are looked up once it has finished, and again whenever the
-chat's documents change.
+and is forgotten then. Citations of an answer (and the passages a retrieval read) are looked up once it has
+finished, and again whenever the chat's documents are ready or change: a reopened chat shows them as before.
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ class ChatController(QObject):
         self.session = None
         self.view.clear()
         self.stats_bar.show_trace(None)
-        self.documents.set_chat(chat_id)
         if chat_id is None:
+            self.documents.set_chat(None)
             self.chat_list.select(None)
             self.busy_changed.emit()
             return
@@ -99,6 +99,7 @@ class ChatController(QObject):
         self.settings.setValue("chat/last", chat_id)
         self.chat_list.select(chat_id)
         self.view.show_history(history_items(session.history()))
+        self.documents.set_chat(chat_id)  # after the history: documents ready now (cached) cite it at once
         self.busy_changed.emit()
 
     def new_chat(self) -> None:
@@ -169,11 +170,20 @@ class ChatController(QObject):
         s.trace_updated.connect(current(self._show_trace))
         s.answer_finished.connect(current(self._answer_finished))
         s.busy_changed.connect(lambda _busy: self.busy_changed.emit())
+        s.stop_asked.connect(current(self._stop_asked))
         s.failed.connect(self.failed)
         s.documents = self.documents.context
         s.document_prompt.connect(current(self.documents.show_prompt))
         s.reading_progress.connect(current(self.documents.show_reading))
         s.busy_changed.connect(current(lambda busy: None if busy else self.documents.show_reading(None)))
+
+    def _stop_asked(self, message_id: int) -> None:
+        self.view.set_stopping(message_id)
+        self.busy_changed.emit()
+
+    @property
+    def stopping(self) -> bool:
+        return self.session is not None and self.session.stopping
 
     def _user_message(self, text: str) -> None:
         self.view.add_user_message(text)
@@ -198,6 +208,7 @@ class ChatController(QObject):
             return
         answer_links, step_links = self.documents.cite(trace.answer, [step.text for step in trace.steps])
         self.view.set_citations(message_id, answer_links, step_links)
+        self.view.set_passages(message_id, self.documents.passage_links(trace.document_passages or []))
 
     def cite_all(self) -> None:
         for message_id in self.view.message_ids():

@@ -16,7 +16,9 @@ the server aborted the request); "interrupted" (the engine died or restarted und
 partial answer is kept); "error" (the server refused or failed the request: the message says why).
 
 Stop closes the stream between two deltas and asks the engine to cancel the request, so the engine
-frees its slot within one decoding step even when no more tokens arrive.
+frees its slot within one step even when no more tokens arrive; while a long prompt is read the engine sends
+its progress after every prefill pass, so the worker sees the Stop within a pass there too. Until the
+worker has ended the stream the answer shows "Stopping…" (``stopping``).
 """
 
 from __future__ import annotations
@@ -80,29 +82,41 @@ def is_interruption(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
+class StopRequested(Exception):
+    """Stop was asked while a document was being read part by part (raised inside the reading, caught here)."""
+
+
 def stream_answer(client: EngineClient, store: Store, state: StreamState, messages: list[dict[str, Any]],
                   params: dict[str, Any], documents: DocumentContext | None = None) -> Iterator[Any]:
     """The worker side of one answer: stream into the trace, commit each delta, finish the stored message
-    whatever happens. Yields a trace snapshot per delta.
+    whatever happens. Yields a trace snapshot per delta (the prompt's reading progress included).
 
     With ``documents``, the chat's documents are put into the messages first (``DocumentContext.prepare``):
     its ``QuestionPrompt`` and, for sequential reading, each ``ReadProgress`` are yielded before the deltas.
+    A Stop seen between two deltas (or two parts of a sequential reading) ends the stream and cancels its
+    request in the engine.
     """
     trace = state.trace
     deltas: Iterator[ChatDelta] | None = None
     status, finish_reason = "stopped", None  # what Stop leaves (closing this generator), unless it ends otherwise
     try:
         if documents is not None:
-            prepared = yield from _with_documents(client, documents, messages, params)
+            prepared = yield from _with_documents(client, state, documents, messages, params)
             messages = prepared.messages
             trace.document_strategy, trace.document_tokens = prepared.prompt.strategy, prepared.prompt.document_tokens
+            if prepared.prompt.included:
+                trace.document_passages = [[c.char_start, c.char_end] for c in prepared.prompt.included]
             if state.stop_requested:
                 return
         deltas = client.chat_stream(messages, **params)
         for delta in deltas:
+            state.request_id = delta.request_id or state.request_id
             if state.stop_requested:
                 break
-            state.request_id = delta.request_id or state.request_id
+            if delta.prompt is not None:
+                trace.record_prompt(delta.prompt)
+                yield trace.snapshot()
+                continue
             trace.add(delta.reasoning, delta.answer, time.monotonic())
             trace.record_server(delta.usage, delta.stats)
             if delta.reasoning or delta.answer:
@@ -111,6 +125,8 @@ def stream_answer(client: EngineClient, store: Store, state: StreamState, messag
             if delta.reasoning or delta.answer or delta.usage or delta.stats:
                 yield trace.snapshot()
         status = "stopped" if state.stop_requested or finish_reason == "abort" else "complete"
+    except StopRequested:
+        status = "stopped"
     except Exception as exc:
         state.error = exc
         status = "stopped" if state.stop_requested else "interrupted" if is_interruption(exc) else "error"
@@ -118,6 +134,8 @@ def stream_answer(client: EngineClient, store: Store, state: StreamState, messag
     finally:
         if deltas is not None:
             deltas.close()  # closes the HTTP response now: the server sees the disconnect and aborts
+        if state.stop_requested and state.request_id:
+            cancel_request(client, state.request_id)  # frees its slot now, even before the disconnect is seen
         trace.finish(status, finish_reason, time.monotonic(),
                      str(state.error) if status == "error" and state.error is not None else None)
         try:
@@ -126,13 +144,45 @@ def stream_answer(client: EngineClient, store: Store, state: StreamState, messag
             log.exception("could not record the end of message %s", state.message_id)
 
 
-def _with_documents(client: EngineClient, documents: DocumentContext, messages: list[dict[str, Any]],
-                    params: dict[str, Any]) -> Generator[Any, None, Prepared]:
-    """Documents into the messages; sequential reading asks the engine once per part (not streamed)."""
-    def ask(part: list[dict[str, str]]) -> str:
-        return client.chat(part, **{k: v for k, v in params.items() if k != "include_usage"}).answer
+def _with_documents(client: EngineClient, state: StreamState, documents: DocumentContext,
+                    messages: list[dict[str, Any]], params: dict[str, Any]) -> Generator[Any, None, Prepared]:
+    """Documents into the messages. A sequential reading asks the engine once per part, each part streamed (so a
+    Stop cancels it between two deltas, and the trace shows the part, the time left, the notes and the
+    part's prompt progress)."""
+    trace = state.trace
+    part_params = {k: v for k, v in params.items() if k != "include_usage"}
 
-    return (yield from documents.prepare(messages, ask))
+    def ask(part: list[dict[str, str]]) -> Generator[Any, None, str]:
+        if state.stop_requested:
+            raise StopRequested
+        answer: list[str] = []
+        deltas = client.chat_stream(part, include_usage=False, **part_params)
+        try:
+            for delta in deltas:
+                state.request_id = delta.request_id or state.request_id
+                if state.stop_requested or delta.finish_reason == "abort":
+                    raise StopRequested
+                if delta.prompt is not None:
+                    trace.record_prompt(delta.prompt)
+                    yield trace.snapshot()
+                answer.append(delta.answer)
+        finally:
+            deltas.close()
+        return "".join(answer)
+
+    steps = documents.prepare(messages, ask)
+    while True:
+        try:
+            item = next(steps)
+        except StopIteration as done:
+            return done.value
+        if isinstance(item, ReadProgress):
+            trace.record_reading(item.part if item.stage == "part" else item.parts + 1, item.parts, item.eta_s,
+                                 item.notes)
+            yield item
+            yield trace.snapshot()
+        else:
+            yield item
 
 
 def cancel_request(client: EngineClient, request_id: str) -> None:
@@ -153,6 +203,7 @@ class ChatSession(QObject):
     trace_updated = Signal(int, object)  # message id, a ReasoningTrace snapshot: one per streamed delta
     answer_finished = Signal(int, object)  # message id, the final ReasoningTrace (status, figures)
     busy_changed = Signal(bool)
+    stop_asked = Signal(int)  # message id: Stop was pressed; "Stopping…" until answer_finished
     document_prompt = Signal(object)  # QuestionPrompt: how this question met the chat's documents
     reading_progress = Signal(object)  # ReadProgress: sequential reading, part k of n
     failed = Signal(object)  # an error to show the user (interruptions are not: the engine notice says it)
@@ -175,6 +226,11 @@ class ChatSession(QObject):
     def state(self) -> StreamState | None:
         """The current (or last) answer's shared state."""
         return self._state
+
+    @property
+    def stopping(self) -> bool:
+        """Stop was asked and the worker has not ended the stream yet."""
+        return self.busy and self._state is not None and self._state.stop_requested
 
     def set_client(self, client: EngineClient | None, model: str | None = None,
                    params: dict[str, Any] | None = None) -> None:
@@ -217,6 +273,7 @@ class ChatSession(QObject):
         task.cancel()
         if state.request_id and self.client is not None:
             self.tasks.run(cancel_request, self.client, state.request_id, name="cancel request")
+        self.stop_asked.emit(state.message_id)
 
     # --- streaming -----------------------------------------------------------------------------------
     def _start(self) -> None:

@@ -2,10 +2,11 @@
 
     add_files(paths)  -> a parser worker process per file (core.documents.iter_parse) on a task; progress to
                          the panel; the result stored (deduplicated by hash) and linked to the chat
-    set_chat(id)      -> the chat's stored documents
+    set_chat(id)      -> the chat's stored documents and its strategy (kept with the chat)
     set_model(dir, n) -> the model's tokenizer and context: token counts, the budget bar, the strategy
     context()         -> the DocumentContext a question is sent with (None without documents)
     cite(...)         -> citation links for an answer and its steps; ``location(key)`` for a clicked one
+    passage_links(..) -> the passages a retrieval answer read, as links (page, first words)
 
 Everything that can take time (parsing, counting tokens, chunking, indexing) runs through ``app.tasks``;
 results come back with a generation number, so a result for a chat or model no longer shown is dropped.
@@ -27,13 +28,15 @@ from app.tasks import Task, TaskRunner
 from app.widgets.document_panel import DocumentPanel
 from core.documents import (DEFAULT_RESERVE_TOKENS, CitationIndex, ContextBudget, DocumentContext, DocumentError,
                             QuestionPrompt, DocumentSet, EstimatedCounter, Location, ParsedDocument, ParseLimits,
-                            ParseProgress, ReadProgress, TokenCounter, TokenizerCounter, choose_strategy,
-                            iter_parse)
-from core.store import Store
+                            ParseProgress, ReadProgress, STRATEGIES, TokenCounter, TokenizerCounter,
+                            choose_strategy, iter_parse)
+from core.store import RowNotFound, Store
 
 log = logging.getLogger(__name__)
 
 ASSUMED_CONTEXT_TOKENS = 32768  # a remote server that does not say, or no model yet
+STRATEGY_SETTING = "document_strategy"  # the chat's settings key for its strategy
+FIRST_WORDS = 6  # of a passage, in the list of passages an answer read
 CACHED_SETS = 4  # prepared document sets kept, so switching between chats does not count tokens again
 
 
@@ -102,6 +105,7 @@ class DocumentController(QObject):
     def set_chat(self, chat_id: int | None) -> None:
         self.chat_id = chat_id
         self.documents = []
+        self.strategy = self._stored_strategy(chat_id)
         if chat_id is not None:
             for row in self.store.chat_documents(chat_id):
                 try:
@@ -129,8 +133,25 @@ class DocumentController(QObject):
         if model_dir == self.model_dir and self._counter is None:
             self._counter = counter
 
+    def _stored_strategy(self, chat_id: int | None) -> str:
+        if chat_id is None:
+            return "auto"
+        try:
+            value = self.store.get_chat(chat_id).settings.get(STRATEGY_SETTING, "auto")
+        except RowNotFound:
+            return "auto"
+        return value if value in ("auto", *STRATEGIES) else "auto"
+
     def set_strategy(self, strategy: str) -> None:
+        """The chat's strategy from now on (kept with the chat, so a reopened chat asks the same way)."""
         self.strategy = strategy
+        if self.chat_id is not None:
+            try:
+                settings = dict(self.store.get_chat(self.chat_id).settings)
+                if settings.get(STRATEGY_SETTING, "auto") != strategy:
+                    self.store.update_chat_settings(self.chat_id, {**settings, STRATEGY_SETTING: strategy})
+            except RowNotFound:
+                pass
         if self.built is not None:
             context = self.built.context.with_options(strategy=strategy)
             self.built = Built(context, self.built.section_tokens, self.built.citations, self.built.room_tokens)
@@ -213,7 +234,7 @@ class DocumentController(QObject):
         self.panel.set_documents(documents)
         if not documents:
             self.panel.set_budget(0, 0, 0, 0)
-            self.panel.set_strategy("whole", "")
+            self.panel.set_strategy("whole", "", self.strategy)
             self.changed.emit()
             return
         strategy = None if self.strategy == "auto" else self.strategy
@@ -262,7 +283,8 @@ class DocumentController(QObject):
 
     def show_prompt(self, prompt: QuestionPrompt) -> None:
         """How the last question met the documents (the chat session reports it)."""
-        extra = f" {len(prompt.included)} passages were included." if prompt.included else ""
+        extra = (f" This question read {len(prompt.included)} passages (listed under the answer)."
+                 if prompt.included else "")
         self.panel.set_strategy(prompt.strategy, prompt.reason + extra, self.strategy)
 
     def show_reading(self, progress: ReadProgress | None) -> None:
@@ -285,6 +307,21 @@ class DocumentController(QObject):
             if links:
                 step_links[number] = links
         return answer_links, step_links
+
+    def passage_links(self, passages: Sequence[Sequence[int]]) -> list[tuple[str, str, str]]:
+        """``(label, key, first words)`` for each ``[char start, char end]`` of the documents a retrieval read."""
+        if self.built is None:
+            return []
+        text = self.built.context.documents.combined.text
+        links = []
+        for start, end in passages:
+            if not 0 <= start < end <= len(text):
+                continue
+            label, key = self._link(start, end)
+            words = text[start:end].split()
+            first = " ".join(words[:FIRST_WORDS]) + ("…" if len(words) > FIRST_WORDS else "")
+            links.append((label, key, first))
+        return links
 
     def location(self, key: str) -> Location | None:
         return self._links.get(key)

@@ -1,12 +1,16 @@
 """MainWindow: composes the panels and wires the engine to them; each job lives in the room it names.
 
-    ┌ chats ┐┌ notice ─────────────────────────┐┌ documents ───┐┌ model panel ┐
-    │ list  ││ ReasoningView (steps, answer)   ││ budget, text ││ model, plan │
-    │       ││ PromptBox (Send / Stop)         ││ strategy     ││ load        │
-    └───────┘└─────────────────────────────────┘└──────────────┘└─────────────┘
+    ┌ chats ┐┌ notice ─────────────────────────┐┌ Documents │ Model │ Benchmark ┐
+    │ list  ││ ReasoningView (steps, answer)   ││ the shown tab (SidePanel)     │
+    │       ││ PromptBox (Send / Stop)         ││                               │
+    └───────┘└─────────────────────────────────┘└───────────────────────────────┘
      StatsBar (this answer, engine memory / KV / queue)
-     BenchmarkPanel (a dock, hidden until View ▸ Benchmark precisions)
      status line: the engine's state
+
+The chat is the main region: it takes the extra width and never goes below ``CHAT_MIN_WIDTH_PX``; in a narrow
+window the chat list and the side panel give way first, down to their own minimum, until the chat has
+``CHAT_COMFORT_PX`` (each also collapses when dragged to the edge, the side panel's tabs close). The
+splitter, the tabs shown and the window are remembered.
 
 Who does what: ``EngineLink`` (local ``EngineProcess`` or a remote server, live events), ``ChatController``
 (the open chat, its ``ChatSession`` and what the view and the stats bar show of its answers),
@@ -25,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeyEvent, QResizeEvent
+from PySide6.QtWidgets import (QFileDialog, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QVBoxLayout,
+                               QWidget)
 
 from app import theme
 from app.bench_controller import BenchController
@@ -47,10 +51,12 @@ from app.welcome_controller import WelcomeController
 from app.widgets.benchmark_panel import BenchmarkPanel
 from app.widgets.chat_list import ChatListPanel
 from app.widgets.document_panel import DocumentPanel
+from app.widgets.elided import ElidedLabel
 from app.widgets.model_panel import ModelPanel
 from app.widgets.notice_bar import NoticeBar
 from app.widgets.prompt_box import PromptBox
 from app.widgets.reasoning_view import ReasoningView
+from app.widgets.side_panel import SidePanel
 from app.widgets.stats_bar import StatsBar
 from app.window_actions import build_menus
 from core.api.protocol import EngineStatus
@@ -60,6 +66,13 @@ from core.reasoning import ReasoningTrace
 from core.store import Store
 
 log = logging.getLogger(__name__)
+
+CHAT_MIN_WIDTH_PX = 380  # about 55 characters: below this a conversation is not readable
+DEFAULT_PANEL_WIDTHS = {0: 200, 2: 380}  # splitter index -> width: the chat list, the side panel
+CHAT_COMFORT_PX = 560  # below this the chat list, then the side panel, give way to the chat (down to their minimum)
+SIDE_PAGES = (("documents", "Documents", "The chat's documents, how questions read them, citations"),
+              ("model", "Model", "The model, its precision plan and the reasons; load another"),
+              ("benchmark", "Benchmark", "What each precision costs and loses on this machine"))
 
 
 class MainWindow(QMainWindow):
@@ -112,7 +125,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)  # anywhere in the window, the document panel included (it takes none itself)
         self.drop_target = DocumentDropTarget(self)
         self.installEventFilter(self.drop_target)
-        center = QWidget()
+        center = QWidget(objectName="chatColumn")
+        center.setMinimumWidth(CHAT_MIN_WIDTH_PX)
         column = QVBoxLayout(center)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
@@ -120,11 +134,22 @@ class MainWindow(QMainWindow):
         self.chat_pane.addWidget(self.view)
         for widget, stretch in ((self.notice, 0), (self.chat_pane, 1), (self.prompt, 0)):
             column.addWidget(widget, stretch)
+        self.bench_panel = BenchmarkPanel()
+        self.bench = BenchController(self.bench_panel, self.tasks, self.store, self)
+        self.side = SidePanel()
+        pages = {"documents": self.document_panel, "model": self.model_panel, "benchmark": self.bench_panel}
+        for name, title, tip in SIDE_PAGES:
+            self.side.add_page(name, title, pages[name], tip)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
-        for widget in (self.chat_list, center, self.document_panel, self.model_panel):
+        for widget in (self.chat_list, center, self.side):
             self.splitter.addWidget(widget)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([200, 560, 340, 300])
+        self.splitter.setCollapsible(1, False)
+        for index, stretch in enumerate((0, 1, 0)):
+            self.splitter.setStretchFactor(index, stretch)
+        self.splitter.setSizes([200, 700, 380])
+        self._chosen_widths: dict[int, int] = dict(DEFAULT_PANEL_WIDTHS)
+        self.splitter.splitterMoved.connect(lambda *_: self._remember_widths())
+        self.side.page_visibility_changed.connect(self._side_page_shown)
         root = QWidget()
         layout = QVBoxLayout(root)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -132,15 +157,9 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.stats_bar)
         self.setCentralWidget(root)
-        self.bench_panel = BenchmarkPanel()
-        self.bench = BenchController(self.bench_panel, self.tasks, self.store, self)
-        self.bench_dock = QDockWidget("Benchmark", self, objectName="benchmarkDock")
-        self.bench_dock.setWidget(self.bench_panel)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bench_dock)
-        self.bench_dock.hide()
         self.catalog = CatalogController(self, self.models, self.tasks, self.settings, self.report, self)
         self.welcome = WelcomeController(self, self.chat_pane, self.view, self.catalog.show, self)
-        self.engine_state = QLabel("Starting…", objectName="engineState")
+        self.engine_state = ElidedLabel("Starting…", object_name="engineState")
         self.statusBar().addWidget(self.engine_state, 1)
         self.resize(1280, 800)
 
@@ -148,6 +167,7 @@ class MainWindow(QMainWindow):
         link, models, chats = self.link, self.models, self.chats
         link.connected.connect(self._connected)
         link.disconnected.connect(self._disconnected)
+        link.disconnected.connect(lambda _reason: self.stats_bar.reset_engine())
         link.state_changed.connect(self._engine_state)
         link.notice.connect(self.notice.show_notice)
         link.event_received.connect(self.stats_bar.update_engine)
@@ -259,7 +279,7 @@ class MainWindow(QMainWindow):
         folder = folder or QFileDialog.getExistingDirectory(self, "Open a model folder")
         if not folder:
             return
-        self.actions.model_panel.setChecked(True)
+        self.side.show_page("model")
         if self.link.client is None:
             self._start_engine_with(folder, self.model_panel.precision_combo.currentText(), None)
         else:
@@ -294,7 +314,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_prompt(self) -> None:
         if self.chats.busy:
-            state = "streaming"
+            state = "stopping" if self.chats.stopping else "streaming"
         elif self.link.client is not None and not self.models.loading:
             state = "ready"
         elif self.engine.state in ("starting", "restarting") or self.models.loading:
@@ -315,12 +335,12 @@ class MainWindow(QMainWindow):
             return
         if self.session is None:
             self.new_chat()
-        self.actions.documents_panel.setChecked(True)
+        self.side.show_page("documents")
         self.documents.add_files(paths)
 
     def show_citation(self, key: str) -> None:
         if self.documents.show_citation(key):
-            self.actions.documents_panel.setChecked(True)
+            self.side.show_page("documents")
 
     # --- small actions -----------------------------------------------------------------------------------
     def report(self, error: BaseException | str, title: str = "Something went wrong") -> None:
@@ -346,14 +366,21 @@ class MainWindow(QMainWindow):
 
     # --- settings and shutdown ---------------------------------------------------------------------------
     def _restore(self) -> None:
-        for key, restore in (("window/geometry", self.restoreGeometry), ("window/state", self.restoreState),
-                             ("window/splitter", self.splitter.restoreState)):
+        for key, restore in (("window/geometry", self.restoreGeometry), ("window/state", self.restoreState)):
             value = self.settings.value(key)
             if value is not None:
                 restore(value)
-        self.actions.model_panel.setChecked(str(self.settings.value("view/model_panel", "true")).lower() != "false")
-        self.actions.documents_panel.setChecked(
-            str(self.settings.value("view/documents_panel", "true")).lower() != "false")
+        widths = self.settings.value("window/panel_widths")
+        if isinstance(widths, list) and len(widths) == 2 and all(str(w).isdigit() for w in widths):
+            self._chosen_widths = {0: int(widths[0]), 2: int(widths[1])}
+        shown = self.settings.value("view/side_pages")
+        shown = [str(name) for name in shown] if isinstance(shown, list) else (
+            [] if shown == "" else [str(shown)] if shown else ["documents", "model"])
+        for name, _title, _tip in SIDE_PAGES:
+            self.side.set_page_visible(name, name in shown)
+        current = str(self.settings.value("view/side_current", "") or "")
+        if current in shown:
+            self.side.show_page(current)
         self.set_theme(str(self.settings.value("view/theme", "system")))
 
     def shutdown(self) -> None:
@@ -362,15 +389,69 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         for key, value in (("window/geometry", self.saveGeometry()), ("window/state", self.saveState()),
-                           ("window/splitter", self.splitter.saveState()),
-                           ("view/model_panel", self.actions.model_panel.isChecked()),
-                           ("view/documents_panel", self.actions.documents_panel.isChecked())):
+                           ("window/panel_widths", [self._chosen_widths[0], self._chosen_widths[2]]),
+                           ("view/side_pages", self.side.visible_pages() or ""),
+                           ("view/side_current", self.side.current_page() or "")):
             self.settings.setValue(key, value)
         self.settings.sync()
         self.chats.stop_all()
         self.link.shutdown()
         if not self.tasks.shutdown(5000):
             log.warning("some background work did not stop in time")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._make_room_for_chat()
+
+    def set_splitter_sizes(self, sizes: list[int]) -> None:
+        """Chat list, chat and side panel widths, as if dragged there (kept as the user's choice)."""
+        self.splitter.setSizes(sizes)
+        self._remember_widths()
+
+    def _remember_widths(self) -> None:
+        """The widths the user gave the chat list and the side panel (dragged, or restored): kept while a
+        narrow window squeezes them, given back when it widens again."""
+        sizes = self.splitter.sizes()
+        self._chosen_widths = {0: sizes[0], 2: sizes[2]}
+
+    def _side_page_shown(self, _name: str, shown: bool) -> None:
+        """A tab shown in a side panel collapsed by dragging opens it again at its usual width."""
+        if shown and self._chosen_widths[2] < self.side.minimumSizeHint().width():
+            self._chosen_widths[2] = DEFAULT_PANEL_WIDTHS[2]
+        self._make_room_for_chat()
+
+    def _make_room_for_chat(self) -> None:
+        """The chat list and the side panel at the widths the user chose, unless that leaves the chat less than
+        ``CHAT_COMFORT_PX``: then the chat list, then the side panel, give way down to their minimum."""
+        if not self.splitter.isVisible():
+            return  # the first show resizes the window, and fits it then
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        for index in (0, 2):
+            if not self.splitter.widget(index).isHidden():
+                sizes[index] = self._chosen_widths[index]
+        sizes[1] = total - sizes[0] - sizes[2]
+        wanted = CHAT_COMFORT_PX - sizes[1]
+        for index in (0, 2):
+            widget = self.splitter.widget(index)
+            if wanted <= 0 or sizes[index] == 0 or widget.isHidden():
+                continue
+            floor = max(widget.minimumSizeHint().width(), widget.minimumWidth())
+            given = max(0, min(wanted, sizes[index] - floor))
+            sizes[index] -= given
+            sizes[1] += given
+            wanted -= given
+        if sizes != self.splitter.sizes():
+            self.splitter.setSizes(sizes)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        """Esc stops the answer also where the Esc shortcut is not heard (no active window: a window manager
+        that does not activate it, a remote desktop); a key no child took ends up here."""
+        if event.key() == Qt.Key.Key_Escape and self.chats.busy:
+            self.stop_answer()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         self.shutdown()

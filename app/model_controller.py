@@ -16,6 +16,9 @@ Signals:
     error(exception, title)
     download_progressed(DownloadProgress)   bytes, speed, time left (the catalog shows them too)
     download_ended(folder or None, error or None)   a finished download then loads with the planner's choice
+
+Measure CPU speed again: the engine measures bf16 against fp32 now (a busy CPU keeps the measurement it has);
+the panel says what happened, and the estimate is asked again.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from app.widgets.model_panel import ModelPanel
 from core.client import EngineClient, LoadFailedError
 from core.hub import DownloadProgress, download_model
 from core.local_models import record_use
-from core.api.protocol import EngineEvent, EngineStatus, LoadProgress, PlanResult
+from core.api.protocol import CpuSpeedResult, EngineEvent, EngineStatus, LoadProgress, PlanResult
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class ModelController(QObject):
         panel.load_requested.connect(self.load)
         panel.download_requested.connect(self.download)
         panel.download_cancel_requested.connect(self.cancel_download)
+        panel.cpu_speed_requested.connect(self.measure_cpu_speed)
 
     def set_client(self, client: EngineClient | None, mode: str, info: dict[str, Any] | None = None) -> None:
         self.client, self.mode = client, mode
@@ -113,6 +117,20 @@ class ModelController(QObject):
     def on_event(self, event: EngineEvent) -> None:
         if self.mode == "local":
             self.panel.show_measured(event)
+
+    # --- CPU speed ------------------------------------------------------------------------------------
+    def measure_cpu_speed(self) -> None:
+        """Measure bf16 against fp32 on the engine's CPU again; then the estimate follows the kept measurement."""
+        client = self.client
+        if client is None or self.mode != "local":
+            self.panel.show_cpu_speed("")
+            return
+        self.tasks.run(client.measure_cpu_speed, name="cpu speed", on_result=self._cpu_speed_measured,
+                       on_error=lambda exc: self.panel.show_cpu_speed(f"Could not measure: {exc}"))
+
+    def _cpu_speed_measured(self, result: CpuSpeedResult) -> None:
+        self.panel.show_cpu_speed(result.message)
+        self.estimate(*self.panel.chosen_options())
 
     # --- estimate before loading -----------------------------------------------------------------------
     def estimate(self, folder: str | None, precision: str, context: int | None) -> None:

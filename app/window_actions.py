@@ -16,9 +16,9 @@ class WindowActions:
     new_chat: QAction
     open_model: QAction
     open_document: QAction
-    model_panel: QAction  # checkable: the model panel is shown
-    documents_panel: QAction  # checkable: the documents panel is shown
-    benchmark: QAction  # checkable: the benchmark dock is shown
+    model_panel: QAction  # checkable: the side panel's Model tab is shown
+    documents_panel: QAction  # checkable: its Documents tab is shown
+    benchmark: QAction  # checkable: its Benchmark tab is shown
     themes: dict[str, QAction]
     stop: QShortcut  # Esc, enabled only while an answer streams (Esc keeps its usual jobs otherwise)
 
@@ -47,16 +47,14 @@ def build_menus(w: Any) -> WindowActions:
     engine.addAction("&Restart engine", w.link.restart)
 
     view = bar.addMenu("&View")
-    model_panel = QAction("&Model panel", w, checkable=True, checked=True)
-    model_panel.toggled.connect(w.model_panel.setVisible)
-    view.addAction(model_panel)
-    documents_panel = QAction("&Documents panel", w, checkable=True, checked=True)
-    documents_panel.toggled.connect(w.document_panel.setVisible)
-    view.addAction(documents_panel)
-    benchmark = w.bench_dock.toggleViewAction()
-    benchmark.setText("&Benchmark precisions")
-    benchmark.setShortcut(QKeySequence("Ctrl+B"))
-    view.addAction(benchmark)
+    pages = {}
+    for name, text, keys in (("documents", "&Documents panel", "Ctrl+Shift+D"), ("model", "&Model panel", "Ctrl+M"),
+                             ("benchmark", "&Benchmark precisions", "Ctrl+B")):
+        action = QAction(text, w, checkable=True, checked=w.side.page_visible(name), shortcut=QKeySequence(keys))
+        action.toggled.connect(lambda on, n=name: w.side.set_page_visible(n, on))
+        view.addAction(action)
+        pages[name] = action
+    w.side.page_visibility_changed.connect(lambda name, on: pages[name].setChecked(on))
     themes = theme.add_theme_actions(view.addMenu("&Theme"), w.set_theme)
 
     help_menu = bar.addMenu("&Help")
@@ -67,4 +65,5 @@ def build_menus(w: Any) -> WindowActions:
     stop.setEnabled(False)
     for keys in ("Ctrl+Return", "Ctrl+Enter"):
         QShortcut(QKeySequence(keys), w, w.prompt.submit)
-    return WindowActions(new_chat, open_model, open_document, model_panel, documents_panel, benchmark, themes, stop)
+    return WindowActions(new_chat, open_model, open_document, pages["model"], pages["documents"], pages["benchmark"],
+                         themes, stop)

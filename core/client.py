@@ -3,7 +3,7 @@
 It speaks to the local Ponder engine and to any OpenAI-compatible server (vLLM, SGLang, ...):
 - reasoning comes from ``reasoning_content`` (or vLLM's newer ``reasoning``) when the server splits it,
   else from a ``<think>`` block inside ``content`` (``core.reasoning.ReasoningSplitter``);
-- engine-only endpoints (status, events, plan, load, cancel, metrics) raise ``NotSupportedError`` on a server
+- engine-only endpoints (status, events, plan, load, cancel, cpu speed, metrics) raise ``NotSupportedError`` on a server
   that lacks them;
 - every failure is a typed ``EngineError`` built from the OpenAI error body (or a connection failure).
 No torch and no Qt here.
@@ -20,9 +20,9 @@ from typing import Any, Iterator, Mapping, Sequence
 import httpx
 
 from core.reasoning import ReasoningSplitter
-from core.api.protocol import (API_PREFIX, SSE_DONE, BenchRun, ChatCompletion, ChatCompletionChunk, EngineEvent,
-                                  EngineStatus, LoadProgress, ModelCard, ModelList, PlanResult, PonderStats,
-                                  Usage)
+from core.api.protocol import (API_PREFIX, SSE_DONE, BenchRun, ChatCompletion, ChatCompletionChunk, CpuSpeedResult,
+                               EngineEvent, EngineStatus, LoadProgress, ModelCard, ModelList, PlanResult, PonderStats,
+                               PromptProgress, Usage)
 
 Message = Mapping[str, Any]
 
@@ -143,6 +143,7 @@ class ChatDelta:
     """One piece of a streamed answer: reasoning text, answer text, and, at the end, finish reason / usage.
 
     The first delta (the role chunk) carries only ``request_id``: enough to cancel a request still queued.
+    While the server reads a long prompt, deltas carry only ``prompt`` (its progress; Ponder and llama.cpp).
     """
 
     request_id: str
@@ -151,6 +152,7 @@ class ChatDelta:
     finish_reason: str | None = None
     usage: Usage | None = None
     stats: PonderStats | None = None  # Ponder's per-request speed (on the finishing delta)
+    prompt: PromptProgress | None = None
 
 
 @dataclass(slots=True)
@@ -217,6 +219,8 @@ class EngineClient:
         for data in self._sse("POST", f"{API_PREFIX}/chat/completions", json=body):
             chunk = ChatCompletionChunk.model_validate(data)
             request_id = chunk.id or request_id
+            if chunk.prompt_progress is not None:
+                yield ChatDelta(request_id, prompt=chunk.prompt_progress)
             if not chunk.choices:
                 if chunk.usage is not None:
                     yield ChatDelta(request_id, usage=chunk.usage)
@@ -272,6 +276,10 @@ class EngineClient:
         """The plan a ``load`` with these options would get (does it fit, in what, why), without loading."""
         body = {k: v for k, v in (("model", model), ("precision", precision), ("context", context)) if v is not None}
         return PlanResult.model_validate(self._json("POST", f"{API_PREFIX}/engine/plan", json=body, engine_only=True))
+
+    def measure_cpu_speed(self) -> CpuSpeedResult:
+        """Measure bf16 against fp32 on the engine's CPU again (a busy CPU keeps the measurement in use)."""
+        return CpuSpeedResult.model_validate(self._json("POST", f"{API_PREFIX}/engine/cpu-speed", engine_only=True))
 
     def cancel(self, request_id: str) -> None:
         """Stop a running request (its stream ends with finish_reason "abort"); NotFoundError if unknown."""

@@ -45,6 +45,9 @@ class HardwareInfo:
     torch_version: str = ""
     num_threads: int = 1
     cpu_bf16_faster: bool | None = None  # measured bf16 vs fp32 matmul speed; None = not measured
+    cpu_bf16_speedup: float | None = None  # fp32 time / bf16 time of that measurement
+    cpu_speed_measured_at: float | None = None  # unix time it was measured (kept per machine since)
+    cpu_speed_note: str = ""  # "kept", "measured", or why it was not measured
     notes: tuple[str, ...] = ()
 
     @property

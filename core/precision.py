@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -104,17 +105,26 @@ class PrecisionPlan:
     reasons: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.precision} on {self.device}: {self.estimate.total_bytes / GiB:.1f} of "
-                f"{format_bytes(self.budget_bytes)}")
+        """"bf16 on cuda: 18.2 of 22.3 GiB"; "fp32 on cpu: 440 MiB of 20.9 GiB" for a small model."""
+        used, budget = format_bytes(self.estimate.total_bytes, like=self.budget_bytes), format_bytes(self.budget_bytes)
+        if used.endswith(" GiB") and budget.endswith(" GiB"):
+            used = used.removesuffix(" GiB")
+        return f"{self.precision} on {self.device}: {used} of {budget}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "estimate": self.estimate.to_dict(),
                 "candidates": [c.to_dict() for c in self.candidates], "summary": self.summary()}
 
 
-def format_bytes(n: float) -> str:
-    """Bytes as GiB with one decimal: ``format_bytes(19.2e9) == '17.9 GiB'``."""
-    return f"{n / GiB:.1f} GiB"
+def format_bytes(n: float, like: float | None = None) -> str:
+    """Bytes in the unit that shows them: ``format_bytes(19.2e9) == '17.9 GiB'``, a 4.5M-parameter model's
+    weights ``'17.0 MiB'`` (not "0.0 GiB"). ``like``: a number shown beside it, whose unit it takes when that is
+    GiB and ``n`` still shows in it (``'0.4 of 22.1 GiB'``)."""
+    if n >= GiB or (like is not None and like >= GiB and n >= 0.1 * GiB):
+        return f"{n / GiB:.1f} GiB"
+    if n >= MiB:
+        return f"{n / MiB:.0f} MiB" if n >= 100 * MiB else f"{n / MiB:.1f} MiB"
+    return f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n:.0f} B"
 
 
 # --- arithmetic --------------------------------------------------------------------------------
@@ -341,11 +351,24 @@ def _why_dense(chosen: str, hw: HardwareInfo) -> str:
     if hw.device != "cpu":
         has = "supports bf16" if chosen == "bf16" else "has no native bf16, so fp16"
         return f"{hw.device_name} {has}, the fastest precision that keeps full quality"
+    if chosen == "bf16" and hw.cpu_bf16_faster:
+        return f"bf16 measured faster than fp32 on this CPU ({hw.cpu_name}{_measured(hw)}) and needs half the memory"
     if chosen == "bf16":
-        return f"bf16 measured faster than fp32 on this CPU ({hw.cpu_name}) and needs half the memory"
+        return f"bf16 on this CPU ({hw.cpu_name}): native bf16, half the memory of fp32"
     if hw.cpu_bf16_faster is False:
-        return f"fp32 measured faster than bf16 on this CPU ({hw.cpu_name}), at full quality"
-    return "bf16 speed on this CPU was not measured, so fp32: full quality, safe everywhere"
+        return f"fp32 measured faster than bf16 on this CPU ({hw.cpu_name}{_measured(hw)}), at full quality"
+    why = hw.cpu_speed_note if hw.cpu_speed_note.startswith("not measured") else "not measured yet"
+    return (f"bf16's speed on this CPU is {why}, so fp32: full quality, safe everywhere (measure it from the "
+            "model panel when the computer is quiet)")
+
+
+def _measured(hw: HardwareInfo) -> str:
+    """"; x1.42, measured on 2025-12-07 and kept for this machine" (the measurement the choice rests on)."""
+    parts = [f"x{hw.cpu_bf16_speedup:.2f}"] if hw.cpu_bf16_speedup else []
+    if hw.cpu_speed_measured_at:
+        when = time.strftime("%Y-%m-%d", time.localtime(hw.cpu_speed_measured_at))
+        parts.append(f"measured on {when} on a quiet CPU and kept for this machine")
+    return "; " + ", ".join(parts) if parts else ""
 
 
 def _memory_name(hw: HardwareInfo) -> str:

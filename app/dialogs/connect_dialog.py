@@ -1,7 +1,7 @@
 """ConnectDialog: the address and API key of an OpenAI-compatible server (vLLM, SGLang, another Ponder).
 
 The window then talks to that server instead of its local engine. The key is kept in memory only (never
-written to the settings file); the last address is remembered.
+written to the settings file); the last address is remembered and offered selected, so typing replaces it.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class ConnectDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         self.url_edit.textChanged.connect(self._validate)
+        self.url_edit.selectAll()  # the remembered address: typing a new one replaces it, an arrow key keeps it
+        self.url_edit.setFocus()
         self._validate()
 
     @property

@@ -72,6 +72,10 @@ RANGES: dict[str, tuple[float, float, float]] = {
     "max_tokens": (1, 131072, 256),
     "seed": (0, 2**31 - 1, 1),
 }
+# the first value one step up from "Model default": what the setting usually is, never the lowest extreme
+# (one Up press from the default must not make top-p 0.05)
+FIRST_STEP: dict[str, float] = {"temperature": 0.6, "top_p": 0.95, "top_k": 40, "repetition_penalty": 1.05,
+                                "max_tokens": 4096, "seed": 0}
 LABELS = {"temperature": "Temperature", "top_p": "Top-p", "top_k": "Top-k", "repetition_penalty": "Repetition penalty",
           "max_tokens": "Longest answer (tokens)", "seed": "Seed"}
 HINTS = {"temperature": "0 is greedy: the same answer every time.",
@@ -93,6 +97,27 @@ def _in_range(name: str, value: float) -> bool:
     return low <= value <= high
 
 
+class _DefaultFirst:
+    """A spin box whose lowest position is "Model default" and whose first step up from there is a usual value."""
+
+    first_step: float = 0.0
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 (Qt's name)
+        if self.value() == self.minimum() and steps > 0:
+            self.setValue(self.first_step)
+            steps -= 1
+        if steps:
+            super().stepBy(steps)  # type: ignore[misc]
+
+
+class DefaultSpinBox(_DefaultFirst, QSpinBox):
+    pass
+
+
+class DefaultDoubleSpinBox(_DefaultFirst, QDoubleSpinBox):
+    pass
+
+
 class GenerationDialog(QDialog):
     """One spin box per setting; its lowest position reads "Model default" (Qt's special-value idiom)."""
 
@@ -111,9 +136,10 @@ class GenerationDialog(QDialog):
             low, high, step = RANGES[f.name]
             box: QSpinBox | QDoubleSpinBox
             if isinstance(step, float):
-                box = QDoubleSpinBox(decimals=2)
+                box = DefaultDoubleSpinBox(decimals=2)
             else:
-                box = QSpinBox()
+                box = DefaultSpinBox()
+            box.first_step = FIRST_STEP[f.name]
             box.setObjectName(f"gen_{f.name}")
             box.setRange(low - (step if isinstance(step, float) else 1), high)
             box.setSingleStep(step)

@@ -227,7 +227,7 @@ class DocumentPanel(QWidget):
         counts = self._section_tokens[index] if self._section_tokens and index < len(self._section_tokens) else None
         for s_index, section in enumerate(document.sections):
             tokens = f"{counts[s_index]:,}" if counts else "…"
-            item = QTreeWidgetItem([section.label().capitalize(), tokens])
+            item = QTreeWidgetItem([section.heading(), tokens])
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
             item.setData(0, Qt.ItemDataRole.UserRole, section.char_start)
             self.sections.addTopLevelItem(item)

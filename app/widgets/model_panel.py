@@ -5,13 +5,16 @@ Three parts, top to bottom:
   architecture, parameters, context, folder, and its README model card (Markdown, rendered offline: no image
   or link is fetched).
 - Plan: device, precision, compute dtype, the planner's estimate next to what the engine measured
-  (RSS, VRAM), and the planner's reasons in plain words.
+  (RSS, VRAM), and the planner's reasons in plain words; on a CPU, "Measure CPU speed again" (bf16 against
+  fp32 is measured once per machine on a quiet CPU and kept; a busy CPU never changes it).
 - Load: a model folder (Browse…) or a Hugging Face repo id (Download), precision (auto or fixed) and
   context; the estimate for that choice is shown BEFORE loading ("fits: 3.4 of 11.2 GiB" /
   "does not fit: needs …"), then Load, with its progress.
 
 The panel only shows and asks: ``options_changed`` (estimate these), ``load_requested``,
-``download_requested`` / ``download_cancel_requested``. ``app.model_controller`` does the work.
+``download_requested`` / ``download_cancel_requested``, ``cpu_speed_requested``. ``app.model_controller`` does
+the work. Texts that come and go keep their room (the estimate has three lines reserved), so nothing moves
+under the pointer when an estimate arrives.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QGro
                                QVBoxLayout, QWidget)
 
 from core.api.protocol import EngineEvent, EngineStatus, PlanResult
-from core.precision import PRECISION_CHOICES
+from core.precision import PRECISION_CHOICES, format_bytes
 
 GiB = 1024**3
 UNAVAILABLE = "not available on this server"
@@ -37,7 +40,8 @@ _HEADING = re.compile(r"^(#{1,6})([ \t])", re.M)
 
 
 def gib(n: int | float | None) -> str:
-    return "—" if n is None else f"{n / GiB:.1f} GiB"
+    """Bytes in the unit that shows them ("17.0 MiB" for a small model, "3.4 GiB"); "—" when unknown."""
+    return "—" if n is None else format_bytes(n)
 
 
 def parameters_text(n: int) -> str:
@@ -92,6 +96,7 @@ class ModelPanel(QWidget):
     load_requested = Signal(object, str, object)
     download_requested = Signal(str)
     download_cancel_requested = Signal()
+    cpu_speed_requested = Signal()  # measure bf16 against fp32 on the engine's CPU again
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -145,11 +150,30 @@ class ModelPanel(QWidget):
         self.plan_label = QLabel(objectName="planSummary", wordWrap=True)
         self.memory_label = QLabel(objectName="planMemory", wordWrap=True)
         self.reasons_label = QLabel(objectName="planReasons", wordWrap=True, textFormat=Qt.TextFormat.RichText)
+        self.cpu_speed_button = QPushButton("Measure CPU speed again", objectName="remeasureCpu", visible=False)
+        self.cpu_speed_button.setToolTip("Measure whether bf16 is faster than fp32 on this CPU (a fraction of a "
+                                         "second). Do it when the computer is quiet: a busy CPU's measurement is "
+                                         "thrown away and the kept one stays. The next load uses it.")
+        self.cpu_speed_label = QLabel(objectName="cpuSpeedResult", wordWrap=True, visible=False)
         layout = QVBoxLayout(box)
-        for widget in (self.plan_label, self.memory_label, self.reasons_label):
+        for widget in (self.plan_label, self.memory_label, self.reasons_label, self.cpu_speed_label):
             widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             layout.addWidget(widget)
+        layout.insertWidget(3, self.cpu_speed_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.cpu_speed_button.clicked.connect(self._cpu_speed_clicked)
         return box
+
+    def _cpu_speed_clicked(self) -> None:
+        self.cpu_speed_button.setEnabled(False)
+        self.cpu_speed_button.setText("Measuring…")
+        self.cpu_speed_requested.emit()
+
+    def show_cpu_speed(self, message: str) -> None:
+        """The outcome of measuring again (the button is ready for another go)."""
+        self.cpu_speed_button.setEnabled(True)
+        self.cpu_speed_button.setText("Measure CPU speed again")
+        self.cpu_speed_label.setText(message)
+        self.cpu_speed_label.setVisible(bool(message))
 
     def _load_box(self) -> QGroupBox:
         box = QGroupBox("Load a model")
@@ -178,6 +202,8 @@ class ModelPanel(QWidget):
         self.context_spin.setSpecialValueText("model default")
         self.context_spin.setSuffix(" tokens")
         self.estimate_label = QLabel(objectName="estimateLabel", wordWrap=True)
+        self.estimate_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.estimate_label.setFixedHeight(3 * self.estimate_label.fontMetrics().lineSpacing() + 4)
         self.load_button = QPushButton("Load", objectName="loadButton")
         self.load_button.setToolTip("Load with these settings; the chat waits while it loads")
         self.load_progress = QProgressBar(objectName="loadProgress", minimum=0, maximum=100)
@@ -263,6 +289,7 @@ class ModelPanel(QWidget):
             reasons = list(plan.get("reasons") or []) + list(status.notes or [])
             self.reasons_label.setText("<ul style='margin-left:-20px'>" + "".join(
                 f"<li>{_escape(r)}</li>" for r in reasons) + "</ul>")
+        self.cpu_speed_button.setVisible(plan.get("device") == "cpu" and not self.remote)
         self._show_memory(status.memory.rss_bytes, status.memory.vram_allocated_bytes)
         self.load_button.setEnabled(True)
 
@@ -324,6 +351,7 @@ class ModelPanel(QWidget):
         self.memory_label.setText("")
         self.reasons_label.setText("")
         self.estimate_label.setText("")
+        self.cpu_speed_button.setVisible(False)
         self._set_load_controls(True)
 
     def set_remote(self, url: str, model: str | None) -> None:
@@ -337,6 +365,8 @@ class ModelPanel(QWidget):
         self.memory_label.setText(f"Memory: {UNAVAILABLE}")
         self.reasons_label.setText("")
         self.estimate_label.setText(UNAVAILABLE)
+        self.cpu_speed_button.setVisible(False)
+        self.cpu_speed_label.setVisible(False)
         self._set_load_controls(False)
 
     def set_local(self) -> None:

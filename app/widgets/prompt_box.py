@@ -1,7 +1,8 @@
 """PromptBox: the question editor with Send (Ctrl+Enter) and Stop (Esc), enabled by the engine's state.
 
 States (``set_state``): "no_engine" (nothing to ask yet), "loading" (a model loads), "ready", "streaming"
-(an answer is coming: Send is off, Stop is on; typing the next question is still allowed). The box only
+(an answer is coming: Send is off, Stop is on; typing the next question is still allowed), "stopping" (Stop
+was pressed: the button says "Stopping…" until the engine has let go of the request). The box only
 says what the user wants (``submitted``, ``stop_requested``); the window decides what happens.
 """
 
@@ -16,6 +17,7 @@ PLACEHOLDERS = {
     "loading": "The model is loading; you can type your question meanwhile.",
     "ready": "Ask a question… (Ctrl+Enter to send)",
     "streaming": "The answer is coming (Esc to stop). You can type the next question.",
+    "stopping": "Stopping the answer… You can type the next question.",
 }
 
 
@@ -88,3 +90,4 @@ class PromptBox(QWidget):
     def _refresh(self) -> None:
         self.send_button.setEnabled(self.can_send())
         self.stop_button.setEnabled(self.state == "streaming")
+        self.stop_button.setText("Stopping…" if self.state == "stopping" else "Stop")

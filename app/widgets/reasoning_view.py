@@ -7,6 +7,8 @@ worker owns the live trace and hands snapshots over (through ``ChatSession``'s s
     view.add_user_message(question)
     view.show_trace(message_id, trace)      # a new answer, every streamed delta, the end; and stored answers
     view.show_history([(message_id, "question text" | trace), ...])
+    view.set_citations(message_id, ...) / view.set_passages(message_id, ...)   # links into the documents
+    view.set_stopping(message_id)           # "Stopping…" until the trace has finished
 
 While an answer streams the view follows it to the bottom, unless the user scrolled up to read.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QPalette
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from app.widgets.trace_block import TraceBlock
 from app.widgets.trace_text import trace_markdown
@@ -32,6 +34,7 @@ class ReasoningView(QWidget):
     citation_activated = Signal(str)  # the key of a clicked citation link (see ``set_citations``)
 
     FOLLOW_SLACK_PX = 24  # "at the bottom" when within this of it
+    MAX_COLUMN_PX = 960  # wider lines are hard to read: on a 2560-px screen the transcript is a centred column
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,7 +47,15 @@ class ReasoningView(QWidget):
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
         self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         content = QWidget()
-        self._column = QVBoxLayout(content)
+        self.column_widget = QWidget(objectName="transcriptColumn")
+        self.column_widget.setMaximumWidth(self.MAX_COLUMN_PX)
+        self.column_widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        centred = QHBoxLayout(content)  # on a wide screen the lines stay readable: the column is centred
+        centred.setContentsMargins(0, 0, 0, 0)
+        centred.addStretch(0)
+        centred.addWidget(self.column_widget, 1)
+        centred.addStretch(0)
+        self._column = QVBoxLayout(self.column_widget)
         self._column.setContentsMargins(12, 12, 12, 12)
         self._column.setSpacing(12)
         self._column.addStretch(1)
@@ -118,12 +129,31 @@ class ReasoningView(QWidget):
         if block is not None:
             block.set_citations(answer_links, step_links)
 
+    def set_passages(self, message_id: MessageId, links: list[tuple[str, str, str]]) -> None:
+        """The passages a retrieval answer read, under it: ``(label, key, first words)``; a click emits
+        ``citation_activated(key)``."""
+        block = self._blocks.get(message_id)
+        if block is not None:
+            block.set_passages(links)
+
+    def passages(self, message_id: MessageId) -> list[tuple[str, str]]:
+        """``(label, first words)`` of the passages listed under an answer."""
+        return list(self._blocks[message_id].passage_list)
+
+    def set_stopping(self, message_id: MessageId) -> None:
+        """Stop was pressed for this answer: it says "Stopping…" until its trace has finished."""
+        block = self._blocks.get(message_id)
+        if block is not None:
+            block.set_stopping(True)
+
     def citation_labels(self, message_id: MessageId) -> dict[str, QLabel]:
         """The citation labels of a message: "answer" and "step N" (tests click their links)."""
         block = self._blocks[message_id]
         found = {f"step {row.step.index}": row.cite_label for row in block.rows if row.cite_label is not None}
         if block.answer_cites is not None:
             found["answer"] = block.answer_cites
+        if block.passages_label is not None:
+            found["passages"] = block.passages_label
         return found
 
     # --- per-message actions -------------------------------------------------------------------------

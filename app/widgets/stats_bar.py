@@ -2,12 +2,14 @@
 
 Two feeds, both on the GUI thread:
 - ``show_trace(trace)`` from the chat stream (a ``ReasoningTrace`` snapshot: this answer's time to first
-  token, speed and tokens so far and, once the server says, its prompt size and how much of it the engine's
-  prefix cache served: a follow-up on a document); ``show_trace(None)`` before the next one;
+  token, speed and tokens so far, how much of its prompt is read and, once the server says, its prompt size
+  and how much of it the engine's prefix cache served: a follow-up on a document); ``show_trace(None)``
+  before the next one: every figure of the previous answer goes;
 - ``update_engine(event)`` from the engine's ``/v1/engine/events`` (about two per second): RSS, VRAM
-  (hidden off CUDA, where the engine reports None), KV cache fill, queue, and two 60 s sparklines (memory
-  and speed). A remote server without those events: ``set_unavailable(reason)`` says so instead of zeros.
-Before a request has its own figures, TTFT and tokens/s show the engine's latest.
+  (hidden off CUDA, where the engine reports None), KV cache fill, queue (and a prompt being read), and two
+  60 s sparklines (memory and speed). ``reset_engine()`` when the engine goes away (a restart): no stale
+  "1 running". A remote server without those events: ``set_unavailable(reason)`` says so instead of zeros.
+TTFT is always this answer's own (never another chat's); with no answer streaming, tokens/s is the engine's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from core.api.protocol import EngineEvent
 from core.reasoning import ReasoningTrace
 
 NO_VALUE = "—"
+QUEUE_TIP = "Requests the engine is generating now / waiting for a free slot, and how much of a prompt it is reading"
 GRAPH_WINDOW_S = 60.0
 
 
@@ -48,7 +51,6 @@ class StatsBar(QWidget):
         self._ttft_s: float | None = None
         self._tokens_per_s: float | None = None
         self._tokens = 0
-        self._engine_ttft_s: float | None = None
         self._engine_tokens_per_s: float | None = None
         self._unavailable = False
         self._ttft = self._label("ttft", "Time to first token: from sending the question to the first generated "
@@ -63,7 +65,7 @@ class StatsBar(QWidget):
                                        "workspace)")
         self._vram = self._label("vram", "VRAM: GPU memory allocated by the engine / reserved by its allocator")
         self._kv = self._label("kv", "KV cache fill: tokens held for running requests / tokens the cache can hold")
-        self._queue = self._label("queue", "Requests the engine is generating now / waiting for a free slot")
+        self._queue = self._label("queue", QUEUE_TIP)
         self.memory_graph = Sparkline("RSS", GRAPH_WINDOW_S, format_bytes)
         self.memory_graph.setObjectName("memoryGraph")
         self.memory_graph.setToolTip("Engine memory over the last 60 s (VRAM on a GPU, else RSS)")
@@ -98,6 +100,10 @@ class StatsBar(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._fit_graphs()
+
+    def _fit_graphs(self) -> None:
+        """Show the graphs only while every figure fits beside them (a longer figure can push them out too)."""
         graphs = (self.memory_graph, self.speed_graph)
         for graph in graphs:
             graph.setVisible(True)
@@ -108,23 +114,32 @@ class StatsBar(QWidget):
 
     # --- feeds -------------------------------------------------------------------------------------
     def show_trace(self, trace: ReasoningTrace | None) -> None:
-        """This answer's figures, as its trace has them (None: no answer yet)."""
+        """This answer's figures, as its trace has them (None: no answer yet, nothing shown of the last one)."""
         self._ttft_s = trace.ttft_s if trace else None
         self._tokens_per_s = trace.tokens_per_s if trace else None
         self._tokens = trace.tokens if trace else 0
         self._show_request()
-        prompt = trace.prompt_tokens if trace else None
-        if trace is None or prompt is not None:
-            self._prompt.setVisible(prompt is not None)
-        if prompt is not None:
-            self._prompt.setText(f"prompt {prompt:,} · {trace.cached_tokens or 0:,} cached")
+        text = ""
+        if trace is not None and trace.prompt_tokens is not None:
+            text = f"prompt {trace.prompt_tokens:,} · {trace.cached_tokens or 0:,} cached"
+        elif trace is not None and trace.prompt is not None:
+            text = f"prompt {trace.prompt.done_tokens:,} of {trace.prompt.total_tokens:,} read"
+        self._prompt.setText(text)
+        self._prompt.setVisible(bool(text))
+        self._fit_graphs()
+
+    def reset_engine(self) -> None:
+        """The engine went away (restarting, stopped, switched): its figures are no longer true."""
+        self._engine_tokens_per_s = None
+        self._show_engine(None)
+        self._show_request()
 
     def update_engine(self, event: EngineEvent) -> None:
         if self._unavailable:
             self._unavailable = False
             self._engine.setVisible(True)
             self._unavailable_label.setVisible(False)
-        self._engine_ttft_s, self._engine_tokens_per_s = event.last_ttft_s, event.tokens_per_s
+        self._engine_tokens_per_s = event.tokens_per_s
         self._show_engine(event)
         on_gpu = event.vram_allocated_bytes is not None
         self.memory_graph.set_title("VRAM" if on_gpu else "RSS")
@@ -135,7 +150,7 @@ class StatsBar(QWidget):
     def set_unavailable(self, reason: str = "") -> None:
         """A server without engine events: say so in place of the engine figures (not an error)."""
         self._unavailable = True
-        self._engine_ttft_s = self._engine_tokens_per_s = None
+        self._engine_tokens_per_s = None
         self._engine.setVisible(False)
         self._unavailable_label.setText("engine stats unavailable on this server")
         tip = "This server does not publish live engine figures; the answer's own speed still shows."
@@ -151,7 +166,7 @@ class StatsBar(QWidget):
 
     # --- showing -----------------------------------------------------------------------------------
     def _show_request(self) -> None:
-        ttft = self._ttft_s if self._ttft_s is not None else self._engine_ttft_s
+        ttft = self._ttft_s
         speed = self._tokens_per_s if self._tokens_per_s is not None else self._engine_tokens_per_s
         self._ttft.setText(f"TTFT {_seconds(ttft)}")
         self._speed.setText(f"{speed:.1f} tok/s" if speed is not None else f"{NO_VALUE} tok/s")
@@ -176,7 +191,12 @@ class StatsBar(QWidget):
                                 f"{format_bytes(event.kv_bytes_used)} of {format_bytes(event.kv_bytes_total)}")
         else:
             self._kv.setText(f"KV {NO_VALUE}")
-        self._queue.setText(f"{event.running} running · {event.waiting} waiting")
+        reading = (f" · reading {event.prefill_tokens_done / event.prefill_tokens_total:.0%}"
+                   if event.prefill_tokens_total else "")
+        self._queue.setText(f"{event.running} running · {event.waiting} waiting{reading}")
+        self._queue.setToolTip(QUEUE_TIP + (f"\nReading {event.prefilling} prompt(s): {event.prefill_tokens_done:,} of "
+                                            f"{event.prefill_tokens_total:,} tokens" if event.prefill_tokens_total else ""))
+        self._fit_graphs()
 
     def _label(self, name: str, tooltip: str) -> QLabel:
         label = QLabel(objectName=name)

@@ -1,5 +1,7 @@
 """StepRow: one step of a reasoning trace: index, title, tokens and time; a click shows its full text.
 
+Expanded, the full text takes the title's place (the title is its first sentence: shown once, not twice).
+
 The row owns its widgets and its own state (expanded, current, body up to date); the ``ReasoningView``
 decides which rows exist and which one is being written, and hears about clicks through ``toggled``.
 The body's text is filled lazily: only when the row is open, and at most once per render tick while the
@@ -14,7 +16,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from core.reasoning import Step
+from core.reasoning import Step, step_body
 
 
 class StepRow(QFrame):
@@ -47,14 +49,16 @@ class StepRow(QFrame):
         self.meta_label = QLabel(objectName="stepMeta")
         self.meta_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.meta_label.setToolTip("Tokens in this step · time it took")
-        for widget, stretch in ((self.chevron, 0), (self.index_label, 0), (self.title_label, 1), (self.meta_label, 0)):
-            line.addWidget(widget, stretch)
         self.body_label = QLabel(objectName="stepBody", wordWrap=True, textFormat=Qt.TextFormat.PlainText,
                                  visible=False)
         self.body_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.body_label.setContentsMargins(24 + self.index_label.minimumWidth(), 2, 0, 6)
+        self.body_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.body_label.setContentsMargins(0, 0, 0, 4)
+        top = Qt.AlignmentFlag.AlignTop
+        for widget, stretch, align in ((self.chevron, 0, top), (self.index_label, 0, top), (self.title_label, 1, 0),
+                                       (self.body_label, 1, 0), (self.meta_label, 0, top)):
+            line.addWidget(widget, stretch, Qt.AlignmentFlag(align))
         box.addWidget(self.head)
-        box.addWidget(self.body_label)
         self.chevron.clicked.connect(lambda: self.set_expanded(not self.expanded))
         self.head.installEventFilter(self)
         self.title_label.installEventFilter(self)
@@ -76,13 +80,14 @@ class StepRow(QFrame):
         self.setProperty("expanded", expanded)
         self.chevron.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.refresh_body()
+        self.title_label.setVisible(not expanded)
         self.body_label.setVisible(expanded)
         self.toggled.emit(expanded)
 
     def refresh_body(self) -> None:
         if self.expanded and self.body_stale:
             self.body_stale = False
-            self.body_label.setText(self.step.text)
+            self.body_label.setText(step_body(self.step.text))
 
     def set_current(self, on: bool, highlight: QColor) -> None:
         """The step being written: bold index on a tinted background."""
@@ -104,7 +109,7 @@ class StepRow(QFrame):
         clicks), made the first time there is something to show."""
         if self.cite_label is None and html:
             self.cite_label = make_label()
-            self.head.layout().insertWidget(3, self.cite_label)
+            self.head.layout().insertWidget(4, self.cite_label, 0, Qt.AlignmentFlag.AlignTop)
         if self.cite_label is not None:
             self.cite_label.setText(html)
             self.cite_label.setVisible(bool(html))

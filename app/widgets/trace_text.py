@@ -36,12 +36,20 @@ def thought_text(trace: ReasoningTrace) -> str:
 
 
 def header_text(trace: ReasoningTrace) -> str:
-    """The line above the steps: "Thinking…" while reasoning, then how it went."""
+    """The line above the steps: what the wait is spent on, "Thinking…" while reasoning, then how it went."""
     if trace.streaming:
+        if trace.waiting and trace.reading is not None:
+            return ("Answering from the notes…" if trace.reading.answering
+                    else f"Reading part {trace.reading.part} of {trace.reading.parts}…")
+        if trace.waiting and trace.prompt is not None:
+            return "Reading the prompt…"
         if trace.thought_s is None:
             return "Thinking…"
         return thought_text(trace) if trace.steps else "Answering…"
     if trace.status == "stopped":
+        reading = trace.reading
+        if reading is not None and not reading.answering and not trace.tokens:
+            return f"Stopped while reading part {reading.part} of {reading.parts}"
         return "Stopped"
     if trace.stop_reason == "repetition":
         return f"The model began repeating itself; stopped after {tokens_text(trace.tokens)}"
@@ -57,6 +65,43 @@ def header_text(trace: ReasoningTrace) -> str:
     if trace.finish_reason == LENGTH:
         text += f" · answer cut off ({limit})"
     return text
+
+
+def left_text(seconds: float | None) -> str:
+    """"about 18 s left" ("" when not known yet)."""
+    if seconds is None:
+        return ""
+    return f"about {max(1, round(seconds))} s left" if seconds < 90 else f"about {round(seconds / 60)} min left"
+
+
+def waiting_text(trace: ReasoningTrace) -> str:
+    """Before the first token: the part of a document being read, how much of the prompt is read, the time left."""
+    parts: list[str] = []
+    reading, prompt = trace.reading, trace.prompt
+    if reading is not None:
+        parts.append("Answering from the notes" if reading.answering else f"Reading part {reading.part} of "
+                     f"{reading.parts}")
+        if reading.eta_s is not None and not reading.answering:
+            parts.append(left_text(reading.eta_s))
+    if prompt is not None:
+        read = f"{prompt.done_tokens:,} of {prompt.total_tokens:,} prompt tokens read ({prompt.fraction:.0%})"
+        if prompt.cached_tokens:
+            read += f", {prompt.cached_tokens:,} from the cache"
+        parts.append(read)
+        if prompt.tokens_per_s:
+            parts.append(f"{prompt.tokens_per_s:,.0f} tokens/s")
+        if reading is None and prompt.eta_s is not None:
+            parts.append(left_text(prompt.eta_s))
+    return " · ".join(parts)
+
+
+def waiting_fraction(trace: ReasoningTrace) -> float | None:
+    """How far the wait has come (0..1): parts read plus the current part's prompt; None when nothing is known."""
+    reading, prompt = trace.reading, trace.prompt
+    if reading is not None:
+        within = prompt.fraction if prompt is not None else 0.0
+        return min(1.0, (min(reading.part, reading.parts + 1) - 1 + within) / (reading.parts + 1))
+    return prompt.fraction if prompt is not None else None
 
 
 def budget_text(trace: ReasoningTrace) -> str:

@@ -151,6 +151,8 @@ class PonderStats(WireModel):
     max_tokens: int | None = None  # the output cap that applied (the request's, else the model's default)
     grounded_quotes: int = 0  # quotations decoded under the grounding constraint
     grounding_overrides: int = 0  # tokens where the model's first choice was not in the document
+    draft_tokens: int = 0  # prompt-lookup draft tokens verified ...
+    accepted_draft_tokens: int = 0  # ... and accepted (each saved a forward pass)
 
 
 class ResponseMessage(WireModel):
@@ -192,8 +194,33 @@ class ChunkChoice(WireModel):
     logprobs: Any = None
 
 
+class PromptProgress(WireModel):
+    """How much of the prompt the server has read, on chunks sent while it reads a long one (llama.cpp's
+    ``prompt_progress``, the same four fields): ``processed`` counts the tokens reused from the cache too."""
+
+    total: int = 0
+    cache: int = 0
+    processed: int = 0
+    time_ms: float = 0.0  # since the server started reading this prompt
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.processed / self.total) if self.total else 0.0
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        computed = self.processed - self.cache
+        return computed * 1000 / self.time_ms if computed > 0 and self.time_ms > 0 else None
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.tokens_per_s
+        return max(0, self.total - self.processed) / rate if rate else None
+
+
 class ChatCompletionChunk(SparseWireModel):
-    omitted_when_none = ("usage", "ponder")  # the finishing chunk reports ponder, the last one usage
+    # the finishing chunk reports ponder, the last one usage, chunks sent while a long prompt is read its progress
+    omitted_when_none = ("usage", "ponder", "prompt_progress")
     id: str
     object: str = "chat.completion.chunk"
     created: int = 0
@@ -201,6 +228,7 @@ class ChatCompletionChunk(SparseWireModel):
     choices: list[ChunkChoice] = Field(default_factory=list)
     usage: Usage | None = None
     ponder: PonderStats | None = None
+    prompt_progress: PromptProgress | None = None
 
 
 # --- models, errors, health ----------------------------------------------------------------------
@@ -321,6 +349,9 @@ class EngineEvent(WireModel):
     kv_bytes_total: int = 0
     running: int = 0
     waiting: int = 0
+    prefilling: int = 0  # requests whose prompt is still being read (or waits for a slot)
+    prefill_tokens_done: int = 0  # of their prompts, tokens read ...
+    prefill_tokens_total: int = 0  # ... of this many
 
 
 class LoadProgress(WireModel):
@@ -352,12 +383,29 @@ class PlanResult(WireModel):
     message: str | None = None
 
 
+class CpuSpeedResult(WireModel):
+    """What ``POST /v1/engine/cpu-speed`` answers: bf16 against fp32 on this CPU, measured again now.
+
+    ``replaced`` is False when other programs kept the CPU busy while it was measured: the measurement kept
+    before (if any) is still the one in use, and ``message`` says so.
+    """
+
+    object: str = "engine.cpu_speed"
+    replaced: bool
+    bf16_faster: bool | None = None
+    speedup: float | None = None  # fp32 time / bf16 time
+    measured_at: float | None = None  # unix time of the measurement in use
+    other_load: float | None = None  # share of the CPU other programs used during the new measurement
+    message: str = ""
+
+
 # --- benchmark runs --------------------------------------------------------------------------------
 BenchState = Literal["running", "done", "cancelled", "failed"]
 
 
 class BenchRequest(BaseModel):
-    """``POST /v1/bench/runs``: quick (about a minute on a small model) or full; the loaded model by default."""
+    """``POST /v1/bench/runs``: quick (under two minutes for the bundled model) or full; the loaded model by
+    default. ``SuiteConfig.describe`` says what each measures."""
 
     model_config = ConfigDict(extra="forbid")
     quick: bool = True
@@ -368,7 +416,8 @@ class BenchRequest(BaseModel):
 
 
 class BenchRun(WireModel):
-    """A benchmark run's progress; ``result`` (``core.bench.suite``'s dict) once done, or partial if cancelled."""
+    """A benchmark run's progress; ``result`` (``core.bench.suite``'s dict): the precisions measured so far while
+    it runs, all of them once done, the partial one if cancelled."""
 
     object: str = "bench.run"
     id: str

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.bench.scoring import answer_correct, parse_response
-from core.engine.engine import Engine
-from core.engine.sampler import SamplingParams
+
+if TYPE_CHECKING:  # the benchmark's inputs (core.bench.workloads) read the questions without the engine
+    from core.engine.engine import Engine
 
 HELDOUT_FILE = "heldout.json"
 
@@ -58,6 +60,8 @@ def grade(question: HeldoutQuestion, response: str) -> GradedAnswer:
 def answer_heldout(engine: Engine, questions: list[HeldoutQuestion], max_tokens: int,
                    batch: int) -> list[GradedAnswer]:
     """Greedy answers to ``questions``, ``batch`` at a time, graded."""
+    from core.engine.sampler import SamplingParams
+
     tokenizer = engine.tokenizer
     params = SamplingParams(max_tokens=max_tokens)
     graded = []

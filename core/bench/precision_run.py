@@ -21,13 +21,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import psutil
 import torch
 
 from core.bench import quality, timing
-from core.bench.heldout import has_heldout
+from core.bench.heldout import has_heldout, load_heldout
 from core.bench.measure import copy_bandwidth_bytes_per_s, decode_matmuls, decode_weight_bytes, matmul_ceiling_step_s
 from core.bench.workloads import speed_prompt
 from core.api.bench_spec import BASELINE, SuiteConfig, Spread, capped_depths
@@ -37,6 +37,8 @@ from core.hardware import peak_rss_bytes
 from core.model_config import ModelConfig
 
 REFERENCE_FILE = "fp32_logprobs.pt"
+PROMPT_SLACK = 128  # tokens of chat template and question around a document
+T = TypeVar("T")
 
 
 class Reporter:
@@ -56,10 +58,25 @@ def emit(message: dict[str, Any]) -> None:
 
 
 def work_units(cfg: SuiteConfig, n_depths: int, tasks: bool) -> int:
-    """Steps reported: load, warm-up, errors, per depth (repeats + one per batch size > 1), bandwidth,
-    retention cases, tasks."""
-    per_depth = cfg.repeats + sum(1 for b in cfg.batch_sizes if b > 1)
-    return 4 + n_depths * per_depth + len(cfg.retention_positions) + int(tasks)
+    """Steps reported: load, warm-up, errors, per depth (batch 1, then one per batch size > 1), bandwidth,
+    retention, tasks."""
+    per_depth = 1 + sum(1 for b in cfg.batch_sizes if b > 1)
+    return 5 + n_depths * per_depth + int(tasks)
+
+
+def repeated(cfg: SuiteConfig, run: Callable[[int], T], figures: Callable[[list[T]], list[list[float]]]) -> list[T]:
+    """``run(r)`` for r = 0, 1, ...: at least ``cfg.repeats`` times, then again while any of ``figures(runs)``
+    disagrees by over ``cfg.target_spread``, until ``cfg.max_repeats`` runs or ``cfg.repeat_cap_s`` seconds."""
+    runs: list[T] = []
+    started = time.perf_counter()
+    while len(runs) < cfg.max_repeats:
+        runs.append(run(len(runs)))
+        if len(runs) < cfg.repeats:
+            continue
+        settled = all(Spread.of(values).relative <= cfg.target_spread for values in figures(runs))
+        if settled or time.perf_counter() - started >= cfg.repeat_cap_s:
+            break
+    return runs
 
 
 def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
@@ -69,9 +86,13 @@ def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
     mc = ModelConfig.from_dir(cfg.model_dir)
     reserve = cfg.decode_tokens + timing.SUFFIX_TOKENS
     depths = capped_depths(cfg.depths, mc.max_position_embeddings, reserve)
-    doc_tokens = min(cfg.retention_tokens, mc.max_position_embeddings - cfg.retention_max_tokens - 64)
-    context = min(mc.max_position_embeddings, max([*depths, doc_tokens + 64]) + reserve + cfg.retention_max_tokens)
+    doc_tokens = min(cfg.retention_tokens, mc.max_position_embeddings - cfg.retention_max_tokens - PROMPT_SLACK)
     tasks = bool(cfg.task_examples) and has_heldout(cfg.model_dir)  # only a model that ships its questions
+    needs = [max([*depths, doc_tokens + PROMPT_SLACK]) + reserve + cfg.retention_max_tokens]
+    if tasks:
+        questions = load_heldout(cfg.model_dir)[:cfg.task_examples]
+        needs.append(max(q.doc_tokens for q in questions) + PROMPT_SLACK + cfg.task_max_tokens)
+    context = min(mc.max_position_embeddings, max(needs))
     report = Reporter(work_units(cfg, len(depths), tasks))
 
     launched = launch(LaunchOptions(cfg.model_dir, precision, context, cfg.device, cfg.threads,
@@ -85,9 +106,11 @@ def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
         "context_tokens": engine.context_tokens, "depths": depths, "notes": list(launched.notes),
     }
     report.step("load")
+    busy_from = other_load_clock()
     timing.warm_up(engine)
     report.step("warm-up")
-    result["error"] = quality.error_section(engine, cfg.error_tokens, work_dir / REFERENCE_FILE, precision == BASELINE)
+    result["error"] = quality.error_section(engine, cfg.error_tokens, work_dir / REFERENCE_FILE, precision == BASELINE,
+                                            cfg.model_dir)
     report.step("error vs fp32")
     hf = _hf_reference(cfg, precision, result["notes"])
     result["speed"] = _speed(engine, cfg, depths, report, hf)
@@ -95,10 +118,12 @@ def run(cfg: SuiteConfig, precision: str, work_dir: Path) -> dict[str, Any]:
     result["bandwidth"] = _bandwidth(engine, cfg, depths, result["speed"])
     report.step("bandwidth")
     result["retention"] = quality.retention(engine, doc_tokens, cfg.retention_positions, cfg.retention_max_tokens,
-                                            cfg.seed, on_case=lambda: report.step("retention"))
+                                            cfg.seed, cfg.model_dir)
+    report.step("retention")
     if tasks:
         result["tasks"] = quality.task_accuracy(engine, cfg.model_dir, cfg.task_examples, cfg.task_max_tokens)
         report.step("task accuracy")
+    result["other_load"] = other_load(busy_from)
     result["peak_rss_bytes"] = peak_rss_bytes()
     if cuda:
         result["peak_vram_bytes"] = int(torch.cuda.max_memory_allocated(loaded.device))
@@ -116,17 +141,21 @@ def _speed(engine: Any, cfg: SuiteConfig, depths: list[int], report: Reporter, h
     ceiling_calls = decode_matmuls(engine.loaded.model)
     vocab = engine.loaded.config.vocab_size
     for d in depths:
-        runs, ceilings, hf_prefill, hf_decode = [], [], [], []
-        for r in range(cfg.repeats):
+        ceilings, hf_prefill, hf_decode = [], [], []
+
+        def one(r: int, d: int = d) -> timing.RequestTiming:
             seed = cfg.seed * 1_000_003 + 17 * r + d
-            runs.append(timing.single(engine, d, cfg.decode_tokens, seed))
+            timed = timing.single(engine, d, cfg.decode_tokens, seed)
             if d == depths[0]:
                 ceilings.append(1 / statistics.median(matmul_ceiling_step_s(ceiling_calls) for _ in range(5)))
             if hf is not None:
                 prompt = speed_prompt(d, seed, vocab)  # the prompt ``timing.single`` used
                 hf_prefill.append(d / hf.prefill_s(prompt))
                 hf_decode.append(hf.decode_tokens_per_s(prompt, cfg.decode_tokens))
-            report.step(f"prefill + decode @{d}")
+            return timed
+
+        runs = repeated(cfg, one, lambda rs: [[r.ttft_s for r in rs], [r.decode_tokens_per_s for r in rs]])
+        report.step(f"prefill + decode @{d}")
         decode = [r.decode_tokens_per_s for r in runs]
         entry = {"ttft_s": Spread.of([r.ttft_s for r in runs]).to_dict(),
                  "prefill_tok_s": Spread.of([d / r.ttft_s for r in runs]).to_dict(),
@@ -137,8 +166,9 @@ def _speed(engine: Any, cfg: SuiteConfig, depths: list[int], report: Reporter, h
             entry |= {"hf_prefill_tok_s": Spread.of(hf_prefill).to_dict(), "hf_decode_tok_s@1": Spread.of(hf_decode).to_dict(),
                       "decode_vs_hf": Spread.of([a / b for a, b in zip(decode, hf_decode)]).to_dict()}
         for b in (b for b in cfg.batch_sizes if b > 1):
-            rates = [timing.batched(engine, d, b, cfg.decode_tokens, cfg.seed * 7919 + 31 * r + d).decode_tokens_per_s
-                     for r in range(cfg.repeats)]
+            rates = repeated(cfg, lambda r, b=b, d=d: timing.batched(engine, d, b, cfg.decode_tokens,
+                                                                     cfg.seed * 7919 + 31 * r + d).decode_tokens_per_s,
+                             lambda rs: [rs])
             entry[f"decode_tok_s@{b}"] = Spread.of(rates).to_dict()
             report.step(f"decode batch {b} @{d}")
         out[str(d)] = entry
@@ -165,7 +195,8 @@ def _bandwidth(engine: Any, cfg: SuiteConfig, depths: list[int], speed: dict[str
     """Bytes one batch-1 decode step reads (weights + the KV cache up to the depth) x steps per second,
     against this machine's peak measured now."""
     device = engine.loaded.device
-    peak = Spread.of([copy_bandwidth_bytes_per_s(device, cfg.bandwidth_bytes, 3) for _ in range(cfg.repeats)])
+    peak = Spread.of(repeated(cfg, lambda _r: copy_bandwidth_bytes_per_s(device, cfg.bandwidth_bytes, 3),
+                              lambda rs: [rs]))
     weights = decode_weight_bytes(engine.loaded.model)
     per_depth = {}
     for d in depths:
@@ -175,6 +206,20 @@ def _bandwidth(engine: Any, cfg: SuiteConfig, depths: list[int], speed: dict[str
         per_depth[str(d)] = {"bytes_per_step": step_bytes, "achieved_bytes_s": achieved,
                              "fraction_of_peak": achieved["median"] / peak.median}
     return {"peak_bytes_s": peak.to_dict(), "decode_weight_bytes": weights, "per_depth": per_depth}
+
+
+def other_load_clock() -> tuple[float, float, float]:
+    """(wall, busy CPU seconds of the whole machine, CPU seconds of this process) now."""
+    t = psutil.cpu_times()
+    own = psutil.Process().cpu_times()
+    return time.perf_counter(), sum(t) - t.idle - getattr(t, "iowait", 0.0), own.user + own.system
+
+
+def other_load(since: tuple[float, float, float]) -> float:
+    """Share of all cores that other processes kept busy since ``since`` (0 = idle, 1 = every core busy): the
+    figures of a run on a busy machine move more, and the report says so."""
+    wall, busy, own = (b - a for a, b in zip(since, other_load_clock(), strict=True))
+    return round(max(0.0, busy - own) / max(wall * (psutil.cpu_count() or 1), 1e-9), 3)
 
 
 def exit_with_parent(interval_s: float = 1.0) -> None:

@@ -1,16 +1,19 @@
 """The benchmark suite: every precision this hardware runs, one child process each, fp32 first.
 
-``run_suite(config, on_progress, cancel)`` is what ``POST /v1/bench/runs`` (in the engine process, on a
-thread of its own) and ``ponder bench`` both call, so the API and the command line give the same result.
-Each precision runs in ``core.bench.precision_run`` (why a child process: see that module); this module
-only sequences them, relays progress with an ETA, stops the running child on cancel, and records the
-machine. The result is one JSON-ready dict (``core.api.bench_report`` formats it).
+``run_suite(config, on_progress, cancel, on_result=...)`` is what ``POST /v1/bench/runs`` (in the engine
+process, on a thread of its own) and ``ponder bench`` both call, so the API and the command line give the same
+result. Each precision runs in ``core.bench.precision_run`` (why a child process: see that module); this module
+only sequences them, measures with the cores other programs leave free (``threads_for``: on a busy CPU,
+torch's every-core default is several times slower and noisier), relays progress with an ETA, hands over the result so far as each precision finishes
+(``on_result``: the panel shows a column as soon as it is measured), stops the running child on cancel, and
+records the machine. The result is one JSON-ready dict (``core.api.bench_report`` formats it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import queue
 import subprocess
@@ -18,9 +21,11 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
+
+import psutil
 
 from core.api.bench_spec import SuiteConfig, json_safe
 from core.frozen import PRECISION_RUN_FLAG, is_frozen
@@ -74,15 +79,20 @@ def model_record(model_dir: Path) -> dict[str, Any]:
 
 
 def run_suite(cfg: SuiteConfig, on_progress: Callable[[SuiteProgress], None] | None = None,
-              cancel: threading.Event | None = None, hw: HardwareInfo | None = None) -> dict[str, Any]:
-    """Run every precision; returns the result with ``status`` "done" or "cancelled" (partial)."""
+              cancel: threading.Event | None = None, hw: HardwareInfo | None = None,
+              on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run every precision; returns the result with ``status`` "done" or "cancelled" (partial).
+    ``on_result`` gets a copy of the result (``status`` "running") each time a precision has finished."""
     hw = hw or probe(cfg.device)
     precisions = cfg.ordered_precisions(runnable_precisions(hw))
     cancel = cancel or threading.Event()
     started = time.time()
+    threads, why = threads_for(cfg, hw)
+    cfg = replace(cfg, threads=threads)
     result: dict[str, Any] = {"version": RESULT_VERSION, "status": "running", "started_at": started,
                               "config": cfg.to_dict(), "machine": machine_record(hw, cfg.threads),
-                              "model": model_record(cfg.model_dir), "precisions": []}
+                              "model": model_record(cfg.model_dir), "description": cfg.describe(),
+                              "notes": [why] if why else [], "precisions": []}
 
     def report(index: int, fraction: float, stage: str, precision: str | None) -> None:
         overall = (index + fraction) / max(len(precisions), 1)
@@ -102,6 +112,8 @@ def run_suite(cfg: SuiteConfig, on_progress: Callable[[SuiteProgress], None] | N
                                    lambda f, stage, i=i, p=precision: report(i, f, stage, p))
                 entry["seconds"] = time.time() - t0
                 result["precisions"].append(entry)
+                if on_result is not None:
+                    on_result(json_safe({**result, "seconds": time.time() - started}))
         except _Cancelled:
             result["status"] = "cancelled"
     if result["status"] == "running":
@@ -109,6 +121,21 @@ def run_suite(cfg: SuiteConfig, on_progress: Callable[[SuiteProgress], None] | N
         report(len(precisions), 0.0, "done", None)
     result["seconds"] = time.time() - started
     return json_safe(result)
+
+
+def threads_for(cfg: SuiteConfig, hw: HardwareInfo, sample_s: float = 0.5) -> tuple[int | None, str | None]:
+    """The threads a run measures with, and why when not the usual: the ones asked for; on a CPU otherwise the
+    cores other programs leave free. torch's default (every core) on a CPU that others keep busy makes each
+    parallel step wait for a descheduled thread: several times slower and noisier than fewer threads."""
+    if cfg.threads or hw.device != "cpu":
+        return cfg.threads, None
+    cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+    busy = psutil.cpu_percent(interval=sample_s) / 100 * (psutil.cpu_count() or 1)
+    free = max(1, cores - math.ceil(max(0.0, busy - 0.25)))
+    if free >= cores:
+        return None, None
+    return free, (f"measured with {free} thread{'s' if free > 1 else ''} of {cores} cores: other programs kept "
+                  f"{busy:.1f} cores busy when the run started (--threads chooses)")
 
 
 def precision_run_command() -> list[str]:

@@ -109,7 +109,7 @@ def _describe(report: dict[str, Any], document: ParsedDocument) -> str:
     lines += [f"  warning: {w}" for w in document.warnings]
     lines.append("")
     for section, counts in list(zip(document.sections, tokens["sections"]))[:SHOWN_SECTIONS]:
-        lines.append(f"— {section.label().capitalize()} · {counts['chars']:,} characters · {counts['tokens']:,} tokens")
+        lines.append(f"— {section.heading()} · {counts['chars']:,} characters · {counts['tokens']:,} tokens")
         shown = section.text[:SHOWN_CHARS]
         lines += ["  " + line for line in shown.splitlines()]
         if len(section.text) > SHOWN_CHARS:

@@ -50,6 +50,11 @@ class Section:
             parts.append(f"“{self.title}”")
         return ", ".join(parts) or "text"
 
+    def heading(self) -> str:
+        """``label()`` to start a line: its first letter capitalised, the title as written ("Page 3, “NASA budget”")."""
+        label = self.label()
+        return label[:1].upper() + label[1:]
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedDocument:

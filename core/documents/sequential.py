@@ -2,21 +2,25 @@
 
 For questions about the whole document ("summarise", "list every ...") retrieval would miss most of it, so
 the reader walks the chunks in order, in parts as large as the context allows, asks the model to update its
-notes after each part, and finally asks for the answer from the notes. The model is reached through a plain
-``ask(messages) -> text`` callable (the GUI plugs in ``EngineClient``; tests a fake), so this module knows
+notes after each part, and finally asks for the answer from the notes. The model is reached through an
+``ask(messages)`` callable that returns the text, or a generator that returns it (its items are passed on:
+the GUI streams each part, so a Stop reaches the request and the prompt's progress shows); this module knows
 nothing about HTTP.
 
 ``read()`` is a generator: it yields a ``ReadProgress`` before each model call (so the GUI shows "part k of
-n" while the model works) and returns the ``SequentialResult``, also kept in ``reader.result``. ``cancel()``
-(any thread) or closing the generator stops it before the next call; ``reader.result`` then stays None.
+n", the time left and the notes so far while the model works), what ``ask`` yields, and returns the
+``SequentialResult``, also kept in ``reader.result``. ``cancel()`` (any thread) or closing the generator stops
+it before the next call; ``reader.result`` then stays None.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import re
 import threading
+import time
 from dataclasses import dataclass
-from typing import Callable, Generator, Sequence
+from typing import Any, Callable, Generator, Sequence, Union
 
 from core.documents.budget import ContextBudget
 from core.documents.chunking import Chunk
@@ -25,7 +29,7 @@ from core.documents.parsed import ParsedDocument
 from core.documents.prompt import document_header, merge_chunks, render_spans
 from core.documents.tokens import Messages, TokenCounter
 
-Ask = Callable[[list[dict[str, str]]], str]
+Ask = Callable[[list[dict[str, str]]], Union[str, Generator[Any, None, str]]]
 _THINK = re.compile(r"^.*?</think>\s*", re.DOTALL)
 _SLACK_TOKENS_PER_CHUNK = 8  # page marks and token merges at chunk joins
 
@@ -37,11 +41,20 @@ class ReadProgress:
     parts: int
     chunk_indices: tuple[int, ...]
     notes: str
+    eta_s: float | None = None  # until the answer starts, from the parts read so far (None before the first ends)
 
     def describe(self) -> str:
         if self.stage == "answer":
             return f"Answering from the notes on all {self.parts} parts"
-        return f"Reading part {self.part} of {self.parts}"
+        left = f" · {eta_text(self.eta_s)}" if self.eta_s is not None else ""
+        return f"Reading part {self.part} of {self.parts}{left}"
+
+
+def eta_text(seconds: float) -> str:
+    """"about 40 s left", "about 3 min left"."""
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} s left"
+    return f"about {round(seconds / 60)} min left"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,21 +116,24 @@ class SequentialReader:
     def read(self, answer: bool = True) -> Generator[ReadProgress, None, SequentialResult | None]:
         """Read every part; with ``answer`` False, stop before the final call and leave its messages in the result."""
         notes, total = "", len(self.parts)
+        started = time.monotonic()
         for number, part in enumerate(self.parts, 1):
             if self.cancelled:
                 return None
             text = render_spans(self.document, merge_chunks(part))
-            fitted = self._fitting(lambda n: self._part_messages(n, number, total, text), notes)
+            fitted = yield from self._fitting(lambda n: self._part_messages(n, number, total, text), notes)
             if fitted is None:
                 return None
             messages, notes = fitted
-            yield ReadProgress("part", number, total, tuple(c.index for c in part), notes)
+            done = number - 1  # parts read; the final answer costs about one more
+            eta = (time.monotonic() - started) / done * (total - done + 1) if done else None
+            yield ReadProgress("part", number, total, tuple(c.index for c in part), notes, eta)
             if self.cancelled:
                 return None
-            notes = self._call(messages)
+            notes = yield from self._call(messages)
         if self.cancelled:
             return None
-        fitted = self._fitting(self._final_messages, notes)
+        fitted = yield from self._fitting(self._final_messages, notes)
         if fitted is None:
             return None
         messages, notes = fitted
@@ -125,16 +141,20 @@ class SequentialReader:
         if self.cancelled:
             return None
         final = tuple(dict(m) for m in messages)
-        text = self._call(messages) if answer else ""
+        text = (yield from self._call(messages)) if answer else ""
         self.result = SequentialResult(text, notes, total, self._calls, final)
         return self.result
 
     # --- model calls --------------------------------------------------------------------------------
-    def _call(self, messages: Messages) -> str:
+    def _call(self, messages: Messages) -> Generator[Any, None, str]:
         self._calls += 1
-        return _THINK.sub("", self._ask(list(messages))).strip()
+        reply = self._ask(list(messages))
+        if isinstance(reply, collections.abc.Generator):
+            reply = yield from reply
+        return _THINK.sub("", reply).strip()
 
-    def _fitting(self, build: Callable[[str], Messages], notes: str) -> tuple[Messages, str] | None:
+    def _fitting(self, build: Callable[[str], Messages],
+                 notes: str) -> Generator[Any, None, tuple[Messages, str] | None]:
         """(messages, notes) for ``build(notes)``; notes grown too long are condensed once first."""
         messages = build(notes)
         if self.counter.count_prompt(messages) <= self.budget.prompt_limit_tokens:
@@ -142,7 +162,7 @@ class SequentialReader:
         if self.cancelled:
             return None
         if notes:
-            notes = self._call(self._condense_messages(notes))
+            notes = yield from self._call(self._condense_messages(notes))
         messages = build(notes)
         self.budget.check(self.counter.count_prompt(messages), self.document.name,
                           hint="The notes taken so far no longer fit next to the next part, even condensed: use a "

@@ -51,27 +51,35 @@ class StrategyChoice:
 
 def choose_strategy(document_tokens: int, room_tokens: int, question: str,
                     requested: str | None = None) -> StrategyChoice:
-    """The strategy for a document of ``document_tokens`` when ``room_tokens`` are left for it."""
+    """The strategy for a document of ``document_tokens`` when ``room_tokens`` are left for it; the reason is
+    a plain statement of what will happen and why (not a warning: every strategy is a normal way to read)."""
     if requested not in (None, "auto", *STRATEGIES):
         raise ValueError(f"unknown strategy {requested!r}: choose auto, {', '.join(STRATEGIES)}")
     fits = document_tokens <= room_tokens
-    size = (f"the document ({document_tokens:,} tokens) {'fits' if fits else 'does not fit'} the "
-            f"{room_tokens:,} tokens the context leaves for it")
     if requested in STRATEGIES:
-        return StrategyChoice(requested, f"{requested.capitalize()} was asked for; {size}.", requested=True)
+        size = (f"the documents ({document_tokens:,} tokens) would also fit whole in the {room_tokens:,} the context "
+                f"leaves" if fits else f"the documents take {document_tokens:,} tokens; the context leaves "
+                f"{room_tokens:,}")
+        return StrategyChoice(requested, f"{_NAMES[requested]}, as chosen for this chat ({size}).", requested=True)
     if fits:
-        return StrategyChoice("whole", f"The whole document is read: {size}.")
-    return _not_fitting(question, size)
+        return StrategyChoice("whole", f"Whole document: all {document_tokens:,} tokens fit in the {room_tokens:,} the "
+                                       "context leaves for documents.")
+    return _not_fitting(question, f"the documents ({document_tokens:,} tokens) are longer than the {room_tokens:,} "
+                                  "tokens the context leaves for them")
+
+
+_NAMES = {"whole": "Whole document", "retrieval": "Best passages", "sequential": "Sequential reading"}
 
 
 def _not_fitting(question: str, size: str) -> StrategyChoice:
     cue = whole_document_cue(question)
     if cue:
-        return StrategyChoice("sequential", f"Read part by part with notes, then answered from the notes: {size}, "
-                                            f"and the question is about all of it (“{cue}”).")
-    return StrategyChoice("retrieval", f"Only the passages that best match the question are shown, in document "
-                                       f"order: {size}. For a question about the whole document (a summary, "
-                                       "“list every …”), choose the sequential strategy.")
+        return StrategyChoice("sequential", f"Sequential reading: {size}, and the question is about all of them "
+                                            f"(“{cue}”), so they are read part by part with notes, then answered "
+                                            "from the notes.")
+    return StrategyChoice("retrieval", f"Best passages: {size}, so each question reads the passages that match it "
+                                       "best, in document order. For a summary or “list every …”, choose "
+                                       "sequential reading.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +140,8 @@ class IndexedDocument:
             if tokens <= budget.prompt_limit_tokens or choice.requested:
                 budget.check(tokens, self.document.name)
                 return QuestionPrompt("whole", choice.reason, budget, self.document_tokens, room, messages, tokens)
-            choice = _not_fitting(question, f"the whole document makes a {tokens:,}-token prompt, over the "
-                                            f"{budget.prompt_limit_tokens:,} tokens a prompt may have")
+            choice = _not_fitting(question, f"with the question the whole documents make a {tokens:,}-token prompt, "
+                                            f"over the {budget.prompt_limit_tokens:,} tokens a prompt may have")
         if choice.strategy == "sequential":
             reader = self.sequential_reader(question, budget, _never_called)
             return QuestionPrompt("sequential", choice.reason, budget, self.document_tokens, room, None, None,

@@ -22,8 +22,9 @@ from core.engine.repetition import RepetitionGuard
 from core.engine.output import OutputProcessor
 from core.engine.runner import ModelRunner
 from core.engine.sampler import SamplingParams, make_generator, sample_batch
-from core.engine.scheduler import Scheduler
-from core.engine.sequence import RequestMetrics, Sequence
+from core.engine.scheduler import ScheduledBatch, Scheduler
+from core.engine.sequence import PrefillProgress, RequestMetrics, Sequence
+from core.engine.speculative import SpeculationConfig, Speculator
 from core.tokenizer import Tokenizer
 from core.models.loader import LoadedModel
 from core.reasoning import prompt_opens_think
@@ -41,13 +42,18 @@ class ContextLengthError(ValueError):
                          "with a longer context")
 
 
+DEFAULT_STEP_TOKENS = 512
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     max_sequences: int = 4  # cache slots = sequences decoded together
     context_tokens: int = 4096  # per sequence: prompt + output
-    step_token_budget: int = 512  # tokens per forward pass (prefill chunk size)
+    step_token_budget: int = DEFAULT_STEP_TOKENS  # tokens per forward pass at most (prefill chunk size)
     max_waiting: int = 64  # queued requests beyond the running ones; more are refused (QueueFullError)
+    prefill_step_s: float = 0.25  # a pass with prefill aims at this long, so Stop reaches a long prompt fast; 0: fixed
     compile: bool = False
+    speculation: SpeculationConfig = SpeculationConfig()  # prompt-lookup drafts, as many as measured to pay
 
     def __post_init__(self) -> None:
         if self.max_sequences < 1 or self.context_tokens < 2 or self.step_token_budget < 1:
@@ -79,6 +85,9 @@ class EngineSnapshot:
     kv_bytes_per_token: int
     tokens_generated: int  # since start
     last_ttft_s: float | None
+    prefilling: int = 0  # requests whose prompt is being read (or waits for a slot)
+    prefill_tokens_done: int = 0  # of their prompts, tokens already in the KV cache ...
+    prefill_tokens_total: int = 0  # ... of this many
 
     @property
     def kv_bytes_used(self) -> int:
@@ -113,6 +122,7 @@ class Engine:
                                    config.max_waiting)
         self._seqs: dict[str, Sequence] = {}
         self._outputs: dict[str, OutputProcessor] = {}
+        self.speculator = Speculator(config.speculation, self.context_tokens) if config.speculation.enabled else None
         self._ids = itertools.count()
         self._tokens_generated = 0
         self._last_ttft_s: float | None = None
@@ -158,15 +168,33 @@ class Engine:
     def snapshot(self) -> EngineSnapshot:
         sched = self.scheduler
         used = sum(s.num_cached for s in sched.running) + sched.slots.cached_tokens()
+        reading = self.prefill_progress()
         return EngineSnapshot(len(sched.running), len(sched.waiting), used, self.cache.num_slots * self.cache.max_tokens,
-                              self.cache.bytes_per_token, self._tokens_generated, self._last_ttft_s)
+                              self.cache.bytes_per_token, self._tokens_generated, self._last_ttft_s, len(reading),
+                              sum(p.done_tokens for p in reading), sum(p.total_tokens for p in reading))
+
+    def prefill_progress(self) -> list[PrefillProgress]:
+        """Every request whose prompt is not read yet: running ones mid-prefill, then the queued ones."""
+        now = time.perf_counter()
+        sched = self.scheduler
+        return [s.prefill_progress(now) for s in (*sched.running, *sched.waiting) if s.prefilling]
 
     # --- the loop ---------------------------------------------------------------------------------
     def step(self) -> list[TokenEvent]:
         batch = self.scheduler.schedule()
         if batch is None:
             return []
+        if self.speculator is not None:
+            self.speculator.draft(batch)
+        started = time.perf_counter()
         logits = self.runner.run(batch)
+        if self.speculator is not None:
+            self.speculator.timed(batch, time.perf_counter() - started)
+            if batch.drafts:
+                return self._verify(batch, logits)
+        prefilled = sum(seg.length for seq, seg in zip(batch.seqs, batch.segments) if seq.prefilling)
+        if prefilled and self.config.prefill_step_s:
+            self.scheduler.tune_prefill(len(batch.tokens), time.perf_counter() - started, self.config.prefill_step_s)
         sampled = [s for s, flag in zip(batch.seqs, batch.sample) if flag]
         if any(s.grounder is not None for s in sampled):
             _ground(logits, sampled)
@@ -175,6 +203,26 @@ class Engine:
             seq.num_cached = seg.start + seg.length
         now = time.perf_counter()
         return [self._advance(seq, tok, now) for seq, tok in zip(sampled, tokens)]
+
+    def _verify(self, batch: ScheduledBatch, logits: Tensor) -> list[TokenEvent]:
+        """A pass with drafts: each sampled sequence's rows in turn, token by token (``Speculator.verify``)."""
+        for seq, seg, drafted in zip(batch.seqs, batch.segments, batch.drafts):
+            seq.num_cached = seg.start + seg.length - drafted  # draft tokens count once accepted
+        now = time.perf_counter()
+        emit = lambda seq, token: self._advance(seq, token, now)  # noqa: E731
+        events: list[TokenEvent] = []
+        row = 0
+        for seq, flag, drafted in zip(batch.seqs, batch.sample, batch.drafts):
+            if flag:
+                events += self.speculator.verify(seq, logits[row:row + 1 + drafted], self._choose, emit)
+                row += 1 + drafted
+        return events
+
+    def _choose(self, seq: Sequence, row: Tensor) -> int | Exception:
+        """One sequence's token from its logits row [1, V], as ``step`` chooses it."""
+        if seq.grounder is not None:
+            _ground(row, [seq])
+        return self._sample(row, [seq])[0]
 
     def stream(self, prompt_ids: list[int], params: SamplingParams, start_in_reasoning: bool = False,
                grounder: QuoteGrounder | None = None) -> Iterator[TokenEvent]:

@@ -13,11 +13,13 @@ from typing import Callable
 
 import torch
 
-from core.engine.engine import Engine, EngineConfig
+from core.engine.engine import DEFAULT_STEP_TOKENS, Engine, EngineConfig
 from core.tokenizer import Tokenizer
 from core.engine.hardware_probe import probe
+from core.engine.speculative import SpeculationConfig
 from core.hardware import HardwareInfo
 from core.model_config import ModelConfig
+from core.models.checkpoint import find_tensors
 from core.models.loader import FLOAT_PRECISION_DTYPES, LoadedModel, load_model
 from core.precision import PrecisionPlan, plan, step_down
 
@@ -34,6 +36,8 @@ class LaunchOptions:
     max_sequences: int = 1
     max_waiting: int = 64  # queued requests beyond the running ones; more are refused (QueueFullError)
     compile: bool = False
+    step_tokens: int = DEFAULT_STEP_TOKENS  # tokens per forward pass at most (the prefill chunk)
+    speculation: bool = True  # prompt-lookup drafts where they measure faster (``core.engine.speculative``)
 
 
 @dataclass(slots=True)
@@ -46,8 +50,11 @@ class Launched:
 
 
 def make_plan(options: LaunchOptions, hw: HardwareInfo | None = None) -> tuple[PrecisionPlan, HardwareInfo]:
-    hw = hw or probe(options.device)
+    """The plan a load would get; a folder the loader would refuse (no safetensors: pickles only, none at all)
+    raises its ``CheckpointError`` here too, so a plan never says "fits" where a load fails."""
     config = ModelConfig.from_dir(options.model_dir)
+    find_tensors(options.model_dir)  # headers only: cheap
+    hw = hw or probe(options.device)
     return plan(config, hw, options.context_tokens, options.precision, options.max_sequences), hw
 
 
@@ -76,7 +83,9 @@ def launch(options: LaunchOptions, on_progress: Callable[[str, float], None] | N
     the_plan = replace(the_plan, reasons=[*the_plan.reasons, *notes, *loaded.notes])
     engine = Engine(loaded, tokenizer, EngineConfig(max_sequences=options.max_sequences,
                                                     context_tokens=the_plan.context_tokens,
-                                                    max_waiting=options.max_waiting, compile=options.compile))
+                                                    max_waiting=options.max_waiting, compile=options.compile,
+                                                    step_token_budget=options.step_tokens,
+                                                    speculation=SpeculationConfig(enabled=options.speculation)))
     report("ready", 1.0)
     return Launched(engine, the_plan, hw, loaded, notes)
 

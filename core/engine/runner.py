@@ -35,7 +35,7 @@ class ModelRunner:
 
     @torch.inference_mode()
     def run(self, batch: ScheduledBatch) -> Tensor:
-        """Logits [n_sampled, V] (float32) for the segments that sample a token this step."""
+        """Logits [n_sampled, V] (float32) for the segments that sample a token this step (1 + its draft rows each)."""
         if self._decoder is not None and len(batch.segments) == 1 and batch.segments[0].length == 1 \
                 and batch.sample[0]:
             seg = batch.segments[0]
@@ -43,10 +43,10 @@ class ModelRunner:
             return self._decoder(batch.tokens[0], seg.start, self.cache.kv, seg.slot).float()
         positions: list[int] = []
         rows: list[int] = []
-        for seg, sample in zip(batch.segments, batch.sample):
+        for i, (seg, sample) in enumerate(zip(batch.segments, batch.sample)):
             positions.extend(range(seg.start, seg.start + seg.length))
-            if sample:
-                rows.append(len(positions) - 1)
+            if sample:  # the last row, and one per draft token before it (each is verified)
+                rows.extend(range(len(positions) - 1 - (batch.drafts[i] if batch.drafts else 0), len(positions)))
         tokens = torch.tensor([batch.tokens], device=self.device)
         pos = torch.tensor([positions], device=self.device)
         logits_at = torch.tensor(rows, dtype=torch.long, device=self.device)  # may be empty: prefill-only chunk

@@ -2,7 +2,8 @@
 
 Every step decodes one token for each running sequence and spends what is left of the step's token
 budget on chunks of prompts being prefilled, so a long document being prefilled never stalls the streams
-already flowing. New requests join at step boundaries when a cache slot is free, starting after the
+already flowing. The prefill chunk shrinks when the model is slow (``tune_prefill``), so a forward pass stays
+short enough for Stop to reach a request between two chunks. New requests join at step boundaries when a cache slot is free, starting after the
 longest prefix of their prompt that some slot already holds (``prefix_cache``).
 """
 
@@ -19,6 +20,9 @@ from core.engine.prefix_cache import SlotPool
 from core.engine.sequence import Sequence, Status
 
 
+MIN_PREFILL_CHUNK = 32  # tokens: below this a chunk costs more in overhead than it saves in latency
+
+
 class QueueFullError(RuntimeError):
     """Too many requests are waiting; retry later."""
 
@@ -29,12 +33,14 @@ class ScheduledBatch:
     segments: list[Segment]
     tokens: list[int]  # flat, segment after segment
     sample: list[bool]  # per segment: does this step produce a token for that sequence?
+    drafts: list[int] | None = None  # per segment: draft tokens after its fed token (``speculative.py``)
 
 
 class Scheduler:
     def __init__(self, num_slots: int, copy_prefix: Callable[[int, int, int], None], step_token_budget: int = 512,
                  max_waiting: int = 64) -> None:
         self.step_token_budget, self.max_waiting = step_token_budget, max_waiting
+        self.prefill_budget = step_token_budget  # tokens per forward pass now (``tune_prefill``)
         self.slots = SlotPool(num_slots)
         self.copy_prefix = copy_prefix
         self.waiting: deque[Sequence] = deque()
@@ -57,7 +63,7 @@ class Scheduler:
                 segments.append(Segment(seq.slot, seq.num_cached, 1))
                 tokens.append(seq.output_ids[-1])
                 sample.append(True)
-        budget = max(self.step_token_budget - len(tokens), 1)
+        budget = max(self.prefill_budget - len(tokens), 1)
         for seq in self.running:
             if seq.prefilling and budget > 0:
                 chunk = seq.prompt_ids[seq.num_cached:seq.num_cached + budget]
@@ -69,6 +75,15 @@ class Scheduler:
         if not seqs:
             return None
         return ScheduledBatch(seqs, segments, tokens, sample)
+
+    def tune_prefill(self, tokens: int, seconds: float, target_s: float) -> None:
+        """A pass of ``tokens`` took ``seconds``: size the next ones to take about ``target_s`` (at most halving
+        or doubling per pass, between ``MIN_PREFILL_CHUNK`` and the step budget)."""
+        if tokens <= 0 or seconds <= 0 or target_s <= 0:
+            return
+        wanted = int(tokens * target_s / seconds)
+        wanted = max(self.prefill_budget // 2, min(self.prefill_budget * 2, wanted))
+        self.prefill_budget = max(min(MIN_PREFILL_CHUNK, self.step_token_budget), min(self.step_token_budget, wanted))
 
     def finish(self, seq: Sequence, reason: str) -> None:
         """Mark finished and free its slot (also for a queued or mid-prefill sequence)."""

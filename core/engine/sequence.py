@@ -33,6 +33,8 @@ class RequestMetrics:
     max_tokens: int = 0  # the output cap that applied
     grounded_quotes: int = 0  # quotations decoded under the grounding constraint
     grounding_overrides: int = 0  # tokens where the model's own first choice was not in the document
+    draft_tokens: int = 0  # speculative draft tokens verified (``engine/speculative.py``) ...
+    accepted_draft_tokens: int = 0  # ... and of those, accepted: emitted without a pass of their own
 
     @property
     def ttft_s(self) -> float | None:
@@ -57,6 +59,11 @@ class RequestMetrics:
         elapsed = self.finished_s - self.first_token_s
         return (self.completion_tokens - 1) / elapsed if elapsed > 0 else None
 
+    @property
+    def draft_acceptance(self) -> float | None:
+        """Share of the draft tokens accepted (None: nothing was drafted)."""
+        return self.accepted_draft_tokens / self.draft_tokens if self.draft_tokens else None
+
     def to_dict(self) -> dict[str, float | int | None]:
         return {
             "prompt_tokens": self.prompt_tokens, "cached_prompt_tokens": self.cached_prompt_tokens,
@@ -64,7 +71,31 @@ class RequestMetrics:
             "ttft_s": self.ttft_s, "prefill_s": self.prefill_s, "prefill_tokens_per_s": self.prefill_tokens_per_s,
             "decode_tokens_per_s": self.decode_tokens_per_s, "stop_reason": self.stop_reason,
             "grounded_quotes": self.grounded_quotes, "grounding_overrides": self.grounding_overrides,
+            "draft_tokens": self.draft_tokens, "accepted_draft_tokens": self.accepted_draft_tokens,
+            "draft_acceptance": self.draft_acceptance,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PrefillProgress:
+    """How far the engine has read a request's prompt (llama.cpp's ``prompt_progress``: total, cache, processed,
+    time): what a long prompt's progress bar shows."""
+
+    request_id: str
+    done_tokens: int  # prompt tokens in the KV cache, computed or reused
+    total_tokens: int
+    cached_tokens: int  # of those, reused from the prefix cache
+    elapsed_s: float  # since the request got its cache slot (0 while it waits for one)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        computed = self.done_tokens - self.cached_tokens
+        return computed / self.elapsed_s if computed > 0 and self.elapsed_s > 0 else None
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.tokens_per_s
+        return (self.total_tokens - self.done_tokens) / rate if rate else None
 
 
 @dataclass(slots=True)
@@ -98,3 +129,9 @@ class Sequence:
     @property
     def prefilling(self) -> bool:
         return self.num_cached < len(self.prompt_ids)
+
+    def prefill_progress(self, now: float) -> PrefillProgress:
+        """Prompt tokens read so far (``now``: ``time.perf_counter()``); a queued request has read none."""
+        started = self.metrics.scheduled_s
+        return PrefillProgress(self.id, min(self.num_cached, len(self.prompt_ids)), len(self.prompt_ids),
+                               self.metrics.cached_prompt_tokens, max(0.0, now - started) if started else 0.0)

@@ -7,8 +7,9 @@
 """
 
 from core.reasoning.splitter import THINK_CLOSE, THINK_OPEN, ReasoningSplitter, prompt_opens_think
-from core.reasoning.steps import Step, StepKind, StepTracker, segment_steps, step_title
-from core.reasoning.trace import FINISH_STATUSES, STREAMING, ReasoningTrace
+from core.reasoning.steps import Step, StepKind, StepTracker, segment_steps, step_body, step_title
+from core.reasoning.trace import FINISH_STATUSES, STREAMING, DocumentReading, PromptReading, ReasoningTrace
 
-__all__ = ["FINISH_STATUSES", "STREAMING", "THINK_CLOSE", "THINK_OPEN", "ReasoningSplitter", "ReasoningTrace", "Step",
-           "StepKind", "StepTracker", "prompt_opens_think", "segment_steps", "step_title"]
+__all__ = ["FINISH_STATUSES", "STREAMING", "THINK_CLOSE", "THINK_OPEN", "DocumentReading", "PromptReading",
+           "ReasoningSplitter", "ReasoningTrace", "Step",
+           "StepKind", "StepTracker", "prompt_opens_think", "segment_steps", "step_body", "step_title"]

@@ -34,6 +34,7 @@ class ReasoningSplitter:
     def __init__(self, start_in_reasoning: bool = False):
         self._state = "reasoning" if start_in_reasoning else "start"  # start|reasoning|after_close|answer
         self._held = ""
+        self._tags = (THINK_CLOSE,)  # what the answer never shows; "<think>" too once a think block has closed
         self.reasoning_unfinished = False  # set by finish() when generation ended inside <think>
 
     @property
@@ -60,11 +61,20 @@ class ReasoningSplitter:
                 return buffer[:len(buffer) - keep], ""
             reasoning = buffer[:end]
             self._state, buffer = "after_close", buffer[end + len(THINK_CLOSE):]
+            self._tags = (THINK_CLOSE, THINK_OPEN)
         if self._state == "after_close":
             buffer = buffer.lstrip()  # the "\n\n" between </think> and the answer
             if buffer:
                 self._state = "answer"
-        return reasoning, buffer if self._state == "answer" else ""
+        return reasoning, self._answer(buffer) if self._state == "answer" else ""
+
+    def _answer(self, buffer: str) -> str:
+        """Answer text without stray tags; a tail that may still become one is held back."""
+        for tag in self._tags:
+            buffer = buffer.replace(tag, "")
+        keep = max(_partial_suffix(buffer, tag) for tag in self._tags)
+        self._held = buffer[len(buffer) - keep:] if keep else ""
+        return buffer[:len(buffer) - keep]
 
     def finish(self) -> tuple[str, str]:
         """Release what was held back; sets ``reasoning_unfinished`` if the output never closed </think>."""
@@ -72,6 +82,6 @@ class ReasoningSplitter:
         if self._state == "reasoning":
             self.reasoning_unfinished = True
             return held, ""
-        if self._state == "start" and held.strip():
+        if self._state in ("start", "answer") and held.strip():
             return "", held  # a lone partial "<thi" is answer text after all
         return "", ""

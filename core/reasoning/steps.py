@@ -25,6 +25,8 @@ _SPACE_RUN = re.compile(r"\s+")
 _WORDS = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+")
 _TITLE_PREFIX = re.compile(r"^(?:#{1,6}\s*)?(?:[*_]{1,2})?(?:[Ss]tep\s*\d+|\d{1,3}[.)](?!\d))?"
                            r"(?:[*_]{1,2})?[\s:.)\-–—]*")
+_NUMBERING = re.compile(r"^(?:#{1,6}\s*)?(?:[*_]{1,2})?(?:[Ss]tep\s*\d+|\d{1,3}[.)](?!\d))(?:[*_]{1,2})?"
+                        r"[\s:.)\-–—]*(?:[*_]{1,2}(?=\s))?\s*")
 _EMPHASIS = re.compile(r"\*\*|__|`|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w)")
 
 
@@ -82,6 +84,14 @@ def step_title(text: str) -> str:
         return title
     cut = title[:_TITLE_CHARS - 1]
     return (cut.rsplit(" ", 1)[0] if " " in cut[20:] else cut).rstrip(" ,;:") + "…"
+
+
+def step_body(text: str) -> str:
+    """A step's text as shown under its number: without the model's own numbering ("1.", "**Step 1:**"), which
+    the view's index already shows."""
+    head = _NUMBERING.match(text)
+    body = text[head.end():] if head else text
+    return body if body.strip() else text
 
 
 class StepTracker:

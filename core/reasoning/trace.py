@@ -5,6 +5,9 @@ The worker that reads the stream feeds it (``add`` per delta, ``finish`` once), 
 counts and times, the reasoning and answer text and token counts, how long it thought, TTFT and tokens/s,
 the status, and the server's own figures. Nothing else counts tokens or times a step.
 
+Before the first token, it also holds what the wait is spent on: how much of the prompt the server has read
+(``record_prompt``) and, for a document read part by part, which part and the notes so far (``reading``).
+
 Times are seconds since the request was sent (``started_at``, a ``time.monotonic()`` value). Token counts
 are one per delta with text (servers stream a token per chunk) until the server's usage says otherwise:
 its counts and its TTFT and decode speed win once they arrive.
@@ -25,7 +28,37 @@ FINISH_STATUSES = ("complete", "stopped", "interrupted", "error")
 # reopened chat shows. Older messages may lack any of them.
 _STORED_FIELDS = ("elapsed_s", "prompt_tokens", "completion_tokens", "cached_tokens", "prefill_tokens_per_s",
                   "reasoning_tokens", "answer_tokens", "thought_s", "max_tokens", "finish_reason", "model", "error",
-                  "document_strategy", "document_tokens", "stop_reason", "grounded_quotes", "grounding_overrides")
+                  "document_strategy", "document_tokens", "document_passages", "stop_reason", "grounded_quotes",
+                  "grounding_overrides")
+
+
+@dataclass(frozen=True, slots=True)
+class PromptReading:
+    """How much of the prompt the server has read (its ``prompt_progress``), and how fast."""
+
+    done_tokens: int
+    total_tokens: int
+    cached_tokens: int = 0
+    tokens_per_s: float | None = None
+    eta_s: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done_tokens / self.total_tokens) if self.total_tokens else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentReading:
+    """A document read part by part before the answer: which part, the time left, the notes taken so far."""
+
+    part: int  # 1-based; the final answer counts as part ``parts + 1``
+    parts: int
+    eta_s: float | None = None
+    notes: str = ""
+
+    @property
+    def answering(self) -> bool:
+        return self.part > self.parts
 
 
 @dataclass(slots=True)
@@ -57,6 +90,9 @@ class ReasoningTrace:
     grounding_overrides: int | None = None  # ... and the tokens where that overrode the model's choice
     document_strategy: str | None = None
     document_tokens: int | None = None
+    document_passages: list[list[int]] | None = None  # retrieval: [char start, char end] of each passage read
+    prompt: PromptReading | None = None  # while the server reads the prompt (None once the answer flows)
+    reading: DocumentReading | None = None  # while a long document is read part by part
     _tracker: StepTracker | None = field(default_factory=StepTracker, repr=False, compare=False)
 
     # --- feeding (the stream's worker) ------------------------------------------------------------------
@@ -67,6 +103,7 @@ class ReasoningTrace:
         t = max(self.last_s, now - self.started_at)
         self.first_s = t if self.first_s is None else self.first_s
         self.last_s = t
+        self.prompt = None
         if reasoning:
             self.reasoning += reasoning
             self.reasoning_tokens += n_tokens
@@ -96,6 +133,21 @@ class ReasoningTrace:
             self.grounded_quotes, self.grounding_overrides = stats.grounded_quotes, stats.grounding_overrides
             self.max_tokens = self.max_tokens or stats.max_tokens
 
+    def record_prompt(self, progress: Any) -> None:
+        """The server's ``prompt_progress`` (``core.api.protocol.PromptProgress``): how much of the prompt is read."""
+        self.prompt = PromptReading(progress.processed, progress.total, progress.cache, progress.tokens_per_s,
+                                    progress.eta_s)
+
+    def record_reading(self, part: int, parts: int, eta_s: float | None, notes: str) -> None:
+        """A sequential reading moved to ``part`` of ``parts`` (``parts + 1``: answering from the notes)."""
+        self.reading = DocumentReading(part, parts, eta_s, notes)
+        self.prompt = None  # each part's request reports its own
+
+    @property
+    def waiting(self) -> bool:
+        """Streaming, and no text yet: the prompt (or a document) is still being read."""
+        return self.streaming and self.first_s is None
+
     def finish(self, status: str, finish_reason: str | None, now: float, error: str | None = None) -> None:
         """The end, whatever it was: closes the last step; ``status`` is one of ``FINISH_STATUSES``."""
         if status not in FINISH_STATUSES:
@@ -105,6 +157,9 @@ class ReasoningTrace:
             self._end_reasoning(t)
         self.status, self.finish_reason, self.error = status, finish_reason, error
         self.elapsed_s = t
+        self.prompt = None
+        if status == "complete":
+            self.reading = None  # a reading cut short stays: the answer says where it stopped
 
     def _feed_steps(self, text: str, n_tokens: int, t: float) -> None:
         if self.thought_s is not None:  # reasoning after the answer began (unusual): cut it all again

@@ -2,7 +2,8 @@
 
 A run is ``core.bench.suite.run_suite`` on a thread of its own; each precision is measured in a child
 process of the engine (see ``core.bench.precision_run`` for why), so the model being served stays loaded
-and keeps answering, only slower while a child computes. Progress is kept here for polling (``GET``);
+and keeps answering, only slower while a child computes. Progress is kept here for polling (``GET``), with
+the result so far once a precision has finished (the panel shows each column as it comes);
 ``DELETE`` sets the run's cancel event and the suite stops the running child within a fraction of a second.
 Finished runs are kept (the last few) until the engine exits; the GUI stores results in its own SQLite.
 """
@@ -90,7 +91,8 @@ class BenchService:
 
     def _run(self, run_id: str, cfg: SuiteConfig) -> None:
         try:
-            result = self.runner(cfg, lambda p: self._progress(run_id, p), self._cancels[run_id])
+            result = self.runner(cfg, lambda p: self._progress(run_id, p), self._cancels[run_id],
+                                 on_result=lambda partial: self._update(run_id, result=partial))
         except Exception as exc:  # noqa: BLE001 - a failed run is reported, the engine keeps serving
             log.exception("benchmark run %s failed", run_id)
             self._update(run_id, state="failed", message=f"{type(exc).__name__}: {exc}", eta_s=None)

@@ -4,7 +4,8 @@ A handler creates a ``Sink`` (its own ``asyncio.Queue`` on the server's loop), h
 encoded off the engine thread, and submits a ``ChatJob`` carrying it, the ids and the validated request (its
 sampling fields, resolved on the engine thread against the model's defaults); the engine thread answers
 through the sink: ``Accepted`` (queued or running), then one
-``TokenEvent`` per generated token (the last has a finish reason), or ``Failed`` with the error.
+``TokenEvent`` per generated token (the last has a finish reason), or ``Failed`` with the error; while the
+prompt is read, a ``PrefillProgress`` after each prefill pass.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from core.engine.engine import TokenEvent
+from core.engine.sequence import PrefillProgress
 from core.server.errors import PonderError
 from core.api.protocol import ChatCompletionRequest, LoadProgress
 
@@ -30,7 +32,7 @@ class Failed:
     error: PonderError
 
 
-Item = Union[Accepted, TokenEvent, Failed, LoadProgress]
+Item = Union[Accepted, TokenEvent, PrefillProgress, Failed, LoadProgress]
 
 
 class Sink:

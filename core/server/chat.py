@@ -6,9 +6,11 @@
   thread, never the engine thread; a request can never supply a template); the validated request goes
   along for its sampling fields.
 - stream: ``responses.ChunkBuilder`` turns engine ``TokenEvent``s into OpenAI chunks; ends with
-  ``data: [DONE]``.
+  ``data: [DONE]``. While a long prompt is read, chunks with an empty delta carry its ``prompt_progress``
+  (llama.cpp's field; ``return_progress: false`` leaves them out).
 - collect: the same events into one ``chat.completion`` (``responses.completion``).
-A client that goes away (disconnect) or the cancel endpoint aborts the request within one engine step.
+A client that goes away (disconnect) or the cancel endpoint aborts the request within one engine step (a
+prefill pass is kept short for that: ``EngineConfig.prefill_step_s``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from core.api.protocol import ChatCompletionRequest, ChatMessage
+from core.engine.sequence import PrefillProgress
 from core.server.bridge import Accepted, Failed, Sink
 from core.server.errors import BadRequestError, InternalError, PonderError
 from core.server.responses import ChunkBuilder, completion
@@ -48,6 +51,7 @@ _ACCEPTED_IF: dict[str, Any] = {
     "service_tier": lambda v: True, "safety_identifier": lambda v: True, "prompt_cache_key": lambda v: True,
     "min_p": lambda v: v in (None, 0, 0.0),
     "min_tokens": lambda v: v in (None, 0),
+    "return_progress": lambda v: v is None or isinstance(v, bool),  # llama.cpp's: prompt_progress chunks (on here)
 }
 _TEMPLATE_FIELDS = ("chat_template", "chat_template_kwargs", "add_generation_prompt", "continue_final_message")
 _MESSAGE_EXTRAS = {"refusal", "reasoning"}  # echoed back by clients in assistant turns; "reasoning" is vLLM's name
@@ -134,7 +138,8 @@ async def create_chat_completion(req: ChatCompletionRequest, request: Request, s
         model = service.model.id if service.model else (req.model or "")
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            stream = _Stream(ChunkBuilder(request_id, model, include_usage), sink.queue, service)
+            progress = (req.model_extra or {}).get("return_progress") is not False
+            stream = _Stream(ChunkBuilder(request_id, model, include_usage), sink.queue, service, progress)
             handed_over = True
             # The background task also runs when the client left before the stream even started.
             return sse_response(stream.frames(), background=BackgroundTask(stream.cleanup))
@@ -148,8 +153,8 @@ async def create_chat_completion(req: ChatCompletionRequest, request: Request, s
 class _Stream:
     """One SSE response; a client disconnect cancels (or closes) ``frames``, and ``cleanup`` aborts the request."""
 
-    def __init__(self, builder: ChunkBuilder, q: asyncio.Queue, service: EngineService) -> None:
-        self.builder, self.queue, self.service = builder, q, service
+    def __init__(self, builder: ChunkBuilder, q: asyncio.Queue, service: EngineService, progress: bool = True) -> None:
+        self.builder, self.queue, self.service, self.progress = builder, q, service, progress
         self.finished = False
 
     async def frames(self) -> AsyncIterator[str]:
@@ -161,6 +166,10 @@ class _Stream:
                     self.finished = True
                     yield frame(item.error.body())
                     break
+                if isinstance(item, PrefillProgress):
+                    if self.progress:
+                        yield frame(self.builder.on_progress(item))
+                    continue
                 for chunk in self.builder.on_event(item):
                     yield frame(chunk)
                 self.finished = item.finish_reason is not None
@@ -200,6 +209,9 @@ async def _collect(request_id: str, model: str, q: asyncio.Queue, request: Reque
             item = getter.result()
             if isinstance(item, Failed):
                 raise item.error
+            if isinstance(item, PrefillProgress):
+                getter = asyncio.ensure_future(q.get())
+                continue
             reasoning.append(item.reasoning)
             answer.append(item.answer)
             if item.finish_reason:

@@ -207,7 +207,8 @@ def serve(options: ServeOptions, token: str, token_generated: bool, announce: An
              options.model_dir, options.precision, options.log_file)
     service = EngineService(LaunchOptions(options.model_dir, options.precision, options.context_tokens,
                                           options.device, options.threads, options.max_sequences,
-                                          options.max_waiting), launcher)
+                                          options.max_waiting, step_tokens=options.step_tokens,
+                                          speculation=options.speculation), launcher)
     settings = AppSettings(token=token, port=port, version=version(), max_body_bytes=options.max_body_mib * 2**20)
     app = create_app(service, settings)
 

@@ -10,9 +10,10 @@ replaces it would have); with no model loaded, the hardware is probed now.
 from __future__ import annotations
 
 from core.engine.launch import LaunchOptions, make_plan
-from core.engine.hardware_probe import probe
+from core.engine.hardware_probe import probe, with_kept_cpu_speed
 from core.hardware import HardwareInfo
 from core.model_config import ModelConfig, ModelConfigError
+from core.models.checkpoint import CheckpointError
 from core.precision import DEFAULT_CONTEXT_CAP, PlanError, estimate, preference_order
 from core.server.errors import BadRequestError
 from core.api.protocol import PlanResult
@@ -20,9 +21,10 @@ from core.server.serving import EngineService, load_options
 
 
 def hardware_of(service: EngineService) -> HardwareInfo:
-    """The current model's probed hardware, else a fresh probe (may take a second: run it off the loop)."""
+    """The current model's probed hardware (with the CPU speed kept now: it may have been measured again since),
+    else a fresh probe (may take a second: run it off the loop)."""
     model = service.model
-    return model.launched.hardware if model is not None else probe(service.options.device)
+    return with_kept_cpu_speed(model.launched.hardware) if model is not None else probe(service.options.device)
 
 
 def plan_load(service: EngineService, model: str | None, precision: str | None, context: int | None,
@@ -32,7 +34,7 @@ def plan_load(service: EngineService, model: str | None, precision: str | None, 
     folder = str(options.model_dir)
     try:
         the_plan, _ = make_plan(options, hw)
-    except ModelConfigError as exc:
+    except (ModelConfigError, CheckpointError) as exc:
         raise BadRequestError(str(exc), param="model") from exc
     except PlanError as exc:
         return PlanResult(model=folder, fits=False, needs_bytes=_needed_bytes(options, hw),

@@ -2,7 +2,8 @@
 
 Streaming: ``ChunkBuilder`` makes one ``chat.completion.chunk`` per event that carries text, reasoning in
 ``delta.reasoning_content`` and the answer in ``delta.content`` (DeepSeek's convention), then a finishing
-chunk with Ponder's per-request numbers and, when asked, a last chunk with the usage. Not streaming:
+chunk with Ponder's per-request numbers and, when asked, a last chunk with the usage. While a long prompt is
+read, a chunk with an empty delta carries ``prompt_progress`` (llama.cpp's field) after each prefill pass. Not streaming:
 ``completion`` gathers the same into one ``chat.completion``. Pure functions of the events: unit-testable
 with scripted ones.
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 import time
 
 from core.api.protocol import (ChatCompletion, ChatCompletionChunk, Choice, ChunkChoice, CompletionTokensDetails,
-                               Delta, PonderStats, PromptTokensDetails, ResponseMessage, Usage)
+                               Delta, PonderStats, PromptProgress, PromptTokensDetails, ResponseMessage, Usage)
 from core.engine.engine import TokenEvent
+from core.engine.sequence import PrefillProgress
 
 
 def usage(event: TokenEvent) -> Usage:
@@ -29,7 +31,13 @@ def ponder_stats(event: TokenEvent) -> PonderStats:
     return PonderStats(ttft_s=m.ttft_s, prefill_tokens_per_s=m.prefill_tokens_per_s,
                        decode_tokens_per_s=m.decode_tokens_per_s, reasoning_unfinished=event.reasoning_unfinished,
                        stop_reason=m.stop_reason, max_tokens=m.max_tokens, grounded_quotes=m.grounded_quotes,
-                       grounding_overrides=m.grounding_overrides)
+                       grounding_overrides=m.grounding_overrides, draft_tokens=m.draft_tokens,
+                       accepted_draft_tokens=m.accepted_draft_tokens)
+
+
+def prompt_progress(progress: PrefillProgress) -> PromptProgress:
+    return PromptProgress(total=progress.total_tokens, cache=progress.cached_tokens, processed=progress.done_tokens,
+                          time_ms=round(progress.elapsed_s * 1000, 1))
 
 
 class ChunkBuilder:
@@ -45,6 +53,9 @@ class ChunkBuilder:
 
     def first(self) -> ChatCompletionChunk:
         return self._chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
+
+    def on_progress(self, progress: PrefillProgress) -> ChatCompletionChunk:
+        return self._chunk([ChunkChoice()], prompt_progress=prompt_progress(progress))
 
     def on_event(self, event: TokenEvent) -> list[ChatCompletionChunk]:
         chunks = []

@@ -78,6 +78,7 @@ class EngineService:
         self._model: ModelState | None = None
         self._load = LoadStatus(state="loading", target=str(options.model_dir))
         self._sinks: dict[str, Sink] = {}  # engine thread only: requests inside the engine
+        self._read: dict[str, int] = {}  # engine thread only: prompt tokens last reported read, per request
         self._active: set[str] = set()  # requests the handlers are serving (for cancel's 404)
         self._snapshot: EngineSnapshot | None = None
         self._published_s = 0.0
@@ -254,9 +255,11 @@ class EngineService:
         self._sinks[job.request_id] = job.sink
         self._publish(force=True)
         job.sink(Accepted(len(ids)))
+        self._report_reading()
 
     def _abort(self, request_id: str) -> None:
         sink = self._sinks.pop(request_id, None)
+        self._read.pop(request_id, None)
         event = self._model.engine.abort(request_id) if self._model else None
         if event is not None:
             self._count_finished(event)
@@ -271,6 +274,7 @@ class EngineService:
             sink(Failed(error))
         self.totals.failed += len(self._sinks)
         self._sinks.clear()
+        self._read.clear()
 
     def _step(self) -> bool:
         """One forward pass; True when a request finished or was admitted (the snapshot changed).
@@ -287,6 +291,7 @@ class EngineService:
         changed, deliveries = False, []
         for event in events:
             item: Any = event
+            self._read.pop(event.request_id, None)  # its prompt is read
             if event.finish_reason:
                 sink = self._sinks.pop(event.request_id, None)
                 changed = True
@@ -304,7 +309,18 @@ class EngineService:
         self._publish(force=changed)
         for sink, event in deliveries:
             sink(event)
+        self._report_reading()
         return changed
+
+    def _report_reading(self) -> None:
+        """Each request still reading its prompt gets its progress, when it moved since the last report."""
+        if self._model is None:
+            return
+        for progress in self._model.engine.prefill_progress():
+            sink = self._sinks.get(progress.request_id)
+            if sink is not None and self._read.get(progress.request_id) != progress.done_tokens:
+                self._read[progress.request_id] = progress.done_tokens
+                sink(progress)
 
     def _fail_step(self, exc: Exception) -> None:
         """A forward pass failed: fail the requests it ran (or, if none ran, those waiting); keep serving."""
@@ -319,6 +335,7 @@ class EngineService:
             except Exception:  # noqa: BLE001 - state may be inconsistent after the failure
                 scheduler.finish(seq, "abort")
             sink = self._sinks.pop(seq.id, None)
+            self._read.pop(seq.id, None)
             if sink is not None:
                 sink(Failed(error))
             self.totals.failed += 1

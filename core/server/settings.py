@@ -31,6 +31,8 @@ class ServeOptions:
     threads: int | None = None
     max_sequences: int = 4
     max_waiting: int = 64
+    step_tokens: int = 512
+    speculation: bool = True  # prompt-lookup drafts (``core.engine.speculative``), where measured to pay
     log_file: Path | None = None
     max_body_mib: int = 8
 
@@ -40,6 +42,8 @@ class ServeOptions:
         if self.max_sequences < 1 or self.max_waiting < 1:  # a request always queues before it runs
             raise ValueError(f"--max-sequences and --max-waiting must be at least 1 "
                              f"(got {self.max_sequences}, {self.max_waiting})")
+        if self.step_tokens < 1:
+            raise ValueError(f"--step-tokens must be at least 1, got {self.step_tokens}")
         if self.context_tokens is not None and self.context_tokens < 2:
             raise ValueError(f"--context must be at least 2 tokens, got {self.context_tokens}")
 
@@ -54,6 +58,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     p.add_argument("--max-sequences", type=int, default=4, help="requests decoded together (cache slots)")
     p.add_argument("--max-waiting", type=int, default=64, help="queued requests beyond those; more get 429")
+    p.add_argument("--step-tokens", type=int, default=512,
+                   help="tokens per forward pass at most: a long prompt is read in chunks of this size or less "
+                        "(smaller when the model is slow, so Stop is heard between two chunks)")
+    p.add_argument("--no-speculation", dest="speculation", action="store_false",
+                   help="never draft tokens from the prompt (prompt-lookup speculative decoding; by default it "
+                        "runs where it measures faster, and the output is the same either way)")
     p.add_argument("--log-file", type=Path, help=f"log file (default: {engine_log_file()})")
     p.add_argument("--token-stdin", action="store_true",
                    help=f"read the API token from the first line of stdin (else ${TOKEN_ENV}, else a random one)")
@@ -66,7 +76,8 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
                          "is not installed; pass --model DIR with a Hugging Face model folder")
     return ServeOptions(model_dir=Path(model), precision=args.precision, context_tokens=args.context, port=args.port,
                         device=args.device, threads=args.threads, max_sequences=args.max_sequences,
-                        max_waiting=args.max_waiting, log_file=args.log_file or engine_log_file())
+                        max_waiting=args.max_waiting, step_tokens=args.step_tokens, speculation=args.speculation,
+                        log_file=args.log_file or engine_log_file())
 
 
 def read_token(from_stdin: bool, stdin: TextIO | None = None) -> tuple[str, bool]:

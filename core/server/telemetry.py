@@ -59,7 +59,9 @@ def event(service: EngineService) -> EngineEvent:
         vram_allocated_bytes=allocated, vram_reserved_bytes=reserved,
         kv_tokens_used=snap.kv_tokens_used if snap else 0, kv_tokens_total=snap.kv_tokens_total if snap else 0,
         kv_bytes_used=snap.kv_bytes_used if snap else 0, kv_bytes_total=snap.kv_bytes_total if snap else 0,
-        running=snap.running if snap else 0, waiting=snap.waiting if snap else 0)
+        running=snap.running if snap else 0, waiting=snap.waiting if snap else 0,
+        prefilling=snap.prefilling if snap else 0, prefill_tokens_done=snap.prefill_tokens_done if snap else 0,
+        prefill_tokens_total=snap.prefill_tokens_total if snap else 0)
 
 
 def prometheus_text(service: EngineService) -> str:

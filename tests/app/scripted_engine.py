@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.launch import Launched, LaunchOptions
+from core.engine.speculative import SpeculationConfig
 from core.tokenizer import Tokenizer
 from core.hardware import HardwareInfo
 from core.model_config import ModelConfig
@@ -107,7 +108,10 @@ def scripted_launcher(delay_s: float) -> Callable[[LaunchOptions, Callable[[str,
         loaded = LoadedModel(model, config, precision, torch.float32, torch.device("cpu"), 0.0, 0)  # type: ignore
         engine = Engine(loaded, tokenizer, EngineConfig(max_sequences=options.max_sequences,
                                                         context_tokens=the_plan.context_tokens,
-                                                        max_waiting=options.max_waiting))
+                                                        max_waiting=options.max_waiting,
+                                                        # the script keeps where its answer started; a rejected
+                                                        # draft token (a past turn's <｜Assistant｜>) would move it
+                                                        speculation=SpeculationConfig(enabled=False)))
         return Launched(engine, the_plan, HARDWARE, loaded, [])
 
     return launch
@@ -128,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_model_folder(path: Path) -> Path:
-    """A model folder the scripted engine (and the plan endpoint) can read: config, tokenizer, a README."""
+    """A model folder the scripted engine (and the plan endpoint) can read: config, tokenizer, a README, and a
+    one-tensor safetensors file (never loaded: the planner only checks that the weights are safetensors)."""
+    from safetensors.torch import save_file
+
     path.mkdir(parents=True, exist_ok=True)
+    save_file({"scripted": torch.zeros(1)}, str(path / "model.safetensors"))
     config = tiny_config("qwen2", vocab_size=VOCAB, max_position_embeddings=4096)
     (path / "config.json").write_text(json.dumps(config))
     for name in ("tokenizer.json", "tokenizer_config.json"):

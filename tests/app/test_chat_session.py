@@ -9,7 +9,7 @@ import pytest
 
 from app.chat_session import StreamState, build_messages, is_interruption, stream_answer
 from core.client import ChatDelta, EngineNotRunningError, LoadingError, ServerError
-from core.api.protocol import CompletionTokensDetails, PonderStats, PromptTokensDetails, Usage
+from core.api.protocol import CompletionTokensDetails, PonderStats, PromptProgress, PromptTokensDetails, Usage
 from core.reasoning import ReasoningTrace
 from core.store import Store
 
@@ -19,6 +19,10 @@ class FakeClient:
 
     def __init__(self, deltas: list[ChatDelta], error: BaseException | None = None) -> None:
         self.deltas, self.error, self.sent = deltas, error, None
+        self.cancelled: list[str] = []
+
+    def cancel(self, request_id: str) -> None:
+        self.cancelled.append(request_id)
 
     def chat_stream(self, messages, **params):
         self.sent = messages
@@ -94,12 +98,25 @@ def test_closing_the_stream_marks_it_stopped(store):
 
 def test_stop_requested_writes_nothing_more(store):
     state = new_answer(store)
-    stream = stream_answer(FakeClient(DELTAS), store, state, [], {})
+    client = FakeClient(DELTAS)
+    stream = stream_answer(client, store, state, [], {})
     next(stream)  # the first delta with text (the role chunk before it yields nothing)
     state.stop_requested = True
     assert list(stream) == []
     stored = store.get_message(state.message_id)
     assert stored.status == "stopped" and stored.reasoning == "Step one. "
+    assert client.cancelled == ["r1"]  # the worker itself tells the engine, whatever the window sent
+
+
+def test_prompt_progress_shows_before_the_first_token(store):
+    state = new_answer(store)
+    progress = [ChatDelta("r1", prompt=PromptProgress(total=4096, cache=0, processed=n, time_ms=n / 2))
+                for n in (512, 1024)]
+    snapshots = list(stream_answer(FakeClient([DELTAS[0], *progress, *DELTAS[1:]]), store, state, [], {}))
+    waiting = [s for s in snapshots if s.waiting]
+    assert [s.prompt.done_tokens for s in waiting] == [512, 1024]
+    assert waiting[-1].prompt.tokens_per_s == pytest.approx(2000.0) and waiting[-1].prompt.eta_s == pytest.approx(1.536)
+    assert snapshots[-1].prompt is None and not snapshots[-1].waiting  # gone once the answer flows
 
 
 @pytest.mark.parametrize("error, status", [

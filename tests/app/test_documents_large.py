@@ -63,7 +63,7 @@ def test_a_large_document_is_counted_off_the_gui_thread_and_shown_in_slices(qapp
         assert panel.text.toPlainText() == text
         controller.set_strategy("retrieval")  # shows the strategy again, from what the worker counted
         assert counter.on_gui_thread == 0
-        assert controller.built.room_tokens > 0 and "Retrieval" in panel.reason_label.text()
+        assert controller.built.room_tokens > 0 and "Best passages" in panel.reason_label.text()
     finally:
         tasks.shutdown()
         store.close()

@@ -96,7 +96,8 @@ def test_a_dropped_pdf_shows_pages_tokens_and_the_budget(window, files):
     assert bar.context_tokens == 2048 and bar.reserve_tokens == 1024  # half of a small context is kept
     assert bar.document_tokens == context.document_tokens and 0 < bar.room_tokens < 1024 and not bar.over
     assert f"{context.document_tokens:,} of {bar.room_tokens:,} tokens" in panel.budget_label.text()
-    assert panel.strategy_combo.currentText() == "Automatic: whole document" and "fits" in panel.reason_label.text()
+    assert panel.strategy_combo.currentText() == "Automatic: whole document"
+    assert panel.reason_label.text().startswith(f"Whole document: all {context.document_tokens:,} tokens fit")
     stored = window.store.chat_documents(window.session.chat_id)
     assert [d.name for d in stored] == ["invoices.pdf"]
 
@@ -133,6 +134,28 @@ def test_a_cited_step_scrolls_the_panel_to_the_passage(window):
     assert panel.text.verticalScrollBar().value() > 0  # scrolled down to page 4
 
 
+def test_a_reopened_chat_shows_its_citations_and_its_strategy(window):
+    chat_id, message_id = window.session.chat_id, window.view.message_ids()[-1]
+    panel = window.document_panel
+    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("retrieval"))
+    panel.strategy_changed.emit("retrieval")  # this chat reads passages from now on
+    window.new_chat()
+    assert window.documents.strategy == "auto" and panel.strategy_combo.currentData() == "auto"  # its own
+    for _ in range(2):  # reopened twice: the second time its documents come from the cache, at once
+        window.chats.open_chat(chat_id)
+        wait_built(window, 1)
+        wait_until(lambda: "step 2" in window.view.citation_labels(message_id), 10, "the citations")
+        wait_until(lambda: window.view.citation_labels(message_id)["step 2"].isVisibleTo(window), 10, "them shown")
+        assert "page 4" in window.view.citation_labels(message_id)["step 2"].text()
+        assert window.documents.strategy == "retrieval" and panel.strategy_combo.currentData() == "retrieval"
+        assert window.store.get_chat(chat_id).settings["document_strategy"] == "retrieval"
+        window.chats.open_chat(window.store.list_chats()[0].id if window.store.list_chats()[0].id != chat_id
+                               else window.store.list_chats()[1].id)
+    window.chats.open_chat(chat_id)
+    panel.strategy_changed.emit("auto")
+    wait_built(window, 1)
+
+
 def test_parse_errors_go_to_the_notice_bar_and_nothing_crashes(window, files):
     for name, words in (("locked.pdf", "password"), ("empty.txt", "empty"), ("data.xyz", "PDF (.pdf)")):
         window.notice.hide()
@@ -152,9 +175,13 @@ def test_over_the_context_retrieves_and_forcing_whole_is_refused(window, files):
     assert panel.budget_bar.over and "retrieval" in panel.strategy_combo.currentText().lower()
     prompts = []
     window.session.document_prompt.connect(prompts.append)
-    ask_and_wait(window, FACT_QUESTION)
+    message_id = ask_and_wait(window, FACT_QUESTION)
     assert prompts[-1].strategy == "retrieval" and FACT_PAGE in [c.page for c in prompts[-1].included]
-    assert "passages were included" in panel.reason_label.text()
+    included = prompts[-1].included
+    assert f"This question read {len(included)} passages" in panel.reason_label.text()
+    listed = window.view.passages(message_id)  # under the answer: page and first words, each a link
+    assert [label for label, _ in listed] == [f"page {c.page}" for c in included]
+    assert listed[0][1].split()[0] == included[0].text.split()[0]
     window.notice.hide()
     panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("whole"))
     panel.strategy_changed.emit("whole")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from PySide6.QtCore import QSettings
 
 from app.dialogs.generation_dialog import GenerationDialog, GenerationSettings
@@ -29,6 +31,21 @@ def test_settings_round_trip_and_bad_values_fall_back_to_the_models_default(tmp_
     GenerationSettings().save(edited)  # all defaults: the keys are removed, not written as empty values
     edited.sync()
     assert "generation" not in QSettings(path, QSettings.Format.IniFormat).childGroups()
+
+
+def test_one_step_up_from_the_default_is_a_usual_value_not_the_lowest(qapp):
+    dialog = GenerationDialog(GenerationSettings())
+    top_p, temperature = dialog.boxes["top_p"], dialog.boxes["temperature"]
+    assert top_p.text() == "Model default"
+    top_p.stepUp()
+    temperature.stepUp()
+    assert (top_p.value(), temperature.value()) == (0.95, 0.6)  # not 0.05 and 0.0
+    top_p.stepUp()
+    assert top_p.value() == 1.0
+    top_p.stepDown()
+    top_p.stepDown()
+    assert top_p.value() == pytest.approx(0.9)
+    dialog.deleteLater()
 
 
 def test_the_dialog_reads_the_lowest_position_and_anything_below_the_range_as_default(qapp):

@@ -236,6 +236,18 @@ def test_the_model_panel_estimates_before_loading_then_reloads(window):
     assert window.store.get_message(message_id).status == "complete"
 
 
+def test_the_cpu_speed_is_measured_again_from_the_model_panel(window):
+    panel = window.model_panel
+    wait_until(lambda: panel.cpu_speed_button.isVisibleTo(panel), 10, "the button (the plan runs on a CPU)")
+    QTest.mouseClick(panel.cpu_speed_button, Qt.MouseButton.LeftButton)
+    assert panel.cpu_speed_button.text() == "Measuring…" and not panel.cpu_speed_button.isEnabled()
+    wait_until(lambda: panel.cpu_speed_label.isVisibleTo(panel), 30, "what the measurement did")
+    text = panel.cpu_speed_label.text()
+    # a quiet CPU replaces the kept measurement; a busy one (a loaded test machine) is thrown away and says so
+    assert text.startswith("Measured: bf16 is") or "busy while it was measured" in text, text
+    assert panel.cpu_speed_button.isEnabled() and panel.cpu_speed_button.text() == "Measure CPU speed again"
+
+
 def test_remote_mode_uses_a_server_given_by_address_and_key(window, model_dir, tmp_path):
     from tests.core.test_server_support import TOKEN, RemoteServer
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QPushButton, QScrol
 from app.widgets import answer_view
 from app.widgets.reasoning_view import ReasoningView
 from app.widgets.trace_text import header_text, trace_json, trace_markdown
-from core.reasoning import ReasoningTrace, segment_steps
+from core.reasoning import ReasoningTrace, segment_steps, step_body
 
 TRACE = ("1. The report lists revenue for each quarter on page four of the document.\n"
          "2. Adding the four quarters gives five point seven million in total.\n\n"
@@ -71,7 +71,7 @@ def rows(view, message_id) -> list[QFrame]:
 
 
 def header(view, message_id) -> str:
-    return block(view, message_id).findChild(QToolButton, "traceHeader").text()
+    return block(view, message_id).findChild(QToolButton, "traceHeader").full_text()
 
 
 def answer_browser(view, message_id) -> QTextBrowser:
@@ -109,7 +109,7 @@ def test_thought_for_header_budget_and_markdown_answer_after_finish(view):
     assert header(view, "a") == header_text(message)
     assert re.fullmatch(r"Thought for \d\.\d s, \d+ tokens", header(view, "a"))
     assert message.reasoning_tokens == len(pieces(TRACE)) and message.answer_tokens == len(pieces(ANSWER))
-    budget = block(view, "a").findChild(QLabel, "tokenBudget").text()
+    budget = block(view, "a").findChild(QLabel, "tokenBudget").full_text()
     assert budget == f"reasoning {message.reasoning_tokens} · answer {message.answer_tokens} tokens"
     browser = answer_browser(view, "a")
     assert browser.isVisible()
@@ -146,10 +146,12 @@ def test_expand_and_collapse_a_step_by_chevron_title_and_expand_all(view, qtbot)
     with qtbot.waitSignal(view.step_toggled) as signal:
         qtbot.mouseClick(first.findChild(QToolButton, "stepChevron"), Qt.MouseButton.LeftButton)
     assert signal.args == [1, 1, True]
-    assert body.isVisible() and body.text() == view.trace(1).steps[0].text
+    # the full text in the title's place (its "1." is the index beside it): the title is not shown twice
+    assert body.isVisible() and body.text() == step_body(view.trace(1).steps[0].text)
+    assert not first.findChild(QLabel, "stepTitle").isVisible()
     assert view.is_step_expanded(1, 1)
     with qtbot.waitSignal(view.step_toggled) as signal:
-        qtbot.mouseClick(first.findChild(QLabel, "stepTitle"), Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(first.findChild(QLabel, "stepIndex"), Qt.MouseButton.LeftButton)
     assert signal.args == [1, 1, False] and not body.isVisible()
 
     expand_all = block(view, 1).findChild(QToolButton, "expandAll")
@@ -227,8 +229,8 @@ def test_history_rebuild_equals_the_live_result(view, qtbot):
     assert other.trace(7).steps == view.trace(7).steps  # titles, texts, kinds, token counts, times
     assert trace_json(other.trace(7), 7) == trace_json(view.trace(7), 7)
     assert header(other, 7) == header(view, 7)
-    assert (block(other, 7).findChild(QLabel, "tokenBudget").text()
-            == block(view, 7).findChild(QLabel, "tokenBudget").text())
+    assert (block(other, 7).findChild(QLabel, "tokenBudget").full_text()
+            == block(view, 7).findChild(QLabel, "tokenBudget").full_text())
     assert answer_browser(other, 7).toHtml() == answer_browser(view, 7).toHtml()
     assert [r.findChild(QLabel, "stepTitle").toolTip() for r in rows(other, 7)] == \
            [r.findChild(QLabel, "stepTitle").toolTip() for r in rows(view, 7)]

@@ -45,7 +45,8 @@ def test_engine_figures_from_an_event_on_cpu(bar):
     assert "1,200 of 32,768 tokens (4%)" in bar.findChild(QLabel, "kv").toolTip()
     assert text(bar, "queue") == "1 running · 2 waiting"
     assert not shown(bar, "vram")  # None off CUDA: hidden, not "0 B"
-    assert text(bar, "ttft") == "TTFT 350 ms" and text(bar, "speed") == "18.5 tok/s"  # the engine's, until a request
+    # no answer: the engine's live speed, but no time to first token (another chat's is not this one's)
+    assert text(bar, "ttft") == "TTFT —" and text(bar, "speed") == "18.5 tok/s"
     assert bar.memory_graph.title == "RSS" and bar.memory_graph.points() == [(1000.0, float(int(1.2 * GIB)))]
     assert bar.speed_graph.points() == [(1000.0, 18.5)]
 
@@ -71,6 +72,28 @@ def test_request_figures_and_reset(bar):
     assert text(bar, "prompt") == "prompt 900 · 850 cached"
     bar.show_trace(None)
     assert (text(bar, "ttft"), text(bar, "tokens")) == ("TTFT —", "0 tokens") and not shown(bar, "prompt")
+
+
+def test_a_prompt_being_read_shows_then_the_next_answer_starts_clean(bar):
+    from core.api.protocol import PromptProgress
+
+    trace = ReasoningTrace(started_at=0.0)
+    trace.record_prompt(PromptProgress(total=50_112, cache=0, processed=12_288, time_ms=4000))
+    bar.show_trace(trace)
+    assert text(bar, "prompt") == "prompt 12,288 of 50,112 read" and text(bar, "ttft") == "TTFT —"
+    bar.show_trace(answer(0.9, 20.0, 10, prompt_tokens=900, cached_tokens=0))
+    assert text(bar, "prompt") == "prompt 900 · 0 cached"
+    bar.show_trace(ReasoningTrace())  # the next answer, nothing known yet: nothing of the last one shows
+    assert not shown(bar, "prompt") and text(bar, "ttft") == "TTFT —"
+
+
+def test_an_engine_restart_clears_its_figures(bar):
+    bar.update_engine(event(prefilling=1, prefill_tokens_done=2048, prefill_tokens_total=8192))
+    assert text(bar, "queue") == "1 running · 2 waiting · reading 25%"
+    assert "2,048 of 8,192 tokens" in bar.findChild(QLabel, "queue").toolTip()
+    bar.reset_engine()
+    assert (text(bar, "queue"), text(bar, "rss"), text(bar, "kv")) == ("queue —", "RSS —", "KV —")
+    assert text(bar, "speed") == "— tok/s"
 
 
 def test_unavailable_on_a_server_without_engine_events(bar):

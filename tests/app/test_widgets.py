@@ -132,6 +132,45 @@ def test_the_connect_dialog_checks_the_address(qtbot):
     assert not ok.isEnabled() and dialog.problem.text()
 
 
+def test_the_remembered_address_is_replaced_by_typing(qtbot):
+    dialog = ConnectDialog("http://old-box:8000/v1")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    qtbot.keyClicks(dialog.url_edit, "new-box:9000")
+    assert dialog.url == "http://new-box:9000"  # not "http://old-box:8000/v1new-box:9000"
+
+
+def test_the_estimate_keeps_its_room_so_nothing_moves(qtbot):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    panel.resize(320, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.wait(20)
+    before = panel.load_button.mapTo(panel, panel.load_button.rect().topLeft())
+    long = PlanResult(model="m", fits=False, needs_bytes=int(19.5 * 2**30), budget_bytes=int(11.2 * 2**30),
+                      message="does not fit")
+    for shown in ("estimating…", long, None):
+        if isinstance(shown, str):
+            panel.estimate_label.setText(shown)
+        else:
+            panel.show_estimate(shown, "no estimate: the engine is restarting, try again in a moment")
+        qtbot.wait(20)
+        assert panel.load_button.mapTo(panel, panel.load_button.rect().topLeft()) == before
+
+
+def test_missing_x11_libraries_are_named_with_the_command_to_install_them():
+    from app.system_libraries import missing_libraries, missing_message, uses_xcb
+
+    missing = missing_libraries(lambda name: None if name == "xcb-cursor" else f"lib{name}.so")
+    message = missing_message(missing)
+    assert missing == ["xcb-cursor"] and "sudo apt install libxcb-cursor0" in message
+    assert "sudo dnf install xcb-util-cursor" in message and missing_message([]) == ""
+    assert uses_xcb({"DISPLAY": ":0"}, "linux") and not uses_xcb({"QT_QPA_PLATFORM": "offscreen"}, "linux")
+    assert not uses_xcb({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, "linux") and not uses_xcb({}, "darwin")
+
+
 @pytest.mark.parametrize("exc", [httpx.ConnectError("refused")])
 def test_transport_errors_are_explained(exc):
     assert explain(exc).message == "refused"

@@ -30,6 +30,22 @@ def engine_options(model_dir: Path, token_delay_s: float = 0.01, context: int = 
                 extra_args=["--threads", "1", "--context", str(context), "--max-sequences", "2"])
 
 
+def real_engine_options(model_dir: Path, *extra_args: str) -> dict[str, Any]:
+    """The real engine (``python -m core.server``) on ``model_dir``, one thread, the given extra options."""
+    return dict(model_dir=model_dir, cwd=REPO, extra_args=["--threads", "1", "--max-sequences", "2", *extra_args])
+
+
+def make_real_window(work: Path, model_dir: Path, *extra_args: str) -> MainWindow:
+    """A window on ``work/ponder.db`` whose engine is the real one on ``model_dir``, started."""
+    store = Store(work / "ponder.db")
+    settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(store, settings=settings, confirm_deletes=False,
+                        engine_options=real_engine_options(model_dir, *extra_args))
+    window.show()
+    window.start()
+    return window
+
+
 def make_window(work: Path, model_dir: Path | None, start: bool = True, **options: Any) -> MainWindow:
     """A window on ``work/ponder.db`` with settings in ``work/settings.ini``; the engine started if asked."""
     store = Store(work / "ponder.db")

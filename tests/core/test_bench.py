@@ -50,9 +50,11 @@ def test_quick_cli_run_measures_every_precision_with_spreads(cli_result):
             speed = entry["speed"][str(depth)]
             for key in ("ttft_s", "prefill_tok_s", "decode_tok_s@1", "decode_tok_s@4"):
                 s = speed[key]
-                assert s["n"] == 2 and s["min"] <= s["median"] <= s["max"], (key, s)
+                assert 2 <= s["n"] <= 5 and s["min"] <= s["median"] <= s["max"], (key, s)
         assert 0 < entry["bandwidth"]["per_depth"][str(entry["depths"][0])]["fraction_of_peak"]
-        assert entry["retention"]["total"] == 3
+        assert entry["retention"]["total"] == 3 and entry["retention"]["kind"] == "planted code"
+        assert entry["error"]["text"] == "a fixed English passage"  # a model without held-out documents
+        assert 0 <= entry["other_load"] <= 1
 
 
 def test_depths_are_capped_by_the_model_context(cli_result):
@@ -99,6 +101,75 @@ def test_report_handles_failed_precisions_and_nan():
     assert "int4 failed: OutOfMemoryError: no" in report.markdown(result)
 
 
+def test_repeats_go_on_until_the_runs_agree_or_the_cap(tmp_path):
+    from core.bench.precision_run import repeated
+
+    cfg = SuiteConfig.make(tmp_path)  # at least 2, at most 5 runs, 5% apart
+    steady = repeated(cfg, lambda r: 10.0, lambda rs: [rs])
+    noisy = repeated(cfg, lambda r: 10.0 + 5 * (r % 2), lambda rs: [rs])
+    assert (len(steady), len(noisy)) == (2, 5)
+    capped = repeated(SuiteConfig.make(tmp_path, repeat_cap_s=0.0), lambda r: 10.0 + r, lambda rs: [rs])
+    assert len(capped) == 2  # over the time cap after the minimum: no more runs
+
+
+def verdicts(base: dict, other: dict, key: str) -> report.Cell:
+    result = json_safe({"config": {"batch_sizes": [1]}, "machine": {}, "model": {},
+                        "precisions": [{"precision": "fp32", "depths": [64], **base},
+                                       {"precision": "int4", "depths": [64], **other}]})
+    return next(r for r in report.table(result) if r.metric.key == key).cells["int4"]
+
+
+def spread(*values: float) -> dict:
+    return Spread.of(list(values)).to_dict()
+
+
+def test_a_worse_lower_is_better_figure_is_never_a_gain_and_noise_is_said():
+    # perplexity (lower is better) going up is worse, and going down is not a gain: fp32 is its reference
+    assert verdicts({"error": {"perplexity": 10.0}}, {"error": {"perplexity": 13.0}}, "perplexity").verdict == "worse"
+    assert verdicts({"error": {"perplexity": 10.0}}, {"error": {"perplexity": 7.4}}, "perplexity").verdict is None
+    # speed: overlapping ranges are within noise, not judged; clear differences are
+    ttft = {"speed": {"64": {"ttft_s": spread(1.0, 1.2)}}}
+    close = verdicts(ttft, {"speed": {"64": {"ttft_s": spread(1.1, 1.3)}}}, "ttft_s@64")
+    assert close.within_noise and close.verdict is None and "within noise" in report.cell_text(close)
+    slower = verdicts(ttft, {"speed": {"64": {"ttft_s": spread(2.0, 2.1)}}}, "ttft_s@64")
+    faster = verdicts(ttft, {"speed": {"64": {"ttft_s": spread(0.5, 0.6)}}}, "ttft_s@64")
+    assert (slower.verdict, faster.verdict) == ("worse", "better") and not slower.within_noise
+    # memory is exact: half the bytes is better
+    assert verdicts({"weights_bytes": 100}, {"weights_bytes": 50}, "weights_bytes").verdict == "better"
+    # 5 of 8 against 4 of 8 questions: within noise; 1 of 8 against 8 of 8: worse; more right than fp32: not a gain
+    tasks = lambda k, n=8: {"tasks": {"accuracy": k / n, "n": n}}  # noqa: E731
+    assert verdicts(tasks(4), tasks(5), "task_accuracy").within_noise
+    assert verdicts(tasks(8), tasks(1), "task_accuracy").verdict == "worse"
+    assert verdicts(tasks(1), tasks(8), "task_accuracy").verdict is None
+    assert report.cell_text(verdicts(tasks(4), tasks(5), "task_accuracy")) == "62.5% (5 of 8) (within noise)"
+
+
+def test_every_row_has_a_legend_and_the_text_says_what_perplexity_read(cli_result):
+    rows = report.metrics(cli_result)
+    assert all(m.help for m in rows)
+    text = report.markdown(cli_result)
+    assert "Legend:" in text and all(f"- {m.label}: " in text for m in rows)
+    assert "| perplexity (fixed text) |" in text
+    assert "within noise" in text.split("Legend:")[1]
+
+
+def test_a_busy_cpu_is_measured_with_the_cores_left_free(tmp_path, monkeypatch):
+    import psutil
+
+    from core.bench.suite import threads_for
+    from core.hardware import HardwareInfo
+
+    cpu = HardwareInfo(device="cpu", device_name="cpu", total_memory_bytes=1, free_memory_bytes=1)
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 2)
+    cfg = SuiteConfig.make(tmp_path)
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval: 75.0)  # 1.5 of 2 cores busy (a training run)
+    threads, why = threads_for(cfg, cpu, 0)
+    assert threads == 1 and "other programs kept 1.5 cores busy" in why
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval: 5.0)
+    assert threads_for(cfg, cpu, 0) == (None, None)  # an idle machine: torch's default, every core
+    assert threads_for(SuiteConfig.make(tmp_path, threads=2), cpu, 0) == (2, None)  # asked for: as asked
+
+
 def test_suite_config_presets_and_validation(tmp_path):
     quick, full = SuiteConfig.make(tmp_path), SuiteConfig.make(tmp_path, quick=False, precisions=["int8"])
     assert quick.quick and full.depths == (512, 2048, 8192) and full.precisions == ("int8",)
@@ -130,6 +201,9 @@ def test_api_run_reports_progress_then_the_result(client):
     assert final.state == "done", final.message
     running = [r for r in seen if r.state == "running"]
     assert running and all(0 <= r.fraction <= 1 for r in running)
+    partial = [r.result for r in running if r.result]  # fp32's column, before int8 is measured
+    assert partial and [e["precision"] for e in partial[0]["precisions"]] == ["fp32"]
+    assert partial[0]["status"] == "running" and final.result["description"].startswith("Quick run of fp32, int8")
     assert [e["precision"] for e in final.result["precisions"]] == ["fp32", "int8"]
     assert final.result["precisions"][0]["error"]["mean_kl"] == 0
     assert final.result["model"]["name"] == "bench-model0"

@@ -51,6 +51,18 @@ def test_generate_streams_plan_and_stats_for_humans(model_dir):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Plan: fp32 on cpu")
     assert "TTFT" in proc.stdout and "tok/s" in proc.stdout and "peak RSS" in proc.stdout
+    assert "[the answer was cut off: it reached --max-tokens (4); raise --max-tokens]" in proc.stdout, proc.stdout
+
+
+def test_the_advice_names_what_ran_out():
+    """Raising --max-tokens helps only when max tokens ran out; a full context or a loop needs something else."""
+    from core.commands.generate import _ending
+
+    assert _ending("max_tokens", True, 64, 64, 4096).endswith("it reached --max-tokens (64); raise --max-tokens")
+    context = _ending("context", False, 4000, 8192, 4096)
+    assert "--max-tokens" not in context and "the context (4,096 tokens) is full" in context
+    assert _ending("repetition", False, 300, 2048, 4096) == "the model began repeating itself; stopped after 300 tokens"
+    assert _ending("eos", False, 12, 2048, 4096) == _ending("stop_string", False, 12, 2048, 4096) == ""
 
 
 def test_plan_lists_every_candidate_with_reasons(model_dir):
@@ -69,3 +81,22 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     assert "config.json" in proc.stderr and "Traceback" not in proc.stderr
     proc = ponder("plan", "--model", str(tmp_path), "--json")
     assert json.loads(proc.stdout)["error"]["message"]
+
+
+def test_plan_refuses_a_folder_that_generate_refuses(model_dir, tmp_path):
+    # a pickle-only folder: the plan must not say "fits" for weights the loader will never read
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (pickled / name).write_bytes((model_dir / name).read_bytes())
+    (pickled / "pytorch_model.bin").write_bytes(b"not read")
+    plan, generate = ponder("plan", "--model", str(pickled)), ponder("generate", "--model", str(pickled), "--prompt", "x")
+    assert plan.returncode == generate.returncode == 2
+    assert "only pickle checkpoints found" in plan.stderr and "only pickle checkpoints found" in generate.stderr
+    assert "chosen" not in plan.stdout and "Traceback" not in plan.stderr
+
+
+def test_plan_shows_a_small_models_memory_in_mib(model_dir):
+    proc = ponder("plan", "--model", str(model_dir))
+    rows = [line for line in proc.stdout.splitlines() if line.strip().startswith(("fp32 ", "bf16 ", "int8 "))]
+    assert rows and not any("0.0 GiB" in row for row in rows), proc.stdout

@@ -31,6 +31,15 @@ def test_doc_text_report_and_a_refused_whole_prompt(tmp_path, capsys):
     assert code == 2 and "2,048 tokens" in err and "tokens but the model's context is" in err
 
 
+def test_doc_keeps_section_titles_as_written(tmp_path, capsys):
+    path = tmp_path / "notes.md"
+    path.write_text("# NASA budget for FY2025\n\nThe agency asked for more.\n\n# iPhone sales\n\nThey rose.\n",
+                    encoding="utf-8")
+    assert main(["doc", str(path), "--context", "4096"]) == 0
+    out = capsys.readouterr().out
+    assert "— “NASA budget for FY2025” ·" in out and "— “iPhone sales” ·" in out  # not "Nasa" / "Iphone"
+
+
 def test_doc_errors_exit_with_a_message(tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")

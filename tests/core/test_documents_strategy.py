@@ -106,7 +106,7 @@ def test_choice_and_reasons():
 
 def test_small_context_retrieves_the_page_37_chunk(indexed):
     prompt = indexed.prompt(FACT_QUESTION, SMALL)
-    assert prompt.strategy == "retrieval" and "does not fit" in prompt.reason
+    assert prompt.strategy == "retrieval" and "are longer than" in prompt.reason
     assert prompt.prompt_tokens <= SMALL.prompt_limit_tokens
     pages = [chunk.page for chunk in prompt.included]
     assert FACT_PAGE in pages and pages == sorted(pages)  # document order

@@ -268,6 +268,40 @@ def test_abort_mid_prefill_frees_the_slot(tokenizer):
     assert texts(events) == ("", "ok") and full_slots(engine)
 
 
+def test_prefill_progress_is_reported_pass_by_pass(tokenizer):
+    script = [*enc(tokenizer, "ok"), EOS]
+    engine = scripted_engine(tokenizer, script, prompt_len=10,
+                             config=EngineConfig(max_sequences=1, context_tokens=64, step_token_budget=4))
+    rid = engine.add(prompt(10), GREEDY)
+    queued = engine.add(prompt(10), GREEDY)
+    seen = []
+    for _ in range(3):
+        engine.step()
+        seen.append([(p.request_id, p.done_tokens, p.total_tokens) for p in engine.prefill_progress()])
+    assert seen[0] == [(rid, 4, 10), (queued, 0, 10)] and seen[1] == [(rid, 8, 10), (queued, 0, 10)]
+    assert seen[2] == [(queued, 0, 10)]  # read (its first token sampled): only the queued one is left to read
+    snapshot = engine.snapshot()
+    assert (snapshot.prefilling, snapshot.prefill_tokens_done, snapshot.prefill_tokens_total) == (1, 0, 10)
+    engine.abort(queued)
+
+
+def test_a_slow_pass_shrinks_the_prefill_chunk_and_a_fast_one_grows_it_back():
+    from core.engine.scheduler import MIN_PREFILL_CHUNK, Scheduler
+
+    scheduler = Scheduler(1, lambda *a: None, step_token_budget=512)
+    scheduler.tune_prefill(512, 2.0, target_s=0.25)  # 4 s per 1,000 tokens: far too slow for Stop to be heard
+    assert scheduler.prefill_budget == 256  # at most halved per pass
+    for _ in range(5):
+        scheduler.tune_prefill(scheduler.prefill_budget, scheduler.prefill_budget * 0.004, target_s=0.25)
+    assert scheduler.prefill_budget == 62  # 0.25 s at 4 ms a token
+    scheduler.tune_prefill(62, 100.0, target_s=0.25)
+    scheduler.tune_prefill(31, 100.0, target_s=0.25)
+    assert scheduler.prefill_budget == MIN_PREFILL_CHUNK
+    for _ in range(6):
+        scheduler.tune_prefill(scheduler.prefill_budget, 0.001, target_s=0.25)
+    assert scheduler.prefill_budget == 512  # never above the configured budget
+
+
 def test_abort_while_decoding_returns_held_text(tokenizer):
     body = enc(tokenizer, "a <")
     script = [THINK, *body, END_THINK, EOS]

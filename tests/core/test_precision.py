@@ -89,6 +89,8 @@ def test_concurrent_sequences_multiply_the_kv_cache() -> None:
 
 def test_format_bytes() -> None:
     assert format_bytes(17.94 * GiB) == "17.9 GiB"
+    assert format_bytes(17.0 * 2**20) == "17.0 MiB" and format_bytes(440 * 2**20) == "440 MiB"  # not "0.0 GiB"
+    assert format_bytes(0.4 * GiB, like=22 * GiB) == "0.4 GiB" and format_bytes(3 * 2**10) == "3 KiB"
 
 
 # --- CPU -----------------------------------------------------------------------------------------

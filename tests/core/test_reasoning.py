@@ -31,7 +31,8 @@ SAMPLES = {
     "leading_space_answer": ((" \nHello", False), ("", " \nHello", False)),
     "leading_space_think": (("\n\n<think>abc</think>ans", False), ("abc", "ans", False)),
     "partial_tag_only": (("<thi", False), ("", "<thi", False)),
-    "later_think_is_answer": (("<think>a</think>b <think>c</think>", False), ("a", "b <think>c</think>", False)),
+    "later_think_tags_dropped": (("<think>a</think>b <think>c</think>", False), ("a", "b c", False)),
+    "close_without_open_dropped": (("a b</think>c", False), ("", "a bc", False)),
     "stray_brackets": (("<think>x < y and </b> <</think>z", False), ("x < y and </b> <", "z", False)),
     "only_whitespace_after": (("<think>r</think>\n\n ", False), ("r", "", False)),
     "whitespace_only": ((" \n ", False), ("", "", False)),
@@ -276,3 +277,13 @@ def test_a_snapshot_shares_nothing_that_changes() -> None:
     assert shot.streaming and shot.reasoning == "One idea worth writing down here." and shot.steps[0].end_s is None
     with pytest.raises(ValueError):
         ReasoningTrace().finish("exploded", None, 1.0)
+
+
+def test_a_steps_body_drops_only_its_own_numbering() -> None:
+    from core.reasoning import step_body
+
+    assert step_body("1. Find how many lamps.") == "Find how many lamps."
+    assert step_body("**Step 2:** Then add them.") == "Then add them."
+    assert step_body("3.5 kg is the weight.") == "3.5 kg is the weight."  # a number, not a step's
+    assert step_body("Wait, the second invoice.") == "Wait, the second invoice."
+    assert step_body("5.") == "5."  # nothing but the number: kept

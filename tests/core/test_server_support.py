@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.launch import Launched, LaunchOptions
+from core.engine.speculative import SpeculationConfig
 from core.tokenizer import Tokenizer
 from core.hardware import HardwareInfo
 from core.model_config import ModelConfig
@@ -162,7 +163,10 @@ def scripted_launcher(chain: dict[int, int], delay_s: float = 0.0,
         loaded = LoadedModel(model, config, precision, torch.float32, torch.device("cpu"), 0.0, 0)  # type: ignore
         engine = Engine(loaded, tokenizer, EngineConfig(max_sequences=options.max_sequences,
                                                         context_tokens=the_plan.context_tokens,
-                                                        max_waiting=options.max_waiting))
+                                                        max_waiting=options.max_waiting,
+                                                        # one token per pass, ``delay_s`` each: the tests time
+                                                        # requests by it (a looping chain would be drafted whole)
+                                                        speculation=SpeculationConfig(enabled=False)))
         return Launched(engine, the_plan, hw, loaded, [])
 
     return launch

@@ -87,7 +87,7 @@ def test_a_chunk_keeps_the_openai_wire_shape():
     assert frame(finish).endswith('"choices":[{"index":0,"delta":{},"finish_reason":"abort","logprobs":null}],'
                                   '"ponder":{"ttft_s":null,"prefill_tokens_per_s":null,"decode_tokens_per_s":null,'
                                   '"reasoning_unfinished":false,"stop_reason":null,"max_tokens":0,"grounded_quotes":0,'
-                                  '"grounding_overrides":0}}\n\n')
+                                  '"grounding_overrides":0,"draft_tokens":0,"accepted_draft_tokens":0}}\n\n')
     assert frame(usage).endswith('"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3,'
                                  '"prompt_tokens_details":{"cached_tokens":0},'
                                  '"completion_tokens_details":{"reasoning_tokens":0}}}\n\n')
@@ -237,6 +237,7 @@ def test_serve_options_default_model_and_log_file(monkeypatch, tmp_path):
     options = settings.options_from_args(parser.parse_args(["--port", "8123", "--max-waiting", "2"]))
     assert options.model_dir == bundled and options.port == 8123 and options.max_waiting == 2
     assert options.max_sequences == 4 and options.log_file == tmp_path / "cache" / "logs" / "engine.log"
+    assert options.speculation and not settings.options_from_args(parser.parse_args(["--no-speculation"])).speculation
     for bad in ({"port": 70000}, {"max_sequences": 0}, {"max_waiting": 0}, {"context_tokens": 1}):
         with pytest.raises(ValueError):
             ServeOptions(model_dir=bundled, **bad)

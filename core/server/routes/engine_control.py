@@ -1,4 +1,5 @@
-"""The engine's own endpoints: status, live events, load (with progress), plan, and cancel a request."""
+"""The engine's own endpoints: status, live events, load (with progress), plan, cancel a request, and measure the
+CPU's bf16 speed again."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from core.api.protocol import API_PREFIX, CancelResult, LoadRequest, PlanRequest
+from core.api.protocol import API_PREFIX, CancelResult, CpuSpeedResult, LoadRequest, PlanRequest
+from core.engine.cpu_speed import remeasure
 from core.server import telemetry
 from core.server.app_state import app_settings, engine_service
 from core.server.bridge import Sink
@@ -62,6 +64,18 @@ async def load(body: LoadRequest, request: Request) -> StreamingResponse:
 async def plan(body: PlanRequest, request: Request) -> JSONResponse:
     result = await asyncio.to_thread(plan_load, engine_service(request), body.model, body.precision, body.context)
     return json_response(result)
+
+
+@router.post("/cpu-speed")
+async def cpu_speed(request: Request) -> JSONResponse:
+    """Measure bf16 against fp32 on this CPU again (a busy CPU keeps the measurement in use); the next load and
+    every plan from now on use the one kept."""
+    engine_service(request)
+    outcome = await asyncio.to_thread(remeasure)
+    speed = outcome.speed
+    return json_response(CpuSpeedResult(replaced=outcome.replaced, bf16_faster=speed.bf16_faster,
+                                        speedup=speed.speedup, measured_at=speed.measured_at,
+                                        other_load=speed.other_load, message=outcome.message))
 
 
 @router.post("/cancel/{request_id}")

@@ -1,0 +1,184 @@
+"""Is bf16 faster than fp32 on this CPU? Measured once per machine on a quiet CPU, then kept.
+
+The planner's "auto" on a CPU depends on it, so the answer must not change from one start to the next
+because other programs happened to be busy: a multi-threaded bf16 kernel waiting on a stolen core can look
+several times slower than it is. Hence:
+- the measurement is kept per machine (CPU model and torch version) in ``core.paths.cpu_speed_cache_file``,
+  and a kept one is always used, never measured again on its own;
+- a measurement during which other programs kept more than ``MAX_OTHER_LOAD`` of the CPU busy is thrown away:
+  with nothing kept, bf16's speed counts as not measured (the planner then keeps fp32 and says why), and the
+  next start measures again;
+- the user can measure again (the model panel's button, ``POST /v1/engine/cpu-speed``): a quiet measurement
+  replaces the kept one, a busy one leaves it as it was.
+Engine side: it imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+from core.hardware import cpu_name_and_flags
+from core.paths import cpu_speed_cache_file
+
+logger = logging.getLogger(__name__)
+
+BF16_FASTER_THRESHOLD = 1.05  # bf16 counts as faster only above this fp32/bf16 time ratio: noise cannot flip it
+MAX_OTHER_LOAD = 0.25  # above this share of the cores busy with other programs, a measurement is thrown away
+_PROBE_IN_FEATURES = 2048  # one decode-step linear of a small LLM: x [1, K] @ W.T with W [N, K]
+_PROBE_OUT_FEATURES = 8192
+_PROBE_WARMUP = 3
+_PROBE_REPS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSpeed:
+    """The bf16/fp32 measurement the planner uses (``speedup`` None: not measured, ``note`` says why)."""
+
+    speedup: float | None  # fp32 time / bf16 time of the probe (> 1: bf16 is faster)
+    measured_at: float | None = None  # unix time of the measurement kept
+    other_load: float | None = None  # share of the CPU other programs used while it was measured
+    note: str = ""
+
+    @property
+    def bf16_faster(self) -> bool | None:
+        return None if self.speedup is None else self.speedup > BF16_FASTER_THRESHOLD
+
+
+@dataclass(frozen=True, slots=True)
+class Remeasured:
+    """What measuring again did: the measurement in use now, and whether the new one replaced the old."""
+
+    speed: CpuSpeed
+    replaced: bool
+    message: str
+
+
+def machine_key() -> str:
+    cpu_name, _ = cpu_name_and_flags()
+    return f"{cpu_name} | torch {torch.__version__}"
+
+
+def cpu_speed(cache_path: Path | None = None) -> CpuSpeed:
+    """The kept measurement; with none kept, measured now (kept if the CPU was quiet, else not used)."""
+    path = cache_path or cpu_speed_cache_file()
+    kept = kept_speed(path)
+    if kept is not None:
+        return kept
+    measured = _measure()
+    if measured.other_load is not None and measured.other_load > MAX_OTHER_LOAD:
+        logger.warning("other programs kept the CPU %.0f%% busy during the bf16 probe; not using it (the next start "
+                       "measures again)", measured.other_load * 100)
+        return CpuSpeed(None, None, measured.other_load, _busy_note(measured.other_load))
+    _keep(path, measured)
+    return measured
+
+
+def remeasure(cache_path: Path | None = None) -> Remeasured:
+    """Measure now, as the user asked: a quiet measurement replaces the kept one, a busy one is thrown away."""
+    path = cache_path or cpu_speed_cache_file()
+    kept = kept_speed(path)
+    measured = _measure()
+    if measured.other_load is not None and measured.other_load > MAX_OTHER_LOAD:
+        speed = kept or CpuSpeed(None, None, measured.other_load, _busy_note(measured.other_load))
+        return Remeasured(speed, False, f"Other programs kept the CPU {measured.other_load:.0%} busy while it was "
+                                        "measured, so the measurement was thrown away"
+                                        + (" and the one kept is still used." if kept else ".")
+                                        + " Try again when the computer is quieter.")
+    _keep(path, measured)
+    verdict = "faster" if measured.bf16_faster else "not faster"
+    return Remeasured(measured, True, f"Measured: bf16 is {verdict} than fp32 on this CPU (x{measured.speedup:.2f}). "
+                                      "The next load uses it.")
+
+
+def kept_speed(cache_path: Path | None = None) -> CpuSpeed | None:
+    """The measurement kept for this machine, if any (nothing is measured)."""
+    entry = _read(cache_path or cpu_speed_cache_file()).get(machine_key())
+    if not isinstance(entry, dict) or not isinstance(entry.get("speedup"), (int, float)) or entry["speedup"] <= 0:
+        return None
+    return CpuSpeed(float(entry["speedup"]), entry.get("measured_at"), entry.get("other_load"), "kept")
+
+
+def _busy_note(load: float) -> str:
+    return f"not measured: other programs kept the CPU {load:.0%} busy"
+
+
+def _measure() -> CpuSpeed:
+    before = _cpu_clock()
+    fp32_s, bf16_s = _time_matmuls()
+    load = _other_load(before)
+    speedup = fp32_s / bf16_s
+    logger.info("CPU matmul probe: fp32 %.2f ms, bf16 %.2f ms (bf16 speedup %.2fx), other load %.0f%%",
+                fp32_s * 1e3, bf16_s * 1e3, speedup, load * 100)
+    return CpuSpeed(speedup, time.time(), round(load, 3), "measured")
+
+
+def _keep(path: Path, speed: CpuSpeed) -> None:
+    cache = _read(path)
+    cache[machine_key()] = {"speedup": speed.speedup, "measured_at": speed.measured_at,
+                            "other_load": speed.other_load, "threads": torch.get_num_threads()}
+    _write(path, cache)
+
+
+def _time_matmuls() -> tuple[float, float]:
+    """Best-of-N seconds of one [1, K] x [K, N] linear in fp32 and in bf16.
+
+    The two dtypes alternate rep by rep so that passing noise hits both alike; the minimum rejects it.
+    """
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, _PROBE_IN_FEATURES, generator=gen)
+    w = torch.randn(_PROBE_OUT_FEATURES, _PROBE_IN_FEATURES, generator=gen)  # nn.Linear layout [N, K]
+    operands = [(x, w), (x.to(torch.bfloat16), w.to(torch.bfloat16))]
+    best = [float("inf"), float("inf")]
+    with torch.inference_mode():
+        for rep in range(_PROBE_WARMUP + _PROBE_REPS):
+            for i, (xi, wi) in enumerate(operands):
+                start = time.perf_counter()
+                torch.nn.functional.linear(xi, wi)
+                if rep >= _PROBE_WARMUP:
+                    best[i] = min(best[i], time.perf_counter() - start)
+    return max(best[0], 1e-9), max(best[1], 1e-9)
+
+
+def _cpu_clock() -> tuple[float, float, float]:
+    """(wall, busy CPU seconds of the whole system, CPU seconds of this process)."""
+    t = psutil.cpu_times()
+    busy = sum(t) - t.idle - getattr(t, "iowait", 0.0)
+    own = psutil.Process().cpu_times()
+    return time.perf_counter(), busy, own.user + own.system
+
+
+def _other_load(before: tuple[float, float, float]) -> float:
+    """Fraction of all cores that other processes used since ``before`` (0 = idle, 1 = all busy)."""
+    wall, busy, own = (b - a for a, b in zip(before, _cpu_clock(), strict=True))
+    return max(0.0, busy - own) / max(wall * (psutil.cpu_count() or 1), 1e-9)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        logger.warning("ignoring unreadable cache %s (%s); it will be rewritten", path, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    """Atomic replace, so a crash mid-write never leaves a corrupt cache; failure only costs a re-measure."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning("cannot write cache %s: %s (the measurement will be repeated next time)", path, exc)
