@@ -74,6 +74,11 @@ def cpu_speed_cache_file() -> Path:
     return default_cache_dir() / "cpu_bf16_speedup.json"
 
 
+def kv_cache_dir() -> Path:
+    """Long prompts' keys and values, one folder per model and precision (``core.engine.disk_cache``)."""
+    return default_cache_dir() / "kv"
+
+
 def downloads_dir() -> Path:
     """Where models downloaded from the Hugging Face hub go, one folder per repository."""
     return default_cache_dir() / "models"

@@ -16,6 +16,7 @@ from typing import Any, Iterator, Mapping, Sequence as Seq
 import torch
 from torch import Tensor
 
+from core.engine.disk_cache import DiskCacheConfig, DiskPrefixCache
 from core.engine.grounding import QuoteGrounder
 from core.engine.kv_cache import KVCache
 from core.engine.repetition import RepetitionGuard
@@ -54,6 +55,7 @@ class EngineConfig:
     prefill_step_s: float = 0.25  # a pass with prefill aims at this long, so Stop reaches a long prompt fast; 0: fixed
     compile: bool = False
     speculation: SpeculationConfig = SpeculationConfig()  # prompt-lookup drafts, as many as measured to pay
+    disk_cache: DiskCacheConfig | None = None  # long prompts' keys and values kept on disk (``disk_cache.py``)
 
     def __post_init__(self) -> None:
         if self.max_sequences < 1 or self.context_tokens < 2 or self.step_token_budget < 1:
@@ -118,8 +120,9 @@ class Engine:
         self.cache = KVCache(mc.num_hidden_layers, config.max_sequences, self.context_tokens,
                              mc.num_key_value_heads, mc.head_dim, loaded.compute_dtype, loaded.device)
         self.runner = ModelRunner(loaded.model, self.cache, compile=config.compile)
+        self.disk = DiskPrefixCache(config.disk_cache, self.cache) if config.disk_cache is not None else None
         self.scheduler = Scheduler(config.max_sequences, self.cache.copy_prefix, config.step_token_budget,
-                                   config.max_waiting)
+                                   config.max_waiting, restore=self.disk.restore if self.disk is not None else None)
         self._seqs: dict[str, Sequence] = {}
         self._outputs: dict[str, OutputProcessor] = {}
         self.speculator = Speculator(config.speculation, self.context_tokens) if config.speculation.enabled else None
@@ -201,8 +204,16 @@ class Engine:
         tokens = self._sample(logits, sampled)
         for seq, seg in zip(batch.seqs, batch.segments):
             seq.num_cached = seg.start + seg.length
+        if self.disk is not None:
+            self._save_prompts(sampled)
         now = time.perf_counter()
         return [self._advance(seq, tok, now) for seq, tok in zip(sampled, tokens)]
+
+    def _save_prompts(self, sampled: list[Sequence]) -> None:
+        """Prompts read just now: kept on disk when this pass ended a long prefill (not one mostly reused)."""
+        for seq in sampled:
+            if not seq.output_ids and len(seq.prompt_ids) - seq.metrics.cached_prompt_tokens >= self.disk.config.min_tokens:
+                self.disk.save(seq.slot, seq.prompt_ids)
 
     def _verify(self, batch: ScheduledBatch, logits: Tensor) -> list[TokenEvent]:
         """A pass with drafts: each sampled sequence's rows in turn, token by token (``Speculator.verify``)."""

@@ -15,12 +15,14 @@ import torch
 
 from core.engine.engine import DEFAULT_STEP_TOKENS, Engine, EngineConfig
 from core.tokenizer import Tokenizer
+from core.engine.disk_cache import DiskCacheConfig, model_key
 from core.engine.hardware_probe import probe
 from core.engine.speculative import SpeculationConfig
 from core.hardware import HardwareInfo
 from core.model_config import ModelConfig
 from core.models.checkpoint import find_tensors
 from core.models.loader import FLOAT_PRECISION_DTYPES, LoadedModel, load_model
+from core.paths import kv_cache_dir
 from core.precision import PrecisionPlan, plan, step_down
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class LaunchOptions:
     compile: bool = False
     step_tokens: int = DEFAULT_STEP_TOKENS  # tokens per forward pass at most (the prefill chunk)
     speculation: bool = True  # prompt-lookup drafts where they measure faster (``core.engine.speculative``)
+    kv_disk_mib: int = 0  # long prompts' keys and values kept on disk, at most this much (the server: 4096)
 
 
 @dataclass(slots=True)
@@ -85,9 +88,17 @@ def launch(options: LaunchOptions, on_progress: Callable[[str, float], None] | N
                                                     context_tokens=the_plan.context_tokens,
                                                     max_waiting=options.max_waiting, compile=options.compile,
                                                     step_token_budget=options.step_tokens,
-                                                    speculation=SpeculationConfig(enabled=options.speculation)))
+                                                    speculation=SpeculationConfig(enabled=options.speculation),
+                                                    disk_cache=_disk_cache(options, the_plan)))
     report("ready", 1.0)
     return Launched(engine, the_plan, hw, loaded, notes)
+
+
+def _disk_cache(options: LaunchOptions, the_plan: PrecisionPlan) -> DiskCacheConfig | None:
+    if options.kv_disk_mib <= 0:
+        return None
+    return DiskCacheConfig(kv_cache_dir(), model_key(options.model_dir, the_plan.precision),
+                           max_bytes=options.kv_disk_mib * 2**20)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

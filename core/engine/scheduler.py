@@ -38,8 +38,10 @@ class ScheduledBatch:
 
 class Scheduler:
     def __init__(self, num_slots: int, copy_prefix: Callable[[int, int, int], None], step_token_budget: int = 512,
-                 max_waiting: int = 64) -> None:
-        self.step_token_budget, self.max_waiting = step_token_budget, max_waiting
+                 max_waiting: int = 64, restore: Callable[[int, list[int], int], int] | None = None) -> None:
+        """``restore(slot, prompt, cached)``: a longer cached prefix from elsewhere (``disk_cache``), copied into
+        ``slot``; returns the prompt tokens cached there now."""
+        self.step_token_budget, self.max_waiting, self.restore = step_token_budget, max_waiting, restore
         self.prefill_budget = step_token_budget  # tokens per forward pass now (``tune_prefill``)
         self.slots = SlotPool(num_slots)
         self.copy_prefix = copy_prefix
@@ -106,7 +108,10 @@ class Scheduler:
             self.waiting.popleft()
             if grant.copy_from is not None:
                 self.copy_prefix(grant.copy_from, grant.slot, grant.cached_tokens)
-            seq.slot, seq.num_cached = grant.slot, grant.cached_tokens
+            cached = grant.cached_tokens
+            if self.restore is not None:
+                cached = self.restore(grant.slot, seq.prompt_ids, cached)
+            seq.slot, seq.num_cached = grant.slot, cached
             seq.metrics.cached_prompt_tokens = seq.num_cached
             seq.status = Status.RUNNING
             seq.metrics.scheduled_s = time.perf_counter()

@@ -208,7 +208,8 @@ def serve(options: ServeOptions, token: str, token_generated: bool, announce: An
     service = EngineService(LaunchOptions(options.model_dir, options.precision, options.context_tokens,
                                           options.device, options.threads, options.max_sequences,
                                           options.max_waiting, step_tokens=options.step_tokens,
-                                          speculation=options.speculation), launcher)
+                                          speculation=options.speculation, kv_disk_mib=options.kv_disk_mib),
+                            launcher)
     settings = AppSettings(token=token, port=port, version=version(), max_body_bytes=options.max_body_mib * 2**20)
     app = create_app(service, settings)
 

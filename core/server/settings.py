@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TextIO
 
 from core.api.spawn import TOKEN_ENV
-from core.paths import BUNDLED_MODEL, default_model_dir, engine_log_file, models_dir
+from core.paths import BUNDLED_MODEL, default_model_dir, engine_log_file, kv_cache_dir, models_dir
 from core.precision import PRECISION_CHOICES
+
+KV_DISK_ENV = "PONDER_KV_DISK_CACHE_MIB"  # the default of --kv-disk-cache (tests set 0: each run reads its prompts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class ServeOptions:
     max_waiting: int = 64
     step_tokens: int = 512
     speculation: bool = True  # prompt-lookup drafts (``core.engine.speculative``), where measured to pay
+    kv_disk_mib: int = 4096  # long prompts' keys and values kept on disk (``core.engine.disk_cache``); 0: off
     log_file: Path | None = None
     max_body_mib: int = 8
 
@@ -42,6 +45,8 @@ class ServeOptions:
         if self.max_sequences < 1 or self.max_waiting < 1:  # a request always queues before it runs
             raise ValueError(f"--max-sequences and --max-waiting must be at least 1 "
                              f"(got {self.max_sequences}, {self.max_waiting})")
+        if self.kv_disk_mib < 0:
+            raise ValueError(f"--kv-disk-cache must be 0 (off) or more MiB, got {self.kv_disk_mib}")
         if self.step_tokens < 1:
             raise ValueError(f"--step-tokens must be at least 1, got {self.step_tokens}")
         if self.context_tokens is not None and self.context_tokens < 2:
@@ -64,6 +69,11 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-speculation", dest="speculation", action="store_false",
                    help="never draft tokens from the prompt (prompt-lookup speculative decoding; by default it "
                         "runs where it measures faster, and the output is the same either way)")
+    default_mib = int(os.environ.get(KV_DISK_ENV, "4096") or 0)
+    p.add_argument("--kv-disk-cache", dest="kv_disk_mib", type=int, default=default_mib, metavar="MIB",
+                   help=f"keep the keys and values of long prompts (a document) on disk, in {kv_cache_dir()}, so "
+                        "asking about the same document again, after a restart too, skips reading it; at most this "
+                        f"many MiB, least recently used dropped first (0: off; default ${KV_DISK_ENV} or 4096)")
     p.add_argument("--log-file", type=Path, help=f"log file (default: {engine_log_file()})")
     p.add_argument("--token-stdin", action="store_true",
                    help=f"read the API token from the first line of stdin (else ${TOKEN_ENV}, else a random one)")
@@ -77,6 +87,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
     return ServeOptions(model_dir=Path(model), precision=args.precision, context_tokens=args.context, port=args.port,
                         device=args.device, threads=args.threads, max_sequences=args.max_sequences,
                         max_waiting=args.max_waiting, step_tokens=args.step_tokens, speculation=args.speculation,
+                        kv_disk_mib=args.kv_disk_mib,
                         log_file=args.log_file or engine_log_file())
 
 
