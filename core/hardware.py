@@ -48,6 +48,8 @@ class HardwareInfo:
     cpu_bf16_speedup: float | None = None  # fp32 time / bf16 time of that measurement
     cpu_speed_measured_at: float | None = None  # unix time it was measured (kept per machine since)
     cpu_speed_note: str = ""  # "kept", "measured", or why it was not measured
+    # that measurement's int8/int4 products, seconds per decode-size product: (("int8/bf16", 0.0011), ...)
+    cpu_quant_seconds: tuple[tuple[str, float], ...] = ()
     notes: tuple[str, ...] = ()
 
     @property
@@ -59,6 +61,7 @@ class HardwareInfo:
         out["compute_capability"] = list(self.compute_capability) if self.compute_capability else None
         out["cpu_flags"] = list(self.cpu_flags)
         out["notes"] = list(self.notes)
+        out["cpu_quant_seconds"] = [list(pair) for pair in self.cpu_quant_seconds]
         return out
 
     @classmethod
@@ -68,6 +71,7 @@ class HardwareInfo:
         known["compute_capability"] = tuple(cc) if cc else None
         known["cpu_flags"] = tuple(known.get("cpu_flags") or ())
         known["notes"] = tuple(known.get("notes") or ())
+        known["cpu_quant_seconds"] = tuple((str(k), float(v)) for k, v in known.get("cpu_quant_seconds") or ())
         return cls(**known)
 
 

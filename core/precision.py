@@ -133,10 +133,19 @@ def compute_dtype_for(precision: str, hw: HardwareInfo) -> str:
     if precision in DTYPE_BYTES:
         return precision
     if hw.device == "cpu":  # bf16 halves the KV cache; worth it where the CPU does bf16 fast
+        measured = _quant_seconds(precision, hw)
+        if measured:  # this path's own kernels, timed here: the faster activation dtype (never a 10x slower one)
+            return min(measured, key=measured.__getitem__)
         if hw.cpu_bf16_faster is not None:  # measured here: trust the measurement
             return "bf16" if hw.cpu_bf16_faster else "fp32"
         return "bf16" if any(f in hw.cpu_flags for f in CPU_BF16_FLAGS) else "fp32"
     return "bf16" if hw.supports_bf16 else "fp16"
+
+
+def _quant_seconds(precision: str, hw: HardwareInfo) -> dict[str, float]:
+    """{"fp32": s, "bf16": s}: the measured product time of ``precision``'s weights per activation dtype."""
+    found = {path.partition("/")[2]: s for path, s in hw.cpu_quant_seconds if path.startswith(f"{precision}/")}
+    return found if {"fp32", "bf16"} <= found.keys() else {}
 
 
 def weights_bytes(config: ModelConfig, precision: str, compute_dtype: str = "bf16") -> int:
@@ -338,6 +347,11 @@ def _reasons(chosen: str, requested: str, auto: str | None, order: list[str], es
         needs = " and ".join(f"{p} needs {format_bytes(ests[p].total_bytes)}" for p in order[: order.index(chosen)])
         reasons.append(f"{needs}, but only {free} are free, so the weights are quantized to {chosen} "
                        f"(weight-only); activations and the KV cache stay in {compute}")
+    if chosen in QUANTIZED and _quant_seconds(chosen, hw):
+        times = _quant_seconds(chosen, hw)
+        other = "fp32" if compute == "bf16" else "bf16"
+        reasons.append(f"{chosen} with {compute} activations: {times[compute] * 1e3:.2f} ms per decode-size product "
+                       f"measured on this CPU ({other}: {times[other] * 1e3:.2f} ms)")
     else:
         reasons.append(_why_dense(chosen, hw))
     batch = f" for {concurrent} concurrent sequences" if concurrent > 1 else ""

@@ -20,6 +20,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ import psutil
 import torch
 
 from core.hardware import cpu_name_and_flags
+from core.models.quant import (int4_group_size, int4_matmul, int8_matmul, pack_int4, quantize_int4_rows,
+                               quantize_int8_rows)
 from core.paths import cpu_speed_cache_file
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,9 @@ class CpuSpeed:
     measured_at: float | None = None  # unix time of the measurement kept
     other_load: float | None = None  # share of the CPU other programs used while it was measured
     note: str = ""
+    # seconds of one decode-size product per weight-only path, "int8/bf16" (weights / activations) ...: what
+    # int8 and int4 compute in (their kernels' speed per activation dtype is not the dense matmul's)
+    paths: tuple[tuple[str, float], ...] = ()
 
     @property
     def bf16_faster(self) -> bool | None:
@@ -104,7 +110,10 @@ def kept_speed(cache_path: Path | None = None) -> CpuSpeed | None:
     entry = _read(cache_path or cpu_speed_cache_file()).get(machine_key())
     if not isinstance(entry, dict) or not isinstance(entry.get("speedup"), (int, float)) or entry["speedup"] <= 0:
         return None
-    return CpuSpeed(float(entry["speedup"]), entry.get("measured_at"), entry.get("other_load"), "kept")
+    paths = entry.get("paths")
+    paths = tuple((str(k), float(v)) for k, v in paths.items() if isinstance(v, (int, float)) and v > 0) \
+        if isinstance(paths, dict) else ()
+    return CpuSpeed(float(entry["speedup"]), entry.get("measured_at"), entry.get("other_load"), "kept", paths)
 
 
 def _busy_note(load: float) -> str:
@@ -114,17 +123,20 @@ def _busy_note(load: float) -> str:
 def _measure() -> CpuSpeed:
     before = _cpu_clock()
     fp32_s, bf16_s = _time_matmuls()
+    paths = _time_quantized_paths()
     load = _other_load(before)
     speedup = fp32_s / bf16_s
-    logger.info("CPU matmul probe: fp32 %.2f ms, bf16 %.2f ms (bf16 speedup %.2fx), other load %.0f%%",
-                fp32_s * 1e3, bf16_s * 1e3, speedup, load * 100)
-    return CpuSpeed(speedup, time.time(), round(load, 3), "measured")
+    logger.info("CPU matmul probe: fp32 %.2f ms, bf16 %.2f ms (bf16 speedup %.2fx); %s; other load %.0f%%",
+                fp32_s * 1e3, bf16_s * 1e3, speedup, ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in paths.items()),
+                load * 100)
+    return CpuSpeed(speedup, time.time(), round(load, 3), "measured", tuple(paths.items()))
 
 
 def _keep(path: Path, speed: CpuSpeed) -> None:
     cache = _read(path)
     cache[machine_key()] = {"speedup": speed.speedup, "measured_at": speed.measured_at,
-                            "other_load": speed.other_load, "threads": torch.get_num_threads()}
+                            "other_load": speed.other_load, "threads": torch.get_num_threads(),
+                            "paths": dict(speed.paths)}
     _write(path, cache)
 
 
@@ -146,6 +158,32 @@ def _time_matmuls() -> tuple[float, float]:
                 if rep >= _PROBE_WARMUP:
                     best[i] = min(best[i], time.perf_counter() - start)
     return max(best[0], 1e-9), max(best[1], 1e-9)
+
+
+def _time_quantized_paths() -> dict[str, float]:
+    """Best-of-N seconds of the engine's own int8 and int4 products (``core.models.quant``) at the probe's
+    decode shape, with fp32 and with bf16 activations, alternating rep by rep like ``_time_matmuls``."""
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(_PROBE_OUT_FEATURES, _PROBE_IN_FEATURES, generator=gen)
+    x = torch.randn(1, _PROBE_IN_FEATURES, generator=gen)
+    q8, scales8 = quantize_int8_rows(w)
+    group = int4_group_size(_PROBE_IN_FEATURES, _PROBE_OUT_FEATURES) or 32
+    q4, scales_zeros = quantize_int4_rows(w, group)
+    packed = pack_int4(q4, torch.device("cpu"))
+    runs = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        xd, s8, sz = x.to(dtype), scales8.to(dtype), scales_zeros.to(dtype)
+        runs[f"int8/{name}"] = partial(int8_matmul, xd, q8, s8, None)
+        runs[f"int4/{name}"] = partial(int4_matmul, xd, packed, group, sz, None)
+    best = dict.fromkeys(runs, float("inf"))
+    with torch.inference_mode():
+        for rep in range(_PROBE_WARMUP + _PROBE_REPS):
+            for key, run in runs.items():
+                start = time.perf_counter()
+                run()
+                if rep >= _PROBE_WARMUP:
+                    best[key] = min(best[key], time.perf_counter() - start)
+    return {k: max(v, 1e-9) for k, v in best.items()}
 
 
 def _cpu_clock() -> tuple[float, float, float]:

@@ -51,7 +51,8 @@ def probe(device: str = "auto", *, measure_bf16: bool = True, cache_path: Path |
                    total_memory_bytes=base.ram_total_bytes, free_memory_bytes=base.ram_available_bytes,
                    supports_bf16=cpu_has_native_bf16(flags), supports_fp16=True,
                    cpu_bf16_faster=speed.bf16_faster, cpu_bf16_speedup=speed.speedup,
-                   cpu_speed_measured_at=speed.measured_at, cpu_speed_note=speed.note, notes=tuple(notes))
+                   cpu_speed_measured_at=speed.measured_at, cpu_speed_note=speed.note,
+                   cpu_quant_seconds=speed.paths, notes=tuple(notes))
 
 
 def _host_info() -> HardwareInfo:
@@ -121,4 +122,5 @@ def with_kept_cpu_speed(hw: HardwareInfo, cache_path: Path | None = None) -> Har
         return hw
     kept = kept_speed(cache_path)
     return hw if kept is None else replace(hw, cpu_bf16_faster=kept.bf16_faster, cpu_bf16_speedup=kept.speedup,
-                                            cpu_speed_measured_at=kept.measured_at, cpu_speed_note=kept.note)
+                                            cpu_speed_measured_at=kept.measured_at, cpu_speed_note=kept.note,
+                                            cpu_quant_seconds=kept.paths)
