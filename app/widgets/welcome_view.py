@@ -24,8 +24,9 @@ WHAT_PONDER_DOES = (
 )
 BUNDLED_GOOD_AT = ("short company documents like the sample: looking up a fact, following two or three links (a "
                    "team's manager, then that manager's office), sums and differences of the numbers it states")
-BUNDLED_NOT_GOOD_AT = ("other kinds of text, long documents, dates, facts the document does not state: it is a small "
-                       "demonstration model, not a general one")
+BUNDLED_NOT_GOOD_AT = ("documents written unlike the sample (in plain-English memos and letters it finds the right "
+                       "sentence about one time in four), long documents, dates: it is a small demonstration model, "
+                       "not a general one")
 
 
 class WelcomeView(QWidget):

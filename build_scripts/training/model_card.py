@@ -185,14 +185,19 @@ KIND_LABELS = {"lookup": "lookup", "two_hop": "two-hop", "arithmetic": "sum / di
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """The card's one line on what the model can and cannot do (the model panel shows it), measured."""
+    """The card's one line on what the model can and cannot do (the model panel shows it), measured: on documents
+    nobody trained on, and on documents like its training data (lookup up to 1,000 tokens)."""
     kinds = (report.get("handwritten") or {}).get("by_kind") or {}
     measured = ", ".join(f"{KIND_LABELS[k]} {kinds[k]['accuracy']:.0%}" for k in ("lookup", "two_hop", "arithmetic")
                          if k in kinds and kinds[k]["n"])
-    on_set = f" (on documents nobody trained on: {measured})" if measured else ""
-    return (f"A small demonstration model: finds facts in short plain-English documents, follows two-step links and "
-            f"adds or subtracts the numbers they state{on_set}; not for long documents, dates, tables or general "
-            "questions.")
+    lookup = (report.get("table") or {}).get("lookup") or {}
+    like_training = [lookup[b] for b in TARGET_BUCKETS if b in lookup]
+    parts = [f"on short plain-English documents nobody trained on it answers {measured}"] if measured else []
+    if like_training:
+        parts.append(f"on documents like its training data, lookup {sum(like_training) / len(like_training):.0%}")
+    measured_text = f" ({'; '.join(parts)})" if parts else ""
+    return (f"A small demonstration model that reads short documents step by step, quoting them{measured_text}; "
+            "not for real work: load a real reasoning model for that.")
 
 
 def _handwritten_section(result: dict[str, Any] | None, what: str) -> str:

@@ -18,7 +18,12 @@ from build_scripts.training.export_heldout import heldout_examples, heldout_json
 from build_scripts.training.tasks import heldout_set
 from core.bench import quality
 from core.bench.heldout import HELDOUT_FILE, has_heldout, load_heldout
+from build_scripts.evaluation import handwritten
+from core.commands.serve import EXAMPLE_CONTENT
 from core.engine.engine import Engine, EngineConfig
+from core.engine.grounding import DEFAULT_OPENER, grounder_for, quotable
+from core.engine.sampler import SamplingParams
+from core.server.model_state import GenerationDefaults
 from core.models.loader import load_model
 from core.tokenizer import Tokenizer
 
@@ -34,8 +39,11 @@ def engine() -> Engine:
 
 def test_the_bundled_model_loads_like_a_real_checkpoint(engine: Engine) -> None:
     assert json.loads((MODEL / "config.json").read_text())["architectures"] == ["Qwen2ForCausalLM"]
-    assert (MODEL / "README.md").read_text().startswith("# ponder-reasoner-mini")
-    assert (MODEL / "model.safetensors").stat().st_size <= 40 * 1024 * 1024
+    card = (MODEL / "README.md").read_text()
+    assert card.startswith("---\nlicense: mit\nsummary: ") and "\n# ponder-reasoner-mini\n" in card
+    assert (MODEL / "model.safetensors").stat().st_size <= 100 * 1024 * 1024
+    defaults = GenerationDefaults.from_dir(MODEL)
+    assert defaults.quote_opener == DEFAULT_OPENER and defaults.max_tokens == 2048
     tokenizer = engine.tokenizer
     ids = tokenizer.prompt_ids([{"role": "user", "content": "hi"}])
     assert tokenizer.decode(ids, skip_special_tokens=False).startswith("<｜begin▁of▁sentence｜><｜User｜>hi<｜Assistant｜>")
@@ -48,8 +56,8 @@ def test_it_answers_held_out_questions_with_well_formed_traces(engine: Engine) -
     report = evaluate(engine, examples, max_tokens=768)
     assert all(r.well_formed for r in report.results), [r.response for r in report.results if not r.well_formed]
     correct = [r.family for r in report.results if r.correct]
-    # measured: 5 of these 6, all but the contradiction (the card: lookup 100% and multi-hop 95% in 200-500
-    # token documents, comparison 20-25%, contradiction 0%); the lookup and the multi-hop question must be
+    # measured: 5 of these 6, all but the contradiction (the card: lookup 90% and multi-hop 70% in 200-500
+    # token documents, comparison 15-25%, contradiction 0%); the lookup and the multi-hop question must be
     # among them
     assert {"lookup", "multihop"} <= set(correct) and len(correct) >= 4, f"only {correct} of {FAMILIES} answered right"
 
@@ -63,7 +71,7 @@ def test_it_counts_a_teams_projects_by_walking_their_chain(engine: Engine) -> No
     report = evaluate(engine, examples, max_tokens=768)
     for r in report.results:
         assert r.well_formed and "1. Find the first project in the plan of the" in r.response, r.response
-    # measured: 3 of 3 (the card: arithmetic 95% in 200-500 token documents)
+    # measured: 3 of 3 (the card: arithmetic 40% in 200-500 token documents)
     assert sum(r.correct for r in report.results) >= 2, [r.response for r in report.results]
 
 
@@ -82,5 +90,33 @@ def test_the_benchmark_asks_the_shipped_questions(engine: Engine) -> None:
     """The benchmark's task accuracy (a quick run's 4 questions) through the core scorer, no training code."""
     assert has_heldout(MODEL)
     result = quality.task_accuracy(engine, MODEL, 4, max_tokens=256)
-    # measured: 2 of 4 right, 3 of 4 well-formed (arithmetic, causal, comparison, contradiction; 256 tokens)
+    # measured: 2 of 4 right, 4 of 4 well-formed (arithmetic, causal, comparison, contradiction; 256 tokens)
     assert result["n"] == 4 and result["accuracy"] >= 0.25 and result["well_formed_rate"] >= 0.5, result
+
+
+def test_the_serve_banners_example_is_answered_right(engine: Engine) -> None:
+    """``ponder serve`` suggests a curl request; the bundled model must answer it, grounded as the server does."""
+    tokenizer = engine.tokenizer
+    prompt = tokenizer.prompt_ids([{"role": "user", "content": EXAMPLE_CONTENT}])
+    grounder = grounder_for(tokenizer, quotable(EXAMPLE_CONTENT), DEFAULT_OPENER)
+    done = engine.generate_batch([prompt], SamplingParams(max_tokens=512), grounders=[grounder])[0]
+    text = tokenizer.decode(done.token_ids, skip_special_tokens=True)
+    assert "Agnes Holt" in text.rpartition("</think>")[2], text
+
+
+def test_it_reads_hand_written_documents_with_real_quotes(engine: Engine) -> None:
+    """A fixed slice of the hand-written evaluation (one lookup per document, the first 12 documents): answered
+    through the engine with grounded quotes, every quotation checked against its document by text."""
+    items, seen = [], set()
+    for item in handwritten.load():
+        if item.kind == "lookup" and item.document_id not in seen and len(seen) < 12:
+            seen.add(item.document_id)
+            items.append(item)
+    graded = handwritten.evaluate(engine, items, DEFAULT_OPENER, max_tokens=768)
+    assert not [g.quotes_outside for g in graded if g.quotes_outside]
+    # measured: 4 of these 12 right, 2 cut by the repetition guard (the card: lookup 25% on the whole set, 20 of
+    # its 137 answers stopped as loops); the issue asks for 85% and none
+    looped = [g.item.question for g in graded if g.looped]
+    assert len(looped) <= 2, looped
+    right = [g.item.question for g in graded if g.correct]
+    assert len(right) >= 4, [(g.item.question, g.response[-300:]) for g in graded if not g.correct]

@@ -1,6 +1,6 @@
 """The welcome screen's sample document: its three questions, asked through the real engine on the bundled model
 exactly as the window sends them (the document parsed in a worker process, the window's prompt around it),
-greedy, one at a time, are answered right. ``ponder --self-test`` asks the same through the window."""
+greedy, quotes grounded as the server grounds them for this model, one at a time, are answered right. ``ponder --self-test`` asks the same through the window."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from core.bench.scoring import answer_correct
 from core.documents import ContextBudget, DocumentContext, DocumentSet, TokenizerCounter, parse_document
 from core.engine.engine import Engine, EngineConfig
+from core.engine.grounding import grounder_for, quotable
 from core.engine.sampler import SamplingParams
 from core.models.loader import load_model
+from core.server.model_state import GenerationDefaults
 from core.samples import answer_matches, load_sample
 from core.tokenizer import Tokenizer
 
@@ -55,8 +57,13 @@ def test_the_sample_is_a_short_document_of_the_bundled_models_kind(context):
                          ids=[q.kind.replace(" ", "-") for q in SAMPLE.questions])
 def test_the_bundled_model_answers_the_sample_questions_right(engine, context, index):
     question = SAMPLE.questions[index]
-    prompt = engine.tokenizer.prompt_ids(window_messages(context, question.question))
-    done = engine.generate_batch([prompt], SamplingParams(max_tokens=768))[0]
+    messages = window_messages(context, question.question)
+    prompt = engine.tokenizer.prompt_ids(messages)
+    opener = GenerationDefaults.from_dir(MODEL).quote_opener
+    assert opener  # the bundled model's quotes are grounded by default
+    source = "\n\n".join(quotable(m["content"]) for m in messages if m["role"] in ("system", "user"))
+    done = engine.generate_batch([prompt], SamplingParams(max_tokens=768),
+                                 grounders=[grounder_for(engine.tokenizer, source, opener)])[0]
     response = engine.tokenizer.decode(done.token_ids, skip_special_tokens=True)
     assert answer_matches(question.answer, response) == answer_correct(question.answer, response)  # one rule
     assert answer_matches(question.answer, response), f"{question.question!r} -> {response[-400:]!r}"
