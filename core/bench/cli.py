@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.api import bench_report as report
@@ -78,7 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__.split("\n\n")[0])
     add_bench_arguments(parser, "a random-weight checkpoint with DeepSeek-R1-Distill-Qwen-1.5B's config, built once")
     parser.set_defaults(hf=True)
+    parser.add_argument("--llama-bench", type=Path, metavar="PATH",
+                        help="instead of the suite: Ponder beside this llama-bench binary on the same weights "
+                             "converted to GGUF, interleaved, ratios per round (core.bench.llama_cpp)")
+    parser.add_argument("--llama-convert", type=Path, metavar="PATH",
+                        help="llama.cpp's convert_hf_to_gguf.py (default: found above the llama-bench binary)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --llama-bench: rounds (default 3)")
     args = parser.parse_args(argv)
+    if args.llama_bench is not None:
+        from core.bench.llama_cpp import compare
+
+        precisions = [p.strip() for p in (args.precisions or "bf16,fp16,int8,int4").split(",") if p.strip()]
+        return compare(args.llama_bench, precisions, args.rounds, args.threads, args.llama_convert)
     if args.model is not None:
         return run(args)
     from core.bench.random_checkpoint import benchmark_checkpoint
