@@ -21,6 +21,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.engine.engine import Engine
 
 GGUF_TYPES = {"bf16": "bf16", "fp16": "f16", "int8": "q8_0", "int4": "q4_0"}  # ours -> llama.cpp's
 PREFILL_TOKENS = 512
@@ -90,7 +94,7 @@ def llama_speeds(llama_bench: Path, gguf: Path, threads: int) -> Speeds:
                   run("-p", "0", "-n", str(DECODE_TOKENS), "-d", str(DEPTH_TOKENS)))
 
 
-def ponder_speeds(engine, seed: int) -> Speeds:  # noqa: ANN001 - an Engine; imported with torch by the caller
+def ponder_speeds(engine: Engine, seed: int) -> Speeds:
     from core.bench.timing import single
 
     prefill = single(engine, PREFILL_TOKENS, 1, seed)
