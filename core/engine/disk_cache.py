@@ -122,9 +122,10 @@ class DiskPrefixCache:
             raise ValueError("saved for another layout")
         if meta.get("digest") != _digest([*layers, tokens]) or tokens.tolist() != entry.tokens:
             raise ValueError("its contents changed since it was written")
-        for kv, saved in zip(self.cache.kv, layers):
+        for kv, saved in zip(self.cache.kv, layers):  # all checked before any is copied into the slot
             if tuple(saved.shape) != (kv.shape[1], len(entry.tokens), kv.shape[3]) or saved.dtype != kv.dtype:
                 raise ValueError(f"a layer of shape {tuple(saved.shape)}, {saved.dtype}")
+        for kv, saved in zip(self.cache.kv, layers):
             kv[slot, :, :n] = saved[:, :n]
 
     # --- save (a copy on the engine thread, the write on another) ---------------------------------------------
