@@ -21,8 +21,8 @@ import psutil
 logger = logging.getLogger(__name__)
 
 # ISA features that matter for LLM matmuls on CPU (names as Linux spells them in /proc/cpuinfo).
-CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx_vnni",
-                         "avx512_fp16", "amx_fp16")
+CPU_FLAGS_OF_INTEREST = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_bf16",
+                         "amx_int8", "avx512_vnni", "avx_vnni", "avx512_fp16", "amx_fp16")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.models import quant
+from core.models.decode import matmul_of
 from core.models.transformer import Transformer
 
 
@@ -37,17 +38,8 @@ def decode_matmuls(model: Transformer) -> list[Callable[[], Tensor]]:
     calls = []
     for m in linears:
         x = torch.randn(1, m.in_features, dtype=dtype, device=model.norm.weight.device)
-        calls.append(_raw_matmul(m, x))
+        calls.append(partial(matmul_of(m), x))  # the product decode runs, whichever kernel that is
     return calls
-
-
-def _raw_matmul(m: nn.Module, x: Tensor) -> Callable[[], Tensor]:
-    if isinstance(m, quant.Int8Linear):
-        return lambda: torch.ops.aten._weight_int8pack_mm(x, m.weight, m.scales)
-    if isinstance(m, quant.Int4Linear):
-        op = torch.ops.aten._weight_int4pack_mm if m.weight.is_cuda else torch.ops.aten._weight_int4pack_mm_for_cpu
-        return lambda: op(x, m.weight, m.group, m.scales_and_zeros)
-    return lambda: F.linear(x, m.weight)
 
 
 @torch.inference_mode()

@@ -20,6 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from core.hardware import cpu_has_native_fp16
+from core.kernels import ops as kernel_ops
+from core.kernels.build import Kernels, kernel_status
 from core.models import quant
 from core.models.checkpoint import FLOAT_DTYPES, CheckpointError, RowReader, TensorInfo, find_tensors
 from core.model_config import ModelConfig
@@ -76,10 +78,17 @@ def load_model(model_dir: str | Path, precision: str = "fp32", device: str | tor
 
     with torch.device("meta"):
         model = Transformer(config)
-    notes = _swap_quantized_modules(model, precision, dtype) if precision in ("int8", "int4") else []
-    if precision == "fp16" and device.type == "cpu" and not cpu_has_native_fp16():
-        _swap_linears(model, lambda _, m: quant.WideningFp16Linear(m.in_features, m.out_features, m.bias is not None,
-                                                                 device="meta", dtype=dtype))
+    kernels, notes = None, []
+    if device.type == "cpu" and precision != "fp32":
+        status = kernel_status()
+        kernels = status.kernels
+        notes.append(status.reason)
+    if precision in ("int8", "int4"):
+        notes += _swap_quantized_modules(model, precision, dtype, kernels)
+    widen = precision == "fp16" and device.type == "cpu" and not cpu_has_native_fp16()
+    if widen or (kernels is not None and precision in ("bf16", "fp16")):
+        _swap_linears(model, lambda _, m: _cpu_linear(m, dtype, kernels, widen))
+    if widen:
         notes.append("fp16 on a CPU without fp16 arithmetic: prefill widens the weights to fp32 per call")
     state: dict[str, Tensor] = {}
     with RowReader() as reader, torch.no_grad():
@@ -162,19 +171,27 @@ def _check_tensors(cfg: ModelConfig, targets: list[_Target], tensors: dict[str, 
         log.warning("ignoring %d unexpected tensors, e.g. %s", len(extra), extra[:3])
 
 
-def _swap_quantized_modules(model: Transformer, precision: str, dtype: torch.dtype) -> list[str]:
+def _cpu_linear(m: nn.Linear, dtype: torch.dtype, kernels: Kernels | None, widen: bool) -> quant.CpuLinear:
+    layer = quant.CpuLinear(m.in_features, m.out_features, m.bias is not None, device="meta", dtype=dtype)
+    layer.kernels, layer.widen = kernels, widen
+    return layer
+
+
+def _swap_quantized_modules(model: Transformer, precision: str, dtype: torch.dtype,
+                            kernels: Kernels | None) -> list[str]:
     """Replace nn.Linear (and the embedding) by their quantised versions, still on meta."""
     notes: list[str] = []
 
     def quantized(name: str, module: nn.Linear) -> nn.Module:
         bias = module.bias is not None
-        group = quant.int4_group_size(module.in_features, module.out_features) if precision == "int4" else None
+        group = quant.int4_group_size(module.in_features, module.out_features, kernels is not None) \
+            if precision == "int4" else None
         if precision == "int4" and group is not None:
-            return quant.Int4Linear(module.in_features, module.out_features, bias, dtype, group, "meta")
+            return quant.Int4Linear(module.in_features, module.out_features, bias, dtype, group, "meta", kernels)
         if precision == "int4":
             notes.append(f"{name}: shape {module.out_features}x{module.in_features} does not suit the int4 "
                          "kernels, kept at int8")
-        return quant.Int8Linear(module.in_features, module.out_features, bias, dtype, "meta")
+        return quant.Int8Linear(module.in_features, module.out_features, bias, dtype, "meta", kernels)
 
     _swap_linears(model, quantized)
     emb = model.embed_tokens
@@ -228,6 +245,15 @@ def _convert_rows(rows: "_StackedRows", shape: tuple[int, ...], dtype: torch.dty
 def _load_int4(rows: "_StackedRows", target: _Target, module: quant.Int4Linear, dtype: torch.dtype,
                device: torch.device) -> dict[str, Tensor]:
     n, k = target.shape
+    if module.kernels is not None:  # Ponder's layout: rows of nibbles, fp32 (scale, zero) per row and group
+        packed = torch.empty(n, k // 2, dtype=torch.uint8)
+        sz = torch.empty(n, k // module.group, 2, dtype=torch.float32)
+        for r0, block in rows.blocks(dtype_bytes=8):
+            _check_finite(rows, block, r0)
+            q, block_sz = quant.quantize_int4_rows(block, module.group)
+            packed[r0:r0 + len(block)] = kernel_ops.pack_int4_rows(q)
+            sz[r0:r0 + len(block)] = block_sz.transpose(0, 1)
+        return {f"{target.name}.weight": packed, f"{target.name}.scales_and_zeros": sz}
     sz = torch.empty(k // module.group, n, 2, dtype=dtype, device=device)
     if device.type == "cuda":
         q_all = torch.empty(n, k, dtype=torch.int32)

@@ -1,12 +1,16 @@
-"""Weight-only int8 and int4 layers, run by torch's packed-weight matmul kernels (and fp16 layers for CPUs
-without fp16 arithmetic).
+"""The projection layers of a loaded model: weight-only int8 and int4, and bf16/fp16 on CPU.
 
 Decode is memory-bound, so bytes read per token set the speed: int8 halves bf16's bytes, int4 quarters
 them. Activations stay in the compute dtype (bf16 where the CPU has native bf16, else fp32).
 
+On CPU, products of a few rows (decode, speculative verification, a few batched streams) run Ponder's own
+kernels (``core.kernels``) when the loader found them, which stream the weights at the memory bus's speed;
+wider products (prefill chunks) run torch's GEMM. Without them, torch's kernels run every product.
+
 - int8: symmetric, one scale per output channel; ``aten._weight_int8pack_mm`` (CPU and CUDA).
 - int4: asymmetric, a scale and a zero per group of input channels (gpt-fast's scheme:
-  w = (q - 8) * scale + zero); ``aten._weight_int4pack_mm_for_cpu`` on CPU, ``_weight_int4pack_mm`` on CUDA.
+  w = (q - 8) * scale + zero); on CPU with Ponder's kernels in their own layout (``kernels.ops``), else
+  ``aten._weight_int4pack_mm_for_cpu``; ``_weight_int4pack_mm`` on CUDA.
 
 Each quantiser works on a block of whole rows, so the loader can quantise a huge matrix (an LM head of
 150k rows) a slice at a time and peak memory stays near the final size.
@@ -21,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.kernels import ops
+from core.kernels.build import Kernels
+
 INT4_GROUP_SIZES = (128, 64, 32)
 # From this many rows (a prefill chunk) an int8 layer dequantises its weight for the call and runs the
 # compute dtype's GEMM: the int8 kernel is built for decode-sized batches. Measured on a 2-core EPYC,
@@ -34,9 +41,10 @@ INT4_ROW_BLOCK = 64  # the CPU int4 packing is independent per block of 64 rows
 _CUDA_INNER_K_TILES = 8
 
 
-def int4_group_size(in_features: int, out_features: int) -> int | None:
-    """Largest supported group that divides the input width; None if the kernels cannot take the shape."""
-    if out_features % 16:  # the packed layouts tile output channels by 16
+def int4_group_size(in_features: int, out_features: int, any_rows: bool = False) -> int | None:
+    """Largest supported group that divides the input width; None if the kernels cannot take the shape
+    (torch's packed layouts need a multiple of 16 rows, Ponder's kernels, ``any_rows``, take any)."""
+    if out_features % 16 and not any_rows:
         return None
     return next((g for g in INT4_GROUP_SIZES if in_features % g == 0), None)
 
@@ -68,45 +76,56 @@ def pack_int4(q: Tensor, device: torch.device) -> Tensor:
     return torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
 
 
-class WideningFp16Linear(nn.Linear):
-    """fp16 weights on a CPU without fp16 arithmetic: prefill-sized calls run the fp32 GEMM on the weight
-    widened for the call (exact: every fp16 value is an fp32 value) and round the result back to fp16;
-    decode-sized calls keep the fp16 kernel, which reads half the bytes."""
+class CpuLinear(nn.Linear):
+    """bf16 or fp16 weights on CPU: few-row products through Ponder's kernels (when ``kernels`` is set), the
+    rest through torch's GEMM; with ``widen`` (fp16 on a CPU without fp16 arithmetic) prefill-sized calls
+    run the fp32 GEMM on the weight widened for the call (exact: every fp16 value is an fp32 value) and
+    round the result back to fp16."""
+
+    kernels: Kernels | None = None
+    widen: bool = False
 
     def forward(self, x: Tensor) -> Tensor:
-        return widening_fp16_matmul(x, self.weight, self.bias)
+        out = cpu_matmul(x.reshape(-1, x.shape[-1]), self.weight, self.bias, self.kernels, self.widen)
+        return out.view(*x.shape[:-1], self.out_features)
 
     def matmul_fn(self) -> Callable[[Tensor], Tensor]:
         """x [N, K] -> [N, out_features] with the weights bound (for ``TokenDecoder``)."""
-        return partial(widening_fp16_matmul, weight=self.weight, bias=self.bias)
+        return partial(cpu_matmul, weight=self.weight, bias=self.bias, kernels=self.kernels, widen=self.widen)
 
 
-def widening_fp16_matmul(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    if x.numel() < FP16_WIDEN_MIN_ROWS * x.shape[-1]:
-        return F.linear(x, weight, bias)
-    return F.linear(x.float(), weight.float(), None if bias is None else bias.float()).to(x.dtype)
+def cpu_matmul(x2: Tensor, weight: Tensor, bias: Tensor | None, kernels: Kernels | None, widen: bool) -> Tensor:
+    kind = "bf16" if weight.dtype == torch.bfloat16 else "fp16"
+    if kernels is not None and x2.shape[0] <= kernels.max_rows[kind]:
+        return ops.dense(kernels, x2, weight, bias=bias)
+    if widen and x2.shape[0] >= FP16_WIDEN_MIN_ROWS:
+        return F.linear(x2.float(), weight.float(), None if bias is None else bias.float()).to(x2.dtype)
+    return F.linear(x2, weight, bias)
 
 
 class Int8Linear(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool, dtype: torch.dtype,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, kernels: Kernels | None = None) -> None:
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features, self.out_features, self.kernels = in_features, out_features, kernels
         self.register_buffer("weight", torch.empty(out_features, in_features, dtype=torch.int8, device=device))
         self.register_buffer("scales", torch.empty(out_features, dtype=dtype, device=device))
         self.bias = nn.Parameter(torch.empty(out_features, dtype=dtype, device=device), requires_grad=False) \
             if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        out = int8_matmul(x.reshape(-1, x.shape[-1]), self.weight, self.scales, self.bias)
+        out = int8_matmul(x.reshape(-1, x.shape[-1]), self.weight, self.scales, self.bias, self.kernels)
         return out.view(*x.shape[:-1], self.out_features)
 
     def matmul_fn(self) -> Callable[[Tensor], Tensor]:
         """x [N, K] -> [N, out_features] with the weights bound: ``forward`` without reshapes or lookups."""
-        return partial(int8_matmul, weight=self.weight, scales=self.scales, bias=self.bias)
+        return partial(int8_matmul, weight=self.weight, scales=self.scales, bias=self.bias, kernels=self.kernels)
 
 
-def int8_matmul(x2: Tensor, weight: Tensor, scales: Tensor, bias: Tensor | None) -> Tensor:
+def int8_matmul(x2: Tensor, weight: Tensor, scales: Tensor, bias: Tensor | None,
+                kernels: Kernels | None = None) -> Tensor:
+    if kernels is not None and x2.shape[0] <= kernels.max_rows["int8"]:
+        return ops.dense(kernels, x2, weight, scales, bias)
     if x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:  # int8 * scales promotes to the compute dtype in one pass
         return F.linear(x2, weight * scales[:, None], bias)
     out = torch.ops.aten._weight_int8pack_mm(x2, weight, scales)
@@ -114,32 +133,43 @@ def int8_matmul(x2: Tensor, weight: Tensor, scales: Tensor, bias: Tensor | None)
 
 
 class Int4Linear(nn.Module):
+    """int4 weights [N, K/2] bytes with a scale and a zero per group. With ``kernels`` (CPU) the bytes are in
+    ``ops.pack_int4_rows``' layout and ``scales_and_zeros`` is fp32 [N, K/group, 2]; otherwise in torch's
+    packed layout with ``scales_and_zeros`` [K/group, N, 2] in the compute dtype."""
+
     def __init__(self, in_features: int, out_features: int, bias: bool, dtype: torch.dtype, group: int,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, kernels: Kernels | None = None) -> None:
         super().__init__()
-        self.in_features, self.out_features, self.group = in_features, out_features, group
+        self.in_features, self.out_features, self.group, self.kernels = in_features, out_features, group, kernels
         if torch.device(device or "cpu").type == "cuda":
             packed = (out_features // 8, in_features // (_CUDA_INNER_K_TILES * 16), 32, _CUDA_INNER_K_TILES // 2)
             self.register_buffer("weight", torch.empty(packed, dtype=torch.int32, device=device))
         else:
             self.register_buffer("weight", torch.empty(out_features, in_features // 2, dtype=torch.uint8,
                                                        device=device))
-        self.register_buffer("scales_and_zeros", torch.empty(in_features // group, out_features, 2, dtype=dtype,
+        sz_shape = (out_features, in_features // group, 2) if kernels else (in_features // group, out_features, 2)
+        self.register_buffer("scales_and_zeros", torch.empty(sz_shape, dtype=torch.float32 if kernels else dtype,
                                                              device=device))
         self.bias = nn.Parameter(torch.empty(out_features, dtype=dtype, device=device), requires_grad=False) \
             if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        out = int4_matmul(x.reshape(-1, x.shape[-1]), self.weight, self.group, self.scales_and_zeros, self.bias)
+        out = int4_matmul(x.reshape(-1, x.shape[-1]), self.weight, self.group, self.scales_and_zeros, self.bias,
+                          self.kernels)
         return out.view(*x.shape[:-1], self.out_features)
 
     def matmul_fn(self) -> Callable[[Tensor], Tensor]:
         """x [N, K] -> [N, out_features] with the weights bound: ``forward`` without reshapes or lookups."""
         return partial(int4_matmul, weight=self.weight, group=self.group, scales_and_zeros=self.scales_and_zeros,
-                       bias=self.bias)
+                       bias=self.bias, kernels=self.kernels)
 
 
-def int4_matmul(x2: Tensor, weight: Tensor, group: int, scales_and_zeros: Tensor, bias: Tensor | None) -> Tensor:
+def int4_matmul(x2: Tensor, weight: Tensor, group: int, scales_and_zeros: Tensor, bias: Tensor | None,
+                kernels: Kernels | None = None) -> Tensor:
+    if kernels is not None:
+        if x2.shape[0] <= kernels.max_rows["int4"]:
+            return ops.int4(kernels, x2, weight, scales_and_zeros, group, bias)
+        return ops.int4_by_blocks(kernels, x2, weight, scales_and_zeros, group, bias)
     x2 = x2.contiguous()  # the int4 kernels need a dense A
     if x2.is_cuda:
         out = torch.ops.aten._weight_int4pack_mm(x2, weight, group, scales_and_zeros)

@@ -33,7 +33,8 @@ def test_widening_fp16_linear_computes_the_fp16_product_on_both_paths(rows: int)
     """Below the threshold the fp16 kernel, from it the fp32 GEMM on the widened weight: both round the
     exact product of the stored fp16 values to fp16."""
     torch.manual_seed(0)
-    layer = quant.WideningFp16Linear(64, 96, bias=True, dtype=torch.float16)
+    layer = quant.CpuLinear(64, 96, bias=True, dtype=torch.float16)
+    layer.widen = True
     x = torch.randn(1, rows, 64).half()
     reference = F.linear(x.float(), layer.weight.float(), layer.bias.float())
     got = layer(x)

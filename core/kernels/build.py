@@ -1,0 +1,159 @@
+"""Compile ``gemv.c`` for this CPU's instruction set and load it, or say why it cannot be used.
+
+The kernels are C compiled by the system's C compiler at first use (a second or two) and kept in the cache
+folder, keyed by the source, the instruction set and the compiler, so later starts only load them. A bundle
+ships them prebuilt (``PONDER_KERNELS_DIR``, filled by ``build_scripts/build.py``). Where neither a prebuilt
+library nor a compiler exists, or the CPU has none of the instruction sets below, the engine runs torch's
+kernels and the plan says so: decode is slower, nothing else changes.
+
+``PONDER_KERNELS`` picks for measurements and tests: ``off``, or an instruction set this CPU has
+(``avx2`` on an AVX-512 machine measures what an AVX2-only laptop gets).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.hardware import cpu_has_native_bf16, cpu_name_and_flags
+from core.paths import default_cache_dir
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("gemv.c")
+# Compiler flags per instruction set, best first; each needs all of its CPU flags.
+ISA_FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "avx512": (("avx512f", "avx512bw", "avx512vl", "fma", "f16c"),
+               ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mfma", "-mf16c")),
+    "avx2": (("avx2", "fma", "f16c"), ("-mavx2", "-mfma", "-mf16c")),
+    "neon": (("neon",), ()),  # the aarch64 baseline: no flag needed
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Kernels:
+    lib: ctypes.CDLL
+    isa: str
+    path: Path
+    # per weight kind, the most rows of x a product sends here (``max_rows``); beyond, torch's GEMM is faster
+    max_rows: dict[str, int] = field(default_factory=dict)
+
+
+def max_rows(flags: tuple[str, ...]) -> dict[str, int]:
+    """Where the kernels stop paying, per weight kind. They read the weights once for all rows but multiply
+    in fp32 FMAs, so from a few rows on they are compute-bound; torch's GEMM with native bf16 dot products
+    (AVX-512 BF16, AMX) then wins for bf16 and int8 weights. Measured on a 2-core EPYC, one layer of
+    R1-Distill-Qwen-1.5B plus its LM head, ours / torch: bf16 1.5x faster at 1-3 rows, 1.2x at 4, 0.5x at 8;
+    int8 1.6x at 1 row, 1.05x at 2, 0.8x at 3. Without native bf16 (torch's AVX2 kernels on the same CPU) bf16
+    stays 1.3-2.3x faster up to 8 rows and int8 about even at 4-8. fp16 beats torch's fp16 GEMM at every row
+    count below the fp32-widening threshold; int4 in Ponder's layout has no torch kernel, so the kernel runs
+    up to 16 rows and wider products dequantise blocks of rows for torch's GEMM."""
+    native_bf16 = cpu_has_native_bf16(flags)
+    return {"bf16": 4 if native_bf16 else 16, "fp16": 16, "int8": 2 if native_bf16 else 4, "int4": 16}
+
+
+@dataclass(frozen=True, slots=True)
+class KernelStatus:
+    """The loaded kernels, or None and the reason (shown in the plan)."""
+
+    kernels: Kernels | None
+    reason: str
+
+
+def cpu_isas(flags: tuple[str, ...] | None = None, machine: str | None = None) -> list[str]:
+    """The instruction sets of ``ISA_FLAGS`` this CPU runs, best first."""
+    machine = (machine or platform.machine()).lower()
+    if machine in ("arm64", "aarch64"):
+        return ["neon"]
+    flags = flags if flags is not None else cpu_name_and_flags()[1]
+    return [isa for isa, (need, _) in ISA_FLAGS.items() if isa != "neon" and all(f in flags for f in need)]
+
+
+def library_name(isa: str) -> str:
+    digest = hashlib.sha256(SOURCE.read_bytes() + isa.encode()).hexdigest()[:16]
+    return f"ponder_kernels_{isa}_{digest}{'.dll' if os.name == 'nt' else '.so'}"
+
+
+def compile_library(isa: str, out_dir: Path, compiler: str | None = None) -> Path:
+    """Compile ``gemv.c`` for ``isa`` into ``out_dir``; raises RuntimeError with the compiler's words."""
+    cc = compiler or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        raise RuntimeError("no C compiler found (install gcc or clang for Ponder's faster decode kernels)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / library_name(isa)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    openmp = [] if platform.system() == "Darwin" else ["-fopenmp"]  # Apple's clang has no OpenMP
+    cmd = [cc, "-O3", "-shared", "-fPIC", *openmp, *ISA_FLAGS[isa][1], str(SOURCE), "-o", str(tmp), "-lm"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"compiling the kernels failed: {' '.join(cmd)}\n{done.stderr.strip()[-2000:]}")
+    os.replace(tmp, target)
+    return target
+
+
+def _bind(path: Path, isa: str) -> Kernels:
+    lib = ctypes.CDLL(str(path))
+    i64, i32, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+    lib.ponder_gemv_dense.argtypes = [ptr, i32, ptr, i32, ptr, i32, ptr, i32, i64, i64, i64, i32]
+    lib.ponder_gemv_int4.argtypes = [ptr, i32, ptr, ptr, i64, ptr, i32, i64, i64, i64, i32]
+    lib.ponder_dequant_int4.argtypes = [ptr, ptr, i64, i64, i64, i64, ptr, i32, i32]
+    for fn in (lib.ponder_gemv_dense, lib.ponder_gemv_int4, lib.ponder_dequant_int4):
+        fn.restype = i32
+    lib.ponder_kernels_isa.restype = ctypes.c_char_p
+    built = lib.ponder_kernels_isa().decode()
+    if built != isa:
+        raise RuntimeError(f"{path.name} was built for {built}, not {isa}")
+    return Kernels(lib, isa, path, max_rows(cpu_name_and_flags()[1]))
+
+
+def _load(isa: str) -> Kernels:
+    name = library_name(isa)
+    bundled = os.environ.get("PONDER_KERNELS_DIR")
+    if bundled and (Path(bundled) / name).is_file():
+        return _bind(Path(bundled) / name, isa)
+    cached = default_cache_dir() / "kernels" / name
+    if not cached.is_file():
+        compile_library(isa, cached.parent)
+    return _bind(cached, isa)
+
+
+_lock = threading.Lock()
+_status: KernelStatus | None = None
+
+
+def kernel_status() -> KernelStatus:
+    """Load (compiling on first use) the kernels for the best instruction set here; cached per process."""
+    global _status
+    with _lock:
+        if _status is None:
+            _status = _find()
+        return _status
+
+
+def _find() -> KernelStatus:
+    wanted = os.environ.get("PONDER_KERNELS", "").strip().lower()
+    if wanted == "off":
+        return KernelStatus(None, "Ponder's decode kernels are off (PONDER_KERNELS=off): torch's kernels run")
+    isas = cpu_isas()
+    if wanted:
+        if wanted not in isas:
+            return KernelStatus(None, f"PONDER_KERNELS={wanted}, but this CPU runs only {', '.join(isas) or 'none'}")
+        isas = [wanted]
+    if not isas:
+        return KernelStatus(None, "this CPU has neither AVX2 with FMA nor AVX-512 nor NEON: torch's kernels run")
+    try:
+        kernels = _load(isas[0])
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        log.warning("decode kernels unavailable: %s", exc)
+        return KernelStatus(None, f"Ponder's decode kernels could not be built ({str(exc).splitlines()[0]}): "
+                                  "torch's kernels run")
+    return KernelStatus(kernels, f"Ponder's {kernels.isa.upper()} decode kernels")

@@ -1,0 +1,346 @@
+/* Ponder's CPU decode kernels: y[M, N] = x[M, K] . W[N, K]^T for a few rows of x (decode, speculative
+ * verification, a few batched streams) over weights stored as bf16, fp16, int8 (a scale per row) or int4
+ * (groups of `group` inputs with a scale and a zero each).
+ *
+ * Decode reads every weight once per token, so the speed is the memory bus's: each kernel streams W once
+ * for all M rows (a block of 4 weight rows is reused from L1/L2 for every row of x), widens it to fp32 in
+ * registers and accumulates with FMA in fp32. Each dot product is summed in the same lane order whatever M
+ * is, so a row of a batch gets exactly the value it gets alone (speculative verification relies on it).
+ *
+ * One source, compiled once per instruction set (the build passes -mavx512f..., -mavx2 -mfma -mf16c, or
+ * nothing on aarch64 where NEON is the baseline); OpenMP splits the weight rows over threads, sharing the
+ * runtime torch already loaded.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+#include <math.h>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#define ISA_NAME "avx512"
+#define VL 16
+typedef __m512 vf;
+static inline vf v_zero(void) { return _mm512_setzero_ps(); }
+static inline vf v_load_f32(const float *p) { return _mm512_loadu_ps(p); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf v_set1(float a) { return _mm512_set1_ps(a); }
+static inline float v_sum(vf a) { return _mm512_reduce_add_ps(a); }
+static inline vf v_load_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+static inline vf v_load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+static inline vf v_load_i8(const int8_t *p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
+/* 16 bytes of nibbles -> the 16 low nibbles (inputs 0..15 of a block of 32) and the 16 high (16..31). */
+static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) {
+    __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+    *lo = _mm512_cvtepi32_ps(_mm512_and_si512(b, _mm512_set1_epi32(15)));
+    *hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4));
+}
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define ISA_NAME "avx2"
+#define VL 8
+typedef __m256 vf;
+static inline vf v_zero(void) { return _mm256_setzero_ps(); }
+static inline vf v_load_f32(const float *p) { return _mm256_loadu_ps(p); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf v_set1(float a) { return _mm256_set1_ps(a); }
+static inline float v_sum(vf a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline vf v_load_bf16(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+static inline vf v_load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+static inline vf v_load_i8(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+/* 8 bytes of nibbles -> 8 low nibbles and 8 high ones. */
+static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) {
+    __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    *lo = _mm256_cvtepi32_ps(_mm256_and_si256(b, _mm256_set1_epi32(15)));
+    *hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4));
+}
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#define ISA_NAME "neon"
+#define VL 4
+typedef float32x4_t vf;
+static inline vf v_zero(void) { return vdupq_n_f32(0.f); }
+static inline vf v_load_f32(const float *p) { return vld1q_f32(p); }
+static inline vf v_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+static inline vf v_set1(float a) { return vdupq_n_f32(a); }
+static inline float v_sum(vf a) { return vaddvq_f32(a); }
+static inline vf v_load_bf16(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+static inline vf v_load_f16(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+static inline uint8x8_t load4(const void *p) { uint32_t t; memcpy(&t, p, 4); return vreinterpret_u8_u32(vdup_n_u32(t)); }
+static inline vf v_load_i8(const int8_t *p) {
+    return vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_u8(load4(p))))));
+}
+static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) {
+    uint32x4_t b = vmovl_u16(vget_low_u16(vmovl_u8(load4(p))));
+    *lo = vcvtq_f32_u32(vandq_u32(b, vdupq_n_u32(15)));
+    *hi = vcvtq_f32_u32(vshrq_n_u32(b, 4));
+}
+#else
+#define ISA_NAME "scalar"
+#define VL 1
+typedef float vf;
+static inline vf v_zero(void) { return 0.f; }
+static inline vf v_load_f32(const float *p) { return *p; }
+static inline vf v_fma(vf a, vf b, vf c) { return a * b + c; }
+static inline vf v_set1(float a) { return a; }
+static inline float v_sum(vf a) { return a; }
+static inline vf v_load_bf16(const uint16_t *p) { uint32_t u = (uint32_t)*p << 16; float f; memcpy(&f, &u, 4); return f; }
+static inline vf v_load_f16(const uint16_t *p);
+static inline vf v_load_i8(const int8_t *p) { return (float)*p; }
+static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) { *lo = (float)(*p & 15); *hi = (float)(*p >> 4); }
+#endif
+
+enum { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2 };
+enum { W_BF16 = 0, W_F16 = 1, W_I8 = 2 };
+/* Rows of x per pass over a weight row (the row is reused from L1 for each) and independent accumulator chains
+ * per dot product (one chain would wait on the FMA latency); sized to the ISA's vector registers. */
+#if VL == 16
+#define MB 4
+#define CHAINS 4
+#elif VL == 8
+#define MB 2
+#define CHAINS 2
+#else
+#define MB 4
+#define CHAINS 2
+#endif
+
+static inline float bf16_to_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
+
+static inline uint16_t f32_to_bf16(float f) {  /* round to nearest even, as torch does; NaN stays NaN */
+    uint32_t u; memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) u = sign;
+        else { float f = ldexpf((float)man, -24); memcpy(&u, &f, 4); u |= sign; }
+    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
+    else u = sign | ((exp + 112) << 23) | (man << 13);
+    float f; memcpy(&f, &u, 4); return f;
+}
+
+static uint16_t f32_to_f16(float f) {  /* round to nearest even */
+    uint32_t u; memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000, a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00);
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00);  /* overflows to infinity */
+    if (a < 0x38800000u) {  /* subnormal or zero in fp16 */
+        float af; memcpy(&af, &a, 4);
+        return (uint16_t)(sign | (uint32_t)lrintf(af * 16777216.0f));
+    }
+    uint32_t r = a + 0xfffu + ((a >> 13) & 1) - (112u << 23);
+    return (uint16_t)(sign | (r >> 13));
+}
+
+#if VL == 1
+static inline vf v_load_f16(const uint16_t *p) { return f16_to_f32(*p); }
+#endif
+
+static void to_f32(const void *src, int dtype, float *dst, int64_t n) {
+    if (dtype == DT_F32) { memcpy(dst, src, (size_t)n * 4); return; }
+    const uint16_t *s = (const uint16_t *)src;
+    if (dtype == DT_BF16) for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+    else for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(s[i]);
+}
+
+static inline void store(void *out, int dtype, int64_t i, float v) {
+    if (dtype == DT_F32) ((float *)out)[i] = v;
+    else if (dtype == DT_BF16) ((uint16_t *)out)[i] = f32_to_bf16(v);
+    else ((uint16_t *)out)[i] = f32_to_f16(v);
+}
+
+static inline float w_scalar(const void *w, int wtype, int64_t i) {
+    if (wtype == W_BF16) return bf16_to_f32(((const uint16_t *)w)[i]);
+    if (wtype == W_F16) return f16_to_f32(((const uint16_t *)w)[i]);
+    return (float)((const int8_t *)w)[i];
+}
+
+static inline vf w_vec(const void *w, int wtype, int64_t i) {
+    if (wtype == W_BF16) return v_load_bf16((const uint16_t *)w + i);
+    if (wtype == W_F16) return v_load_f16((const uint16_t *)w + i);
+    return v_load_i8((const int8_t *)w + i);
+}
+
+/* Dot products of `mb` rows of x (fp32, row stride k) with weight row n. One weight row at a time: each
+ * thread streams its rows in order, which the hardware prefetcher follows at full speed (interleaving
+ * several rows measured 25-30% slower on a 467 MB LM head). */
+static inline __attribute__((always_inline)) void row_dense(
+        const float *x, int mb, const void *w, int wtype, int64_t n, int64_t k, float out[MB]) {
+    vf acc[MB][CHAINS];
+    for (int m = 0; m < MB; m++) for (int c = 0; c < CHAINS; c++) acc[m][c] = v_zero();
+    const int64_t step = VL * CHAINS, kv = k - k % step, k1 = k - k % VL;
+    int64_t i = 0;
+    for (; i < kv; i += step)
+        for (int c = 0; c < CHAINS; c++) {
+            vf wv = w_vec(w, wtype, n * k + i + c * VL);
+            for (int m = 0; m < mb; m++) acc[m][c] = v_fma(v_load_f32(x + m * k + i + c * VL), wv, acc[m][c]);
+        }
+    for (; i < k1; i += VL) {
+        vf wv = w_vec(w, wtype, n * k + i);
+        for (int m = 0; m < mb; m++) acc[m][0] = v_fma(v_load_f32(x + m * k + i), wv, acc[m][0]);
+    }
+    for (int m = 0; m < mb; m++) {
+        vf t = acc[m][0];
+        for (int c = 1; c < CHAINS; c++) t = t + acc[m][c];
+        float s = v_sum(t);
+        for (int64_t j = k1; j < k; j++) s += x[m * k + j] * w_scalar(w, wtype, n * k + j);
+        out[m] = s;
+    }
+}
+
+/* The cases 2 and 3 of a switch on the row count, where MB is 4. */
+#if MB == 4
+#define SMALL_CASES(two, three) case 2: two; break; case 3: three; break;
+#else
+#define SMALL_CASES(two, three)
+#endif
+
+#define DENSE_CASE(WT) \
+    switch (mb) { \
+    case 1: row_dense(x, 1, w, WT, n, k, out); break; \
+    SMALL_CASES(row_dense(x, 2, w, WT, n, k, out), row_dense(x, 3, w, WT, n, k, out)) \
+    default: row_dense(x, MB, w, WT, n, k, out); break; \
+    }
+
+/* row_dense with the weight type and the row count as constants, so each case compiles to its own loop. */
+static void dense_row(const float *x, int mb, const void *w, int wtype, int64_t n, int64_t k, float out[MB]) {
+    if (wtype == W_BF16) { DENSE_CASE(W_BF16) }
+    else if (wtype == W_F16) { DENSE_CASE(W_F16) }
+    else { DENSE_CASE(W_I8) }
+}
+
+/* y[M, N] (dtype out_dtype) = x[M, K] (dtype x_dtype) . W^T, W [N, K] bf16 / fp16 / int8; an int8 row's sum
+ * is multiplied by its scale (scales [N], dtype scale_dtype) before rounding. */
+int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, const void *scales, int scale_dtype,
+                      void *out, int out_dtype, int64_t m, int64_t n, int64_t k, int threads) {
+    float *xf = (float *)malloc((size_t)(m * k + (scales ? n : 0)) * sizeof(float));
+    if (!xf) return 1;
+    to_f32(x, x_dtype, xf, m * k);
+    float *sf = scales ? xf + m * k : NULL;
+    if (sf) to_f32(scales, scale_dtype, sf, n);
+    #pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t r = 0; r < n; r++) {
+        float res[MB];
+        for (int64_t m0 = 0; m0 < m; m0 += MB) {
+            int mb = (int)(m - m0 < MB ? m - m0 : MB);
+            dense_row(xf + m0 * k, mb, w, wtype, r, k, res);
+            for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, sf ? res[mm] * sf[r] : res[mm]);
+        }
+    }
+    free(xf);
+    return 0;
+}
+
+/* int4 weights in blocks of 32 inputs: byte j of a block holds input j in its low nibble and input j + 16 in
+ * its high one (W [N, K/2] bytes); w = (q - 8) * scale + zero with (scale, zero) fp32 per group of `group`
+ * inputs of a row (sz [N, K/group, 2]). Per group: sum x*w = scale * sum x*q + (zero - 8 * scale) * sum x. */
+/* One block of 32 inputs of an int4 row into chains c and c + 1 of each row of x. */
+static inline __attribute__((always_inline)) void int4_block(
+        const float *x, int mb, const uint8_t *wr, int64_t k, int64_t i, vf gacc[MB][4], const int c) {
+    for (int half = 0; half < 16; half += VL) {
+        vf lo, hi;
+        v_load_nibbles(wr + i / 2 + half, &lo, &hi);
+        for (int m = 0; m < mb; m++) {
+            gacc[m][c] = v_fma(v_load_f32(x + m * k + i + half), lo, gacc[m][c]);
+            gacc[m][c + 1] = v_fma(v_load_f32(x + m * k + i + 16 + half), hi, gacc[m][c + 1]);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void row_int4(
+        const float *x, const float *xsum, int mb, const uint8_t *w, const float *sz, int64_t n, int64_t k,
+        int64_t group, float out[MB]) {
+    vf acc[MB];
+    float off[MB];
+    const int64_t groups = k / group;
+    const uint8_t *wr = w + n * (k / 2);
+    const float *szr = sz + n * groups * 2;
+    for (int m = 0; m < MB; m++) { acc[m] = v_zero(); off[m] = 0.f; }
+    for (int64_t g = 0; g < groups; g++) {
+        vf gacc[MB][4];  /* four chains: low and high nibbles of even and of odd blocks of 32 */
+        for (int m = 0; m < MB; m++) for (int c = 0; c < 4; c++) gacc[m][c] = v_zero();
+        const int64_t end = (g + 1) * group;
+        int64_t i = g * group;
+        for (; i + 64 <= end; i += 64) {
+            int4_block(x, mb, wr, k, i, gacc, 0);
+            int4_block(x, mb, wr, k, i + 32, gacc, 2);
+        }
+        if (i < end) int4_block(x, mb, wr, k, i, gacc, 0);
+        const float scale = szr[g * 2], zero = szr[g * 2 + 1];
+        const vf vs = v_set1(scale);
+        for (int m = 0; m < mb; m++) {
+            acc[m] = v_fma(vs, (gacc[m][0] + gacc[m][1]) + (gacc[m][2] + gacc[m][3]), acc[m]);
+            off[m] += (zero - 8.f * scale) * xsum[m * groups + g];
+        }
+    }
+    for (int m = 0; m < mb; m++) out[m] = v_sum(acc[m]) + off[m];
+}
+
+int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *sz, int64_t group, void *out,
+                     int out_dtype, int64_t m, int64_t n, int64_t k, int threads) {
+    if (k % 32 || group % 32 || k % group) return 2;
+    int64_t groups = k / group;
+    float *xf = (float *)malloc((size_t)(m * k + m * groups) * sizeof(float));
+    if (!xf) return 1;
+    to_f32(x, x_dtype, xf, m * k);
+    float *xsum = xf + m * k;
+    for (int64_t mm = 0; mm < m; mm++)
+        for (int64_t g = 0; g < groups; g++) {
+            float s = 0.f;
+            for (int64_t i = g * group; i < (g + 1) * group; i++) s += xf[mm * k + i];
+            xsum[mm * groups + g] = s;
+        }
+    #pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t r = 0; r < n; r++) {
+        float res[MB];
+        for (int64_t m0 = 0; m0 < m; m0 += MB) {
+            int mb = (int)(m - m0 < MB ? m - m0 : MB);
+            const float *xm = xf + m0 * k, *sm = xsum + m0 * groups;
+            switch (mb) {
+            case 1: row_int4(xm, sm, 1, w, sz, r, k, group, res); break;
+            SMALL_CASES(row_int4(xm, sm, 2, w, sz, r, k, group, res), row_int4(xm, sm, 3, w, sz, r, k, group, res))
+            default: row_int4(xm, sm, MB, w, sz, r, k, group, res); break;
+            }
+            for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]);
+        }
+    }
+    free(xf);
+    return 0;
+}
+
+/* Rows [n0, n1) of int4 weights dequantised into out [n1 - n0, K] (dtype out_dtype), for prefill-sized
+ * products that run the compute dtype's GEMM a block of rows at a time. */
+int ponder_dequant_int4(const uint8_t *w, const float *sz, int64_t group, int64_t n0, int64_t n1, int64_t k,
+                        void *out, int out_dtype, int threads) {
+    int64_t groups = k / group;
+    #pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t i = 0; i < k; i += 32) {
+            const uint8_t *b = w + n * (k / 2) + i / 2;
+            const float *s = sz + (n * groups + i / group) * 2;
+            for (int j = 0; j < 16; j++) {
+                store(out, out_dtype, (n - n0) * k + i + j, (float)((b[j] & 15) - 8) * s[0] + s[1]);
+                store(out, out_dtype, (n - n0) * k + i + 16 + j, (float)((b[j] >> 4) - 8) * s[0] + s[1]);
+            }
+        }
+    return 0;
+}
+
+const char *ponder_kernels_isa(void) { return ISA_NAME; }

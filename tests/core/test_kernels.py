@@ -1,0 +1,152 @@
+"""Ponder's decode kernels against a float64 reference of the dequantised product, on every instruction set
+this CPU runs (an AVX-512 machine checks its AVX2 build too), odd shapes included."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.kernels import build, ops
+from core.models import quant
+
+ISAS = build.cpu_isas()
+pytestmark = pytest.mark.skipif(not ISAS, reason="this CPU runs none of the kernels' instruction sets")
+
+
+@pytest.fixture(scope="module", params=ISAS)
+def kernels(request) -> build.Kernels:
+    try:
+        return build._load(request.param)
+    except RuntimeError as exc:  # no compiler: the engine runs torch's kernels, nothing to test here
+        pytest.skip(str(exc))
+
+
+def _reference(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    out = x.double() @ w.double().t()
+    return out if bias is None else out + bias.double()
+
+
+def _assert_rounded_from(got: torch.Tensor, reference: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> None:
+    """``got`` is ``reference`` rounded to got's dtype, up to fp32 summation error (bounded by the sum of
+    |x||w| times a few ulps of fp32 times sqrt(K))."""
+    eps = {torch.float32: 0.0, torch.bfloat16: 2 ** -8, torch.float16: 2 ** -11}[got.dtype]
+    scale = x.double().abs() @ w.double().abs().t()
+    bound = reference.abs() * eps + scale * 2 ** -22 * x.shape[1] ** 0.5 + 1e-30
+    err = (got.double() - reference).abs()
+    assert bool((err <= bound).all()), f"max error / bound {float((err / bound).max()):.2f}"
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 9, 16])
+@pytest.mark.parametrize("n,k", [(1, 1), (7, 37), (33, 100), (64, 1539)])
+@pytest.mark.parametrize("wdtype", [torch.bfloat16, torch.float16])
+def test_dense_kernel_is_the_product_of_the_stored_weights(kernels, m, n, k, wdtype) -> None:
+    torch.manual_seed(m * 1000 + n + k)
+    w = torch.randn(n, k).to(wdtype)
+    x = torch.randn(m, k).to(wdtype)
+    bias = torch.randn(n).to(wdtype)
+    got = ops.dense(kernels, x, w, bias=None)
+    assert got.dtype == wdtype and got.shape == (m, n)
+    _assert_rounded_from(got, _reference(x, w), x, w)
+    with_bias = ops.dense(kernels, x, w, bias=bias)
+    torch.testing.assert_close(with_bias, (got + bias))  # torch's add of the bias, as F.linear would
+
+
+@pytest.mark.parametrize("xdtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("m,n,k", [(1, 5, 3), (3, 17, 129), (6, 96, 1536)])
+def test_int8_kernel_scales_each_row_after_its_sum(kernels, xdtype, m, n, k) -> None:
+    torch.manual_seed(n + k)
+    q, scale = quant.quantize_int8_rows(torch.randn(n, k))
+    x = torch.randn(m, k).to(xdtype)
+    got = ops.dense(kernels, x, q, scale.to(xdtype))
+    w = q.double() * scale.to(xdtype).double()[:, None]
+    _assert_rounded_from(got, _reference(x, w), x, w)
+
+
+@pytest.mark.parametrize("group", [32, 64, 128])
+@pytest.mark.parametrize("m,n,k", [(1, 3, 128), (4, 19, 256), (7, 64, 1536)])
+def test_int4_kernel_is_the_product_of_the_dequantised_weights(kernels, group, m, n, k) -> None:
+    torch.manual_seed(group + n)
+    q, sz = quant.quantize_int4_rows(torch.randn(n, k), group)
+    packed, sz_rows = ops.pack_int4_rows(q), sz.transpose(0, 1).contiguous()
+    w = ((q.double() - 8) * sz_rows[..., 0].double().repeat_interleave(group, dim=1)
+         + sz_rows[..., 1].double().repeat_interleave(group, dim=1))
+    x = torch.randn(m, k)
+    got = ops.int4(kernels, x, packed, sz_rows, group)
+    _assert_rounded_from(got, _reference(x, w), x, w.abs() + 8 * sz_rows[..., 0].double().abs().max())
+    # the dequantised rows the prefill path multiplies are exactly these weights
+    dense = ops.dequant_int4(kernels, packed, sz_rows, group, 0, n, torch.float32)
+    torch.testing.assert_close(dense.double(), w, rtol=2 ** -22, atol=1e-6)
+    # prefill-sized products multiply those weights rounded to the activations' dtype, with torch's GEMM
+    xb = torch.randn(40, k).bfloat16()
+    wb = ops.dequant_int4(kernels, packed, sz_rows, group, 0, n, torch.bfloat16)
+    assert torch.equal(wb, w.bfloat16())
+    _assert_rounded_from(ops.int4_by_blocks(kernels, xb, packed, sz_rows, group), _reference(xb, wb), xb, wb)
+
+
+@pytest.mark.parametrize("wdtype", [torch.bfloat16, torch.float16, torch.int8, "int4"])
+def test_a_row_gets_the_same_bits_alone_and_in_a_batch(kernels, wdtype) -> None:
+    """Speculative verification and batched decode compare rows of a many-row product with one-row ones."""
+    torch.manual_seed(0)
+    n, k = 50, 320
+    x = torch.randn(11, k).bfloat16()
+    if wdtype == "int4":
+        q, sz = quant.quantize_int4_rows(torch.randn(n, k), 64)
+        packed, sz_rows = ops.pack_int4_rows(q), sz.transpose(0, 1).contiguous()
+        run = lambda rows: ops.int4(kernels, rows, packed, sz_rows, 64)  # noqa: E731
+    else:
+        w = torch.randn(n, k).to(wdtype) if wdtype != torch.int8 else torch.randint(-128, 128, (n, k), dtype=torch.int8)
+        scales = torch.rand(n).bfloat16() if wdtype == torch.int8 else None
+        run = lambda rows: ops.dense(kernels, rows, w, scales)  # noqa: E731
+    batch = run(x)
+    for i in range(x.shape[0]):
+        assert torch.equal(run(x[i:i + 1]), batch[i:i + 1])
+
+
+def test_the_kernels_use_the_threads_they_are_given(kernels) -> None:
+    torch.manual_seed(0)
+    w, x = torch.randn(301, 64).bfloat16(), torch.randn(2, 64).bfloat16()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ops.dense(kernels, x, w)
+        torch.set_num_threads(2)
+        assert torch.equal(ops.dense(kernels, x, w), one)  # rows are split, never sums
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_pack_int4_rows_puts_input_j_and_j_plus_16_in_one_byte() -> None:
+    q = torch.arange(64).remainder(16).reshape(1, 64)
+    packed = ops.pack_int4_rows(q)
+    assert packed.shape == (1, 32) and packed.dtype == torch.uint8
+    assert int(packed[0, 0]) == (0 | 0 << 4) and int(packed[0, 1]) == (1 | 1 << 4)
+    q2 = torch.tensor([[1] * 16 + [2] * 16])
+    assert int(ops.pack_int4_rows(q2)[0, 5]) == 1 | 2 << 4
+
+
+def test_without_a_compiler_the_reason_is_said(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("PONDER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setattr(build, "_status", None)
+    try:
+        status = build.kernel_status()
+        assert status.kernels is None and "could not be built" in status.reason and "torch's kernels run" in status.reason
+    finally:
+        build._status = None
+
+
+def test_the_kernels_can_be_switched_off(monkeypatch) -> None:
+    monkeypatch.setenv("PONDER_KERNELS", "off")
+    monkeypatch.setattr(build, "_status", None)
+    try:
+        assert build.kernel_status().kernels is None
+    finally:
+        build._status = None
+
+
+def test_isa_choice_follows_the_cpu_flags() -> None:
+    assert build.cpu_isas(("avx2", "fma", "f16c"), "x86_64") == ["avx2"]
+    assert build.cpu_isas(("avx2", "fma"), "x86_64") == []  # no F16C: no fp16 loads
+    full = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl")
+    assert build.cpu_isas(full, "x86_64") == ["avx512", "avx2"]
+    assert build.cpu_isas((), "aarch64") == ["neon"]
