@@ -18,7 +18,11 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
+#ifdef __AVX512VNNI__
+#define ISA_NAME "avx512_vnni"
+#else
 #define ISA_NAME "avx512"
+#endif
 #define VL 16
 typedef __m512 vf;
 static inline vf v_zero(void) { return _mm512_setzero_ps(); }
@@ -41,7 +45,11 @@ static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) {
 }
 #elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
+#ifdef __AVXVNNI__
+#define ISA_NAME "avx2_vnni"
+#else
 #define ISA_NAME "avx2"
+#endif
 #define VL 8
 typedef __m256 vf;
 static inline vf v_zero(void) { return _mm256_setzero_ps(); }
@@ -105,6 +113,45 @@ static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) { *lo = (flo
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2 };
 enum { W_BF16 = 0, W_F16 = 1, W_I8 = 2 };
+/* Integer dot products for int8 and int4 weights (x86): the activations are rounded to int8 per block of 32
+ * with a scale each (llama.cpp's Q8_0 activations), and 32 weights times 32 activations become one
+ * multiply-add of bytes (VNNI's vpdpbusd, else vpmaddubsw + vpmaddwd) instead of 4-8 widenings and FMAs in
+ * fp32: decode of int4 and int8 weights is then bound by memory on AVX2 too, not by arithmetic. */
+#if defined(__AVX2__)
+#define INT_DOT 1
+static inline __m256i dot_u8s8(__m256i u, __m256i s) {  /* 8 int32 sums of 4 products u8 * s8 */
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));  /* |pair| <= 2*255*127: no saturation */
+#endif
+}
+static inline float hsum256(__m256 a) {
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_add_ss(t, _mm_movehdup_ps(t));
+    return _mm_cvtss_f32(t);
+}
+/* 16 bytes of nibbles -> 32 bytes: the low nibbles (inputs 0..15) then the high ones (16..31). */
+static inline __m256i unpack_nibbles(const uint8_t *p) {
+    __m128i b = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(15);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), mask), _mm_and_si128(b, mask));
+}
+#endif
+
+/* x [n] fp32 -> int8 per block of 32 with scale max|x| / 127 (n a multiple of 32). */
+static void quantize_blocks(const float *x, int64_t n, int8_t *q, float *d) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        float amax = 0.f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        float scale = amax / 127.f, inv = amax > 0.f ? 127.f / amax : 0.f;
+        d[b] = scale;
+        for (int j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)lrintf(x[b * 32 + j] * inv);
+    }
+}
+
 /* Rows of x per pass over a weight row (the row is reused from L1 for each) and independent accumulator chains
  * per dot product (one chain would wait on the FMA latency); sized to the ISA's vector registers. */
 #if VL == 16
@@ -226,20 +273,63 @@ static void dense_row(const float *x, int mb, const void *w, int wtype, int64_t 
     else { DENSE_CASE(W_I8) }
 }
 
+#ifdef INT_DOT
+/* int8 row n times `mb` rows of block-quantised x: signs moved onto x so the weight side is unsigned. */
+static inline __attribute__((always_inline)) void row_i8_int(
+        const int8_t *xq, const float *xd, int mb, const int8_t *w, int64_t n, int64_t k, float out[MB]) {
+    __m256 acc[MB][2];
+    for (int m = 0; m < MB; m++) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
+    const int64_t blocks = k / 32;
+    const int8_t *wr = w + n * k;
+    for (int64_t b = 0; b < blocks; b++) {
+        __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + b * 32)), wa = _mm256_sign_epi8(wv, wv);
+        for (int m = 0; m < mb; m++) {
+            __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32)), wv);
+            __m256 p = _mm256_cvtepi32_ps(dot_u8s8(wa, xs));
+            if (b & 1) acc[m][1] = _mm256_fmadd_ps(p, _mm256_set1_ps(xd[m * blocks + b]), acc[m][1]);
+            else acc[m][0] = _mm256_fmadd_ps(p, _mm256_set1_ps(xd[m * blocks + b]), acc[m][0]);
+        }
+    }
+    for (int m = 0; m < mb; m++) out[m] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1]));
+}
+
+static void i8_int_row(const int8_t *xq, const float *xd, int mb, const int8_t *w, int64_t n, int64_t k,
+                       float out[MB]) {
+    switch (mb) {
+    case 1: row_i8_int(xq, xd, 1, w, n, k, out); break;
+    SMALL_CASES(row_i8_int(xq, xd, 2, w, n, k, out), row_i8_int(xq, xd, 3, w, n, k, out))
+    default: row_i8_int(xq, xd, MB, w, n, k, out); break;
+    }
+}
+#endif
+
 /* y[M, N] (dtype out_dtype) = x[M, K] (dtype x_dtype) . W^T, W [N, K] bf16 / fp16 / int8; an int8 row's sum
  * is multiplied by its scale (scales [N], dtype scale_dtype) before rounding. */
 int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, const void *scales, int scale_dtype,
                       void *out, int out_dtype, int64_t m, int64_t n, int64_t k, int threads) {
-    float *xf = (float *)malloc((size_t)(m * k + (scales ? n : 0)) * sizeof(float));
+    /* x in fp32, the scales, then room for the int8 activations and their block scales */
+    float *xf = (float *)malloc((size_t)(m * k + (scales ? n : 0) + m * k / 32 + m * k / 4 + 8) * sizeof(float));
     if (!xf) return 1;
     to_f32(x, x_dtype, xf, m * k);
     float *sf = scales ? xf + m * k : NULL;
     if (sf) to_f32(scales, scale_dtype, sf, n);
+#ifdef INT_DOT
+    const int int_dot = wtype == W_I8 && k % 32 == 0;
+#else
+    const int int_dot = 0;
+#endif
+    float *xd = xf + m * k + (scales ? n : 0);  /* block scales, then the int8 activations */
+    int8_t *xq = (int8_t *)(xd + m * k / 32);
+    if (int_dot) quantize_blocks(xf, m * k, xq, xd);
     #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t r = 0; r < n; r++) {
         float res[MB];
         for (int64_t m0 = 0; m0 < m; m0 += MB) {
             int mb = (int)(m - m0 < MB ? m - m0 : MB);
+#ifdef INT_DOT
+            if (int_dot) i8_int_row(xq + m0 * k, xd + m0 * (k / 32), mb, (const int8_t *)w, r, k, res);
+            else
+#endif
             dense_row(xf + m0 * k, mb, w, wtype, r, k, res);
             for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, sf ? res[mm] * sf[r] : res[mm]);
         }
@@ -248,9 +338,6 @@ int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, cons
     return 0;
 }
 
-/* int4 weights in blocks of 32 inputs: byte j of a block holds input j in its low nibble and input j + 16 in
- * its high one (W [N, K/2] bytes); w = (q - 8) * scale + zero with (scale, zero) fp32 per group of `group`
- * inputs of a row (sz [N, K/group, 2]). Per group: sum x*w = scale * sum x*q + (zero - 8 * scale) * sum x. */
 /* One block of 32 inputs of an int4 row into chains c and c + 1 of each row of x. */
 static inline __attribute__((always_inline)) void int4_block(
         const float *x, int mb, const uint8_t *wr, int64_t k, int64_t i, vf gacc[MB][4], const int c) {
@@ -293,11 +380,42 @@ static inline __attribute__((always_inline)) void row_int4(
     for (int m = 0; m < mb; m++) out[m] = v_sum(acc[m]) + off[m];
 }
 
+#ifdef INT_DOT
+/* int4 row n times `mb` rows of block-quantised x: per block of 32, the nibbles times the int8 activations in
+ * one byte multiply-add, scaled by (activation scale x weight scale); the zero term as in row_int4. */
+static inline __attribute__((always_inline)) void row_int4_int(
+        const int8_t *xq, const float *xd, const float *xsum, int mb, const uint8_t *w, const float *sz,
+        int64_t n, int64_t k, int64_t group, float out[MB]) {
+    __m256 acc[MB][2];
+    float off[MB];
+    const int64_t groups = k / group, blocks = k / 32, per_group = group / 32;
+    const uint8_t *wr = w + n * (k / 2);
+    const float *szr = sz + n * groups * 2;
+    for (int m = 0; m < MB; m++) { acc[m][0] = acc[m][1] = _mm256_setzero_ps(); off[m] = 0.f; }
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t g = b / per_group;
+        const float scale = szr[g * 2];
+        __m256i wv = unpack_nibbles(wr + b * 16);
+        for (int m = 0; m < mb; m++) {
+            __m256 p = _mm256_cvtepi32_ps(dot_u8s8(wv, _mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32))));
+            __m256 d = _mm256_set1_ps(xd[m * blocks + b] * scale);
+            if (b & 1) acc[m][1] = _mm256_fmadd_ps(p, d, acc[m][1]);
+            else acc[m][0] = _mm256_fmadd_ps(p, d, acc[m][0]);
+        }
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        const float c = szr[g * 2 + 1] - 8.f * szr[g * 2];
+        for (int m = 0; m < mb; m++) off[m] += c * xsum[m * groups + g];
+    }
+    for (int m = 0; m < mb; m++) out[m] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1])) + off[m];
+}
+#endif
+
 int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *sz, int64_t group, void *out,
                      int out_dtype, int64_t m, int64_t n, int64_t k, int threads) {
     if (k % 32 || group % 32 || k % group) return 2;
     int64_t groups = k / group;
-    float *xf = (float *)malloc((size_t)(m * k + m * groups) * sizeof(float));
+    float *xf = (float *)malloc((size_t)(m * k + m * groups + m * k / 32 + m * k / 4) * sizeof(float));
     if (!xf) return 1;
     to_f32(x, x_dtype, xf, m * k);
     float *xsum = xf + m * k;
@@ -307,17 +425,34 @@ int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *
             for (int64_t i = g * group; i < (g + 1) * group; i++) s += xf[mm * k + i];
             xsum[mm * groups + g] = s;
         }
+#ifdef INT_DOT
+    float *xd = xsum + m * groups;  /* block scales, then the int8 activations */
+    int8_t *xq = (int8_t *)(xd + m * k / 32);
+    quantize_blocks(xf, m * k, xq, xd);
+#endif
     #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t r = 0; r < n; r++) {
         float res[MB];
         for (int64_t m0 = 0; m0 < m; m0 += MB) {
             int mb = (int)(m - m0 < MB ? m - m0 : MB);
-            const float *xm = xf + m0 * k, *sm = xsum + m0 * groups;
+            const float *sm = xsum + m0 * groups;
+#ifdef INT_DOT
+            const int8_t *qm = xq + m0 * k;
+            const float *dm = xd + m0 * (k / 32);
+            switch (mb) {
+            case 1: row_int4_int(qm, dm, sm, 1, w, sz, r, k, group, res); break;
+            SMALL_CASES(row_int4_int(qm, dm, sm, 2, w, sz, r, k, group, res),
+                        row_int4_int(qm, dm, sm, 3, w, sz, r, k, group, res))
+            default: row_int4_int(qm, dm, sm, MB, w, sz, r, k, group, res); break;
+            }
+#else
+            const float *xm = xf + m0 * k;
             switch (mb) {
             case 1: row_int4(xm, sm, 1, w, sz, r, k, group, res); break;
             SMALL_CASES(row_int4(xm, sm, 2, w, sz, r, k, group, res), row_int4(xm, sm, 3, w, sz, r, k, group, res))
             default: row_int4(xm, sm, MB, w, sz, r, k, group, res); break;
             }
+#endif
             for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]);
         }
     }
