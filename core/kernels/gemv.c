@@ -383,37 +383,47 @@ static inline __attribute__((always_inline)) void row_int4(
 #ifdef INT_DOT
 /* int4 row n times `mb` rows of block-quantised x: per block of 32, the nibbles times the int8 activations in
  * one byte multiply-add, scaled by (activation scale x weight scale); the zero term as in row_int4. */
+/* One block of 32 int4 weights times block b of each row of x, into chain c. */
+#define INT4_BLOCK(b, c) do { \
+        const float scale_ = szr[((b) >> shift) * 2]; \
+        __m256i wv_ = unpack_nibbles(wr + (b) * 16); \
+        for (int m = 0; m < mb; m++) { \
+            __m256 p_ = _mm256_cvtepi32_ps(dot_u8s8(wv_, _mm256_loadu_si256((const __m256i *)(xq + m * k + (b) * 32)))); \
+            acc[m][c] = _mm256_fmadd_ps(p_, _mm256_set1_ps(xd[m * blocks + (b)] * scale_), acc[m][c]); \
+        } \
+    } while (0)
+
+/* int4 row n times `mb` rows of block-quantised x: per block of 32, the nibbles times the int8 activations in
+ * one byte multiply-add, scaled by (activation scale x weight scale); the zero term as in row_int4. Even and
+ * odd blocks go to two chains (constant indices: a computed one would put the accumulators on the stack). */
 static inline __attribute__((always_inline)) void row_int4_int(
         const int8_t *xq, const float *xd, const float *xsum, int mb, const uint8_t *w, const float *sz,
         int64_t n, int64_t k, int64_t group, float out[MB]) {
     __m256 acc[MB][2];
     float off[MB];
-    const int64_t groups = k / group, blocks = k / 32, per_group = group / 32;
+    const int64_t groups = k / group, blocks = k / 32;
+    const int shift = group == 32 ? 0 : group == 64 ? 1 : group == 128 ? 2 : group == 256 ? 3 : -1;
     const uint8_t *wr = w + n * (k / 2);
     const float *szr = sz + n * groups * 2;
     for (int m = 0; m < MB; m++) { acc[m][0] = acc[m][1] = _mm256_setzero_ps(); off[m] = 0.f; }
-    for (int64_t b = 0; b < blocks; b++) {
-        const int64_t g = b / per_group;
-        const float scale = szr[g * 2];
-        __m256i wv = unpack_nibbles(wr + b * 16);
-        for (int m = 0; m < mb; m++) {
-            __m256 p = _mm256_cvtepi32_ps(dot_u8s8(wv, _mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32))));
-            __m256 d = _mm256_set1_ps(xd[m * blocks + b] * scale);
-            if (b & 1) acc[m][1] = _mm256_fmadd_ps(p, d, acc[m][1]);
-            else acc[m][0] = _mm256_fmadd_ps(p, d, acc[m][0]);
-        }
+    int64_t b = 0;
+    for (; b + 1 < blocks; b += 2) {
+        INT4_BLOCK(b, 0);
+        INT4_BLOCK(b + 1, 1);
     }
+    if (b < blocks) INT4_BLOCK(b, 0);
     for (int64_t g = 0; g < groups; g++) {
         const float c = szr[g * 2 + 1] - 8.f * szr[g * 2];
         for (int m = 0; m < mb; m++) off[m] += c * xsum[m * groups + g];
     }
     for (int m = 0; m < mb; m++) out[m] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1])) + off[m];
 }
+#undef INT4_BLOCK
 #endif
 
 int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *sz, int64_t group, void *out,
                      int out_dtype, int64_t m, int64_t n, int64_t k, int threads) {
-    if (k % 32 || group % 32 || k % group) return 2;
+    if (k % 32 || k % group || (group != 32 && group != 64 && group != 128 && group != 256)) return 2;
     int64_t groups = k / group;
     float *xf = (float *)malloc((size_t)(m * k + m * groups + m * k / 32 + m * k / 4) * sizeof(float));
     if (!xf) return 1;
@@ -430,32 +440,39 @@ int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *
     int8_t *xq = (int8_t *)(xd + m * k / 32);
     quantize_blocks(xf, m * k, xq, xd);
 #endif
+#ifdef INT_DOT
     #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t r = 0; r < n; r++) {
         float res[MB];
         for (int64_t m0 = 0; m0 < m; m0 += MB) {
             int mb = (int)(m - m0 < MB ? m - m0 : MB);
-            const float *sm = xsum + m0 * groups;
-#ifdef INT_DOT
             const int8_t *qm = xq + m0 * k;
-            const float *dm = xd + m0 * (k / 32);
+            const float *dm = xd + m0 * (k / 32), *sm = xsum + m0 * groups;
             switch (mb) {
             case 1: row_int4_int(qm, dm, sm, 1, w, sz, r, k, group, res); break;
             SMALL_CASES(row_int4_int(qm, dm, sm, 2, w, sz, r, k, group, res),
                         row_int4_int(qm, dm, sm, 3, w, sz, r, k, group, res))
             default: row_int4_int(qm, dm, sm, MB, w, sz, r, k, group, res); break;
             }
+            for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]);
+        }
+    }
 #else
-            const float *xm = xf + m0 * k;
+    #pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t r = 0; r < n; r++) {
+        float res[MB];
+        for (int64_t m0 = 0; m0 < m; m0 += MB) {
+            int mb = (int)(m - m0 < MB ? m - m0 : MB);
+            const float *xm = xf + m0 * k, *sm = xsum + m0 * groups;
             switch (mb) {
             case 1: row_int4(xm, sm, 1, w, sz, r, k, group, res); break;
             SMALL_CASES(row_int4(xm, sm, 2, w, sz, r, k, group, res), row_int4(xm, sm, 3, w, sz, r, k, group, res))
             default: row_int4(xm, sm, MB, w, sz, r, k, group, res); break;
             }
-#endif
             for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]);
         }
     }
+#endif
     free(xf);
     return 0;
 }
