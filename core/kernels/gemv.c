@@ -479,6 +479,36 @@ int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *
 
 /* Rows [n0, n1) of int4 weights dequantised into out [n1 - n0, K] (dtype out_dtype), for prefill-sized
  * products that run the compute dtype's GEMM a block of rows at a time. */
+/* VL values into out[i..] as out_dtype (bf16 and fp16 rounded to nearest even, as store does). */
+static inline void v_store(void *out, int dtype, int64_t i, vf v) {
+#if VL == 16
+    if (dtype == DT_F32) { _mm512_storeu_ps((float *)out + i, v); return; }
+    if (dtype == DT_F16) { _mm256_storeu_si256((__m256i *)((uint16_t *)out + i), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); return; }
+    __m512i u = _mm512_castps_si512(v);
+    u = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                          _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)))), 16);
+    _mm256_storeu_si256((__m256i *)((uint16_t *)out + i), _mm512_cvtepi32_epi16(u));
+#elif VL == 8
+    if (dtype == DT_F32) { _mm256_storeu_ps((float *)out + i, v); return; }
+    if (dtype == DT_F16) { _mm_storeu_si128((__m128i *)((uint16_t *)out + i), _mm256_cvtps_ph(v, 0)); return; }
+    __m256i u = _mm256_castps_si256(v);
+    u = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff),
+                          _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1)))), 16);
+    u = _mm256_permute4x64_epi64(_mm256_packus_epi32(u, u), 0x08);
+    _mm_storeu_si128((__m128i *)((uint16_t *)out + i), _mm256_castsi256_si128(u));
+#elif VL == 4
+    if (dtype == DT_F32) { vst1q_f32((float *)out + i, v); return; }
+    if (dtype == DT_F16) { vst1_u16((uint16_t *)out + i, vreinterpret_u16_f16(vcvt_f16_f32(v))); return; }
+    uint32x4_t u = vreinterpretq_u32_f32(v);
+    u = vaddq_u32(u, vaddq_u32(vdupq_n_u32(0x7fff), vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1))));
+    vst1_u16((uint16_t *)out + i, vshrn_n_u32(u, 16));
+#else
+    store(out, dtype, i, v);
+#endif
+}
+
+/* Rows [n0, n1) of int4 weights dequantised into out [n1 - n0, K] (dtype out_dtype), for prefill-sized
+ * products that run the compute dtype's GEMM a block of rows at a time: w = q * scale + (zero - 8 * scale). */
 int ponder_dequant_int4(const uint8_t *w, const float *sz, int64_t group, int64_t n0, int64_t n1, int64_t k,
                         void *out, int out_dtype, int threads) {
     int64_t groups = k / group;
@@ -487,9 +517,12 @@ int ponder_dequant_int4(const uint8_t *w, const float *sz, int64_t group, int64_
         for (int64_t i = 0; i < k; i += 32) {
             const uint8_t *b = w + n * (k / 2) + i / 2;
             const float *s = sz + (n * groups + i / group) * 2;
-            for (int j = 0; j < 16; j++) {
-                store(out, out_dtype, (n - n0) * k + i + j, (float)((b[j] & 15) - 8) * s[0] + s[1]);
-                store(out, out_dtype, (n - n0) * k + i + 16 + j, (float)((b[j] >> 4) - 8) * s[0] + s[1]);
+            const vf scale = v_set1(s[0]), offset = v_set1(s[1] - 8.f * s[0]);
+            for (int half = 0; half < 16; half += VL) {
+                vf lo, hi;
+                v_load_nibbles(b + half, &lo, &hi);
+                v_store(out, out_dtype, (n - n0) * k + i + half, v_fma(lo, scale, offset));
+                v_store(out, out_dtype, (n - n0) * k + i + 16 + half, v_fma(hi, scale, offset));
             }
         }
     return 0;

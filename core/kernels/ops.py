@@ -7,6 +7,9 @@ for int4, a dequantised block of rows through it) is faster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 from torch import Tensor
 
@@ -64,14 +67,24 @@ def dequant_int4(kernels: Kernels, weight: Tensor, scales_and_zeros: Tensor, gro
 def int4_by_blocks(kernels: Kernels, x: Tensor, weight: Tensor, scales_and_zeros: Tensor, group: int,
                    bias: Tensor | None = None) -> Tensor:
     """A prefill-sized int4 product: the weight dequantised a block of rows at a time into x's dtype, each
-    block multiplied by torch's GEMM, so the temporary copy stays small and in cache."""
-    n, k = weight.shape[0], weight.shape[1] * 2
+    block multiplied by torch's GEMM."""
+    block = partial(dequant_int4, kernels, weight, scales_and_zeros, group, dtype=x.dtype)
+    return gemm_by_row_blocks(x, weight.shape[0], weight.shape[1] * 2, block, bias)
+
+
+def gemm_by_row_blocks(x: Tensor, n: int, k: int, block: Callable[[int, int], Tensor],
+                       bias: Tensor | None = None) -> Tensor:
+    """x [M, K] times weights made a block of rows at a time (``block(n0, n1)`` -> [n1 - n0, K] in the GEMM's
+    dtype): the temporary copy stays small enough for the caches instead of a whole widened matrix being
+    written to memory and read back. The result is in x's dtype."""
     out = torch.empty(x.shape[0], n, dtype=x.dtype)
     step = max(64, DEQUANT_BLOCK_ELEMENTS // k // 64 * 64)
+    xw = x
     for n0 in range(0, n, step):
         n1 = min(n, n0 + step)
-        block = dequant_int4(kernels, weight, scales_and_zeros, group, n0, n1, x.dtype)
-        out[:, n0:n1] = x @ block.t()
+        w = block(n0, n1)
+        xw = xw.to(w.dtype)  # once
+        out[:, n0:n1] = xw @ w.t()
     return out if bias is None else out.add_(bias)
 
 

@@ -98,8 +98,9 @@ def cpu_matmul(x2: Tensor, weight: Tensor, bias: Tensor | None, kernels: Kernels
     kind = "bf16" if weight.dtype == torch.bfloat16 else "fp16"
     if kernels is not None and x2.shape[0] <= kernels.max_rows[kind]:
         return ops.dense(kernels, x2, weight, bias=bias)
-    if widen and x2.shape[0] >= FP16_WIDEN_MIN_ROWS:
-        return F.linear(x2.float(), weight.float(), None if bias is None else bias.float()).to(x2.dtype)
+    if widen and x2.shape[0] >= FP16_WIDEN_MIN_ROWS:  # fp32 GEMM, the weight widened a block of rows at a time
+        out = ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], lambda n0, n1: weight[n0:n1].float())
+        return out if bias is None else out.add_(bias)
     return F.linear(x2, weight, bias)
 
 
