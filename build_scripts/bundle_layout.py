@@ -80,3 +80,19 @@ ENGINE_METADATA = ["ponder", "torch", "tokenizers", "safetensors", "huggingface-
 RESOURCE_DIRS = [("resources/icons", "resources/icons"), ("resources/samples", "resources/samples"),
                  ("resources/catalog", "resources/catalog")]
 MODELS_DEST = "resources/models"
+# The decode kernels: their C source (compiled at first use where the user has a compiler) and libraries
+# prebuilt here for every instruction set of this architecture, which the engine loads from KERNELS_DEST.
+KERNEL_SOURCE = ("core/kernels/gemv.c", "core/kernels")
+KERNELS_DEST = "kernels"
+
+
+def prebuilt_kernels(out_dir: Path, machine: str | None = None) -> list[tuple[str, str]]:
+    """Compile the kernels for each instruction set of this machine's architecture (whatever this CPU runs:
+    the compiler only needs to know the instructions) as (library, KERNELS_DEST) pairs for PyInstaller."""
+    import platform
+
+    from core.kernels.build import ISA_FLAGS, compile_library
+
+    arm = (machine or platform.machine()).lower() in ("arm64", "aarch64")
+    isas = ["neon"] if arm else [isa for isa in ISA_FLAGS if isa != "neon"]
+    return [(str(compile_library(isa, out_dir)), KERNELS_DEST) for isa in isas]

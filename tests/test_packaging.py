@@ -175,3 +175,22 @@ def test_the_bundle_carries_the_sample_and_the_catalog():
     shipped = {src for src, _dest in layout.RESOURCE_DIRS}
     assert {"resources/samples", "resources/catalog"} <= shipped
     assert all((ROOT / src).is_dir() for src in shipped)
+
+
+def test_the_bundle_carries_prebuilt_kernels_the_engine_finds(tmp_path, monkeypatch):
+    from core.kernels import build as kernels
+
+    pairs = layout.prebuilt_kernels(tmp_path)
+    assert {dest for _, dest in pairs} == {layout.KERNELS_DEST}
+    assert (ROOT / layout.KERNEL_SOURCE[0]).is_file()
+    isas = kernels.cpu_isas()
+    if isas:  # the engine, told where they are, loads the prebuilt library and compiles nothing
+        monkeypatch.setenv("PONDER_KERNELS_DIR", str(tmp_path))
+        monkeypatch.setenv("PONDER_CACHE_DIR", str(tmp_path / "empty-cache"))
+        monkeypatch.setattr(kernels, "_status", None)
+        try:
+            status = kernels.kernel_status()
+            assert status.kernels is not None and status.kernels.path.parent == tmp_path
+            assert not (tmp_path / "empty-cache").exists()
+        finally:
+            kernels._status = None

@@ -6,6 +6,8 @@
 - a ``ponder`` subcommand (``plan``, ``models``, ``pull``, ``generate`` ...): ``core.cli``; the window program
   ``ponder`` runs this for every command line it is given, so the installed ``ponder`` has all of them.
 
+The decode kernels come prebuilt for every instruction set of the platform (``PONDER_KERNELS_DIR``).
+
 It runs eager: ``torch.compile`` needs a C++ compiler (CPU) or triton (GPU) at run time, which end-user
 machines rarely have, so TorchDynamo is switched off before torch is imported.
 
@@ -23,6 +25,8 @@ def main() -> int:
 
     guard_streams()
     os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
+    if hasattr(sys, "_MEIPASS"):  # the decode kernels prebuilt into the bundle (bundle_layout.KERNELS_DEST)
+        os.environ.setdefault("PONDER_KERNELS_DIR", os.path.join(sys._MEIPASS, "kernels"))
     from core.frozen import PRECISION_RUN_FLAG
 
     if sys.argv[1:2] == [PRECISION_RUN_FLAG]:  # a benchmark child (core.bench.suite.precision_run_command)
