@@ -19,6 +19,7 @@ from core.engine.disk_cache import DiskCacheConfig, model_key
 from core.engine.hardware_probe import probe
 from core.engine.speculative import SpeculationConfig
 from core.hardware import HardwareInfo
+from core.kernels.build import kernel_status
 from core.model_config import ModelConfig
 from core.models.checkpoint import find_tensors
 from core.models.loader import FLOAT_PRECISION_DTYPES, LoadedModel, load_model
@@ -97,7 +98,10 @@ def launch(options: LaunchOptions, on_progress: Callable[[str, float], None] | N
 def _disk_cache(options: LaunchOptions, the_plan: PrecisionPlan) -> DiskCacheConfig | None:
     if options.kv_disk_mib <= 0:
         return None
-    return DiskCacheConfig(kv_cache_dir(), model_key(options.model_dir, the_plan.precision),
+    # the kernels that computed the keys and values are part of what they are (int4 prefill differs)
+    kernels = kernel_status().kernels if the_plan.device == "cpu" and the_plan.precision != "fp32" else None
+    computed_by = f"{the_plan.precision}/{kernels.isa if kernels else 'torch'}"
+    return DiskCacheConfig(kv_cache_dir(), model_key(options.model_dir, computed_by),
                            max_bytes=options.kv_disk_mib * 2**20)
 
 

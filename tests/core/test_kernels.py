@@ -3,6 +3,10 @@ this CPU runs (an AVX-512 machine checks its AVX2 build too), odd shapes include
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -163,3 +167,26 @@ def test_isa_choice_follows_the_cpu_flags() -> None:
     assert build.cpu_isas(full, "x86_64") == ["avx512", "avx2"]
     assert build.cpu_isas((*full, "avx512_vnni", "avx_vnni"), "x86_64") == ["avx512_vnni", "avx512", "avx2_vnni", "avx2"]
     assert build.cpu_isas((), "aarch64") == ["neon"]
+
+
+CHECKER = Path(__file__).with_name("kernels_check.c")
+
+
+@pytest.mark.parametrize("target", ["scalar", "neon"])
+def test_the_builds_this_cpu_cannot_pick_compute_the_same_products(tmp_path, target) -> None:
+    """The NEON build (Apple and ARM laptops) cross-compiled and run under qemu where those tools exist, and
+    the portable scalar build natively: every kernel within 1e-6 of the sum of |x w| of a float64 reference."""
+    if target == "neon":
+        cc, runner = shutil.which("aarch64-linux-gnu-gcc"), shutil.which("qemu-aarch64")
+        if not (cc and runner):
+            pytest.skip("needs aarch64-linux-gnu-gcc and qemu-aarch64 (Debian: gcc-aarch64-linux-gnu qemu-user)")
+        flags, run = ["-static"], [runner]
+    else:
+        cc, run, flags = shutil.which("cc"), [], []
+        if not cc:
+            pytest.skip("no C compiler")
+    exe = tmp_path / "check"
+    subprocess.run([cc, "-O2", "-fopenmp", *flags, str(CHECKER), str(build.SOURCE), "-o", str(exe), "-lm"],
+                   check=True, capture_output=True)
+    done = subprocess.run([*run, str(exe)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "all within bounds" in done.stdout, done.stdout + done.stderr
