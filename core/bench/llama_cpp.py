@@ -16,6 +16,7 @@ How to build llama-bench from the ``llama-cpp-python`` sdist: README, "Benchmark
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -124,12 +125,15 @@ def compare(llama_bench: Path, precisions: list[str], rounds: int, threads: int 
     converter = converter or find_converter(llama_bench)
     widths = [p for p in precisions if p in GGUF_TYPES]
     ggufs = {p: gguf_for(checkpoint, p, llama_bench, converter) for p in widths}
-    engines = {}
-    for p in widths:
+
+    def loaded(p: str, announce: bool):  # one engine at a time, as the app holds one model: several resident slowed each other
         launched = launch(LaunchOptions(checkpoint, p, 1024, "cpu", threads, speculation=False))
         warm_up(launched.engine)
-        engines[p] = launched
-        print(f"{p}: Ponder computes in {launched.plan.compute_dtype}; llama.cpp {GGUF_TYPES[p].upper()}", file=sys.stderr)
+        if announce:
+            print(f"{p}: Ponder computes in {launched.plan.compute_dtype}; llama.cpp {GGUF_TYPES[p].upper()}",
+                  file=sys.stderr)
+        return launched
+
     print(f"R1-Distill-Qwen-1.5B shape, random weights, {threads} threads; prefill {PREFILL_TOKENS} tokens, decode "
           f"{DECODE_TOKENS} tokens at batch 1 after {DEPTH_TOKENS}; tokens/s, Ponder / llama.cpp per round")
     print("| round | width | prefill Ponder | prefill llama.cpp | ratio | decode Ponder | decode llama.cpp | ratio |")
@@ -137,9 +141,12 @@ def compare(llama_bench: Path, precisions: list[str], rounds: int, threads: int 
     for r in range(rounds):
         for p in widths:
             sides: dict[str, Speeds] = {}
+            launched = loaded(p, announce=r == 0)
             for side in (("ponder", "llama") if r % 2 == 0 else ("llama", "ponder")):
-                sides[side] = (ponder_speeds(engines[p].engine, 100 * r) if side == "ponder"
+                sides[side] = (ponder_speeds(launched.engine, 100 * r) if side == "ponder"
                                else llama_speeds(llama_bench, ggufs[p], threads))
+            del launched
+            gc.collect()
             ours, theirs = sides["ponder"], sides["llama"]
             print(f"| {r + 1} | {p} / {GGUF_TYPES[p].upper()} | {ours.prefill_tokens_per_s:.1f} | "
                   f"{theirs.prefill_tokens_per_s:.1f} | {ours.prefill_tokens_per_s / theirs.prefill_tokens_per_s:.2f} | "
