@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("gemv.c")
 # Compiler flags per instruction set, best first; each needs all of its CPU flags.
-_AVX512 = (("avx512f", "avx512bw", "avx512vl", "fma", "f16c"), ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mfma", "-mf16c"))
+_AVX512 = (("avx512f", "avx512bw", "avx512vl", "fma", "f16c"),
+           ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mfma", "-mf16c"))
 _AVX2 = (("avx2", "fma", "f16c"), ("-mavx2", "-mfma", "-mf16c"))
 ISA_FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "avx512_vnni": ((*_AVX512[0], "avx512_vnni"), (*_AVX512[1], "-mavx512vnni")),

@@ -50,7 +50,8 @@ def int4(kernels: Kernels, x: Tensor, weight: Tensor, scales_and_zeros: Tensor, 
                                       scales_and_zeros.data_ptr(), group, out.data_ptr(), _DTYPE_CODE[out.dtype],
                                       m, n, k, torch.get_num_threads())
     if rc:
-        raise ValueError(f"int4 kernel refused K={k}, group={group} (K a multiple of 32 and of the group; group 32-256)")
+        raise ValueError(f"int4 kernel refused K={k}, group={group} (K a multiple of 32 and of the group; "
+                         "group 32-256)")
     return out if bias is None else out.add_(bias)
 
 
