@@ -1,8 +1,8 @@
 """Compile ``gemv.c`` for this CPU's instruction set and load it, or say why it cannot be used.
 
 The kernels are C compiled by the system's C compiler at first use (a second or two) and kept in the cache
-folder, keyed by the source, the instruction set and the compiler, so later starts only load them. A bundle
-ships them prebuilt (``PONDER_KERNELS_DIR``, filled by ``build_scripts/build.py``). Where neither a prebuilt
+folder, keyed by the source and the instruction set, so later starts only load them. A bundle ships them
+prebuilt (``PONDER_KERNELS_DIR``, filled by ``build_scripts/bundle_layout.prebuilt_kernels``). Where neither a prebuilt
 library nor a compiler exists, or the CPU has none of the instruction sets below, the engine runs torch's
 kernels and the plan says so: decode is slower, nothing else changes.
 

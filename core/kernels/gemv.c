@@ -3,8 +3,8 @@
  * (groups of `group` inputs with a scale and a zero each).
  *
  * Decode reads every weight once per token, so the speed is the memory bus's: each kernel streams W once
- * for all M rows (a block of 4 weight rows is reused from L1/L2 for every row of x), widens it to fp32 in
- * registers and accumulates with FMA in fp32. Each dot product is summed in the same lane order whatever M
+ * for all M rows (each weight row, read in order, is reused from L1 for every row of x), widens it to fp32 in
+ * registers and accumulates with FMA in fp32 (int8 and int4 on x86: byte multiply-adds, see INT_DOT). Each dot product is summed in the same lane order whatever M
  * is, so a row of a batch gets exactly the value it gets alone (speculative verification relies on it).
  *
  * One source, compiled once per instruction set (the build passes -mavx512f..., -mavx2 -mfma -mf16c, or
@@ -15,6 +15,16 @@
 #include <string.h>
 #include <stdlib.h>
 #include <math.h>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+static inline float hsum256(__m256 a) {
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_add_ss(t, _mm_movehdup_ps(t));
+    return _mm_cvtss_f32(t);
+}
+#endif
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
@@ -56,12 +66,7 @@ static inline vf v_zero(void) { return _mm256_setzero_ps(); }
 static inline vf v_load_f32(const float *p) { return _mm256_loadu_ps(p); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vf v_set1(float a) { return _mm256_set1_ps(a); }
-static inline float v_sum(vf a) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+static inline float v_sum(vf a) { return hsum256(a); }
 static inline vf v_load_bf16(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
@@ -127,12 +132,6 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) {  /* 8 int32 sums of 4 pro
 #else
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));  /* |pair| <= 2*255*127: no saturation */
 #endif
-}
-static inline float hsum256(__m256 a) {
-    __m128 t = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-    t = _mm_add_ss(t, _mm_movehdup_ps(t));
-    return _mm_cvtss_f32(t);
 }
 /* 16 bytes of nibbles -> 32 bytes: the low nibbles (inputs 0..15) then the high ones (16..31). */
 static inline __m256i unpack_nibbles(const uint8_t *p) {
