@@ -125,8 +125,13 @@ def _load(isa: str) -> Kernels:
     if bundled and (Path(bundled) / name).is_file():
         return _bind(Path(bundled) / name, isa)
     cached = default_cache_dir() / "kernels" / name
-    if not cached.is_file():
-        compile_library(isa, cached.parent)
+    if cached.is_file():
+        try:
+            return _bind(cached, isa)
+        except OSError as exc:  # a damaged file in the cache: built again rather than kernels lost for good
+            log.warning("recompiling the decode kernels: %s does not load (%s)", cached, exc)
+            cached.unlink(missing_ok=True)
+    compile_library(isa, cached.parent)
     return _bind(cached, isa)
 
 

@@ -192,3 +192,16 @@ def test_the_builds_this_cpu_cannot_pick_compute_the_same_products(tmp_path, tar
                    check=True, capture_output=True)
     done = subprocess.run([*run, str(exe)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "all within bounds" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_damaged_cached_library_is_built_again(monkeypatch, tmp_path) -> None:
+    isa = ISAS[0]
+    monkeypatch.setenv("PONDER_CACHE_DIR", str(tmp_path))
+    damaged = tmp_path / "kernels" / build.library_name(isa)
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"\x7fELF truncated")
+    try:
+        kernels = build._load(isa)
+    except RuntimeError as exc:  # no compiler here
+        pytest.skip(str(exc))
+    assert kernels.isa == isa and kernels.path == damaged and damaged.stat().st_size > 1000
