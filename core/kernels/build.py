@@ -40,6 +40,8 @@ ISA_FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "avx2": _AVX2,
     "neon": (("neon",), ()),  # the aarch64 baseline: no flag needed
 }
+ISA_LABELS = {"avx512_vnni": "AVX-512 VNNI", "avx512": "AVX-512", "avx2_vnni": "AVX2 + AVX-VNNI", "avx2": "AVX2",
+              "neon": "NEON"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,4 +167,4 @@ def _find() -> KernelStatus:
         log.warning("decode kernels unavailable: %s", exc)
         return KernelStatus(None, f"Ponder's decode kernels could not be built ({str(exc).splitlines()[0]}): "
                                   "torch's kernels run")
-    return KernelStatus(kernels, f"Ponder's {kernels.isa.upper()} decode kernels")
+    return KernelStatus(kernels, f"decode: Ponder's {ISA_LABELS[kernels.isa]} kernels, built for this CPU")
