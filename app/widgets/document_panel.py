@@ -12,33 +12,25 @@
 
 It only shows: ``DocumentController`` gives it documents, counts, the budget and the plan, and listens to its
 signals (``add_requested``, ``remove_requested``, ``strategy_changed``,
-``cancel_requested``). ``show_passage`` scrolls the text to a character range and highlights it.
-
-A document's text is put in the view once (new counts only refresh the list), ``TEXT_SLICE_CHARS`` at a time
-from the event loop: a 16 MB text in one ``setPlainText`` holds the window for a fraction of a second.
+``cancel_requested``). ``show_passage`` scrolls the text to a character range and highlights it. The text
+itself is a ``DocumentTextView``: a long document is held a window of it at a time.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPalette, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
-                               QTextEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.widgets.budget_bar import BudgetBar
+from app.widgets.document_text import DocumentTextView
 from core.documents import SUPPORTED_TYPES_TEXT, ParsedDocument
 
-TEXT_SLICE_CHARS = 256 * 1024  # characters added to the text view per event-loop turn
 STRATEGY_LABELS = {"auto": "Automatic", "whole": "Whole document", "retrieval": "Retrieval (best passages)",
                    "sequential": "Sequential reading (notes)"}
-
-
-def qt_position(text: str, offset: int) -> int:
-    """Qt's position (UTF-16 code units) of Python offset ``offset`` in ``text`` (they differ past the BMP)."""
-    head = text[:offset]
-    return offset + sum(1 for ch in head if ord(ch) > 0xFFFF)
 
 
 class DocumentPanel(QWidget):
@@ -53,10 +45,6 @@ class DocumentPanel(QWidget):
         self.setObjectName("documentPanel")
         self._documents: list[ParsedDocument] = []
         self.highlighted: tuple[int, int, int] | None = None  # document index, char start, char end
-        self._shown: ParsedDocument | None = None  # the document whose text the view holds (or is filling with)
-        self._filled = 0  # characters of its text already in the view
-        self._filler = QTimer(self, interval=0)
-        self._filler.timeout.connect(self._fill_slice)
         self._build()
         self.set_documents([])
 
@@ -99,11 +87,10 @@ class DocumentPanel(QWidget):
         self.sections.setHeaderLabels(["Page / section", "Tokens"])
         self.sections.setRootIsDecorated(False)
         self.sections.setUniformRowHeights(True)
-        self.text = QPlainTextEdit(objectName="documentText", readOnly=True)
-        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.view = DocumentTextView()
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.sections)
-        split.addWidget(self.text)
+        split.addWidget(self.view)
         split.setSizes([140, 360])
         column = QVBoxLayout(self)
         column.setContentsMargins(8, 8, 8, 8)
@@ -140,7 +127,7 @@ class DocumentPanel(QWidget):
         self.picker.blockSignals(False)
         has = bool(self._documents)
         for widget in (self.picker, self.remove_button, self.budget_bar, self.budget_label, self.strategy_combo,
-                       self.reason_label, self.sections, self.text):
+                       self.reason_label, self.sections, self.view):
             widget.setEnabled(has)
         self.picker.setVisible(has)
         self.hint.setVisible(not has)
@@ -185,43 +172,23 @@ class DocumentPanel(QWidget):
             return
         if self.picker.currentIndex() != document_index:
             self.picker.setCurrentIndex(document_index)
-        self._fill_all()
-        text = self._documents[document_index].text
-        section = self._documents[document_index].section_at(char_start)
-        char_start, char_end = qt_position(text, char_start), qt_position(text, char_end)
-        cursor = QTextCursor(self.text.document())
-        cursor.setPosition(char_start)
-        cursor.setPosition(char_end, QTextCursor.MoveMode.KeepAnchor)
-        selection = QTextEdit.ExtraSelection()
-        selection.cursor = cursor
-        selection.format = QTextCharFormat()
-        highlight = self.palette().color(QPalette.ColorRole.Highlight)
-        selection.format.setBackground(QColor(highlight.red(), highlight.green(), highlight.blue(), 90))
-        self.text.setExtraSelections([selection])
-        end = QTextCursor(self.text.document())
-        end.movePosition(QTextCursor.MoveOperation.End)
-        self.text.setTextCursor(end)  # from the end back, so the passage lands near the top
-        place = QTextCursor(self.text.document())
-        place.setPosition(char_start)
-        self.text.setTextCursor(place)
-        self.text.ensureCursorVisible()
-        item = self.sections.topLevelItem(section)
+        self.view.show_range(char_start, char_end)
+        item = self.sections.topLevelItem(self._documents[document_index].section_at(char_start))
         if item is not None:
             self.sections.setCurrentItem(item)
             self.sections.scrollToItem(item)
         self.highlighted = (document_index, char_start, char_end)
 
     def highlighted_text(self) -> str:
-        selections = self.text.extraSelections()
-        return selections[0].cursor.selectedText() if selections else ""
+        return self.view.highlighted_text()
 
     # --- inside ------------------------------------------------------------------------------------
     def _show_document(self, index: int) -> None:
         self.sections.clear()
-        self.text.setExtraSelections([])
+        self.view.clear_highlight()
         self.highlighted = None
         if not 0 <= index < len(self._documents):
-            self._set_text(None)
+            self.view.set_text("")
             return
         document = self._documents[index]
         counts = self._section_tokens[index] if self._section_tokens and index < len(self._section_tokens) else None
@@ -232,42 +199,8 @@ class DocumentPanel(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, section.char_start)
             self.sections.addTopLevelItem(item)
         self.sections.resizeColumnToContents(0)
-        self._set_text(document)
+        self.view.set_text(document.text)
         self.document_selected.emit(index)
 
-    def _set_text(self, document: ParsedDocument | None) -> None:
-        """Show ``document``'s text unless the view already holds it: its first slice now, the rest a slice
-        per event-loop turn."""
-        if document is self._shown and document is not None:
-            return
-        self._shown = document
-        text = document.text if document is not None else ""
-        self.text.setPlainText(text[:TEXT_SLICE_CHARS])
-        self._filled = min(len(text), TEXT_SLICE_CHARS)
-        if self._filled < len(text):
-            self._filler.start()
-        else:
-            self._filler.stop()
-
-    def _fill_slice(self) -> None:
-        text = self._shown.text if self._shown is not None else ""
-        if self._filled < len(text):
-            cursor = QTextCursor(self.text.document())
-            cursor.movePosition(QTextCursor.MoveOperation.End)
-            cursor.insertText(text[self._filled:self._filled + TEXT_SLICE_CHARS])
-            self._filled = min(len(text), self._filled + TEXT_SLICE_CHARS)
-        if self._filled >= len(text):
-            self._filler.stop()
-
-    def _fill_all(self) -> None:
-        """The whole text in the view now (a passage is about to be shown)."""
-        while self._filler.isActive():
-            self._fill_slice()
-
     def _jump_to_section(self, item: QTreeWidgetItem) -> None:
-        self._fill_all()
-        cursor = QTextCursor(self.text.document())
-        text = self._documents[self.picker.currentIndex()].text
-        cursor.setPosition(qt_position(text, int(item.data(0, Qt.ItemDataRole.UserRole))))
-        self.text.setTextCursor(cursor)
-        self.text.ensureCursorVisible()
+        self.view.scroll_to(int(item.data(0, Qt.ItemDataRole.UserRole)))

@@ -6,14 +6,16 @@ pieces of the previous one, up to ``overlap_tokens``, so a fact cut by a boundar
 A piece longer than a chunk (a huge paragraph, a line without spaces) is split at words, then characters.
 Each chunk's ``tokens`` is counted on its own text, so it is exact for an exact counter. Pieces and chunks
 are counted in batches (``count_many``: one tokenizer call per few thousand, not one each), so a long
-document chunks in seconds.
+document chunks in seconds. A chunk holds no copy of its text (``Chunk.text`` slices the document's), and
+pieces are kept in flat arrays while packing, so chunking a 16 MB text costs megabytes, not hundreds of them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from array import array
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
 
 from core.documents.parsed import ParsedDocument
 
@@ -23,6 +25,7 @@ _BATCH = 4096  # pieces counted per call
 DEFAULT_CHUNK_TOKENS = 512
 DEFAULT_OVERLAP_TOKENS = 64
 _BOUNDARY = re.compile(r"(?<=[.!?;:])[\"'’”)\]]*\s+|\n\s*")
+_LEADING_SPACE = re.compile(r"\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +36,16 @@ class Chunk:
     char_start: int  # in ParsedDocument.text
     char_end: int
     tokens: int
-    text: str
+    source: str = field(repr=False, compare=False)  # the document's text (shared, not a copy)
+
+    @property
+    def text(self) -> str:
+        return self.source[self.char_start:self.char_end]
 
     def anchor(self) -> dict[str, Any]:
         """Where the chunk is, without its text (for JSON, citations and "what was included" lists)."""
-        data = asdict(self)
-        del data["text"]
-        return data
+        return {"index": self.index, "section_index": self.section_index, "page": self.page,
+                "char_start": self.char_start, "char_end": self.char_end, "tokens": self.tokens}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,43 +72,67 @@ def chunk_document(document: ParsedDocument, count_tokens: CountTokens, chunk_to
         raise ValueError(f"overlap_tokens must be between 0 and half of chunk_tokens ({chunk_tokens // 2}), "
                          f"got {overlap_tokens}")
     many = count_many or (lambda texts: [count_tokens(t) for t in texts])
+    source = document.text
     chunks: list[Chunk] = []
     for section_index, section in enumerate(document.sections):
         text = section.text
-        pieces: list[tuple[int, int, int]] = []
-        for spans in _batches(_pieces(text)):
+        pieces = _Pieces()
+        for spans in _piece_batches(text):
             for (start, end), tokens in zip(spans, many([text[a:b] for a, b in spans])):
                 if tokens <= chunk_tokens or end - start <= 1:
-                    pieces.append((start, end, tokens))
+                    pieces.append(start, end, tokens)
                 else:
-                    pieces += _fit(text, start, end, count_tokens, chunk_tokens)
-        for ranges in _batches(_pack(pieces, chunk_tokens, overlap_tokens, text, count_tokens)):
+                    for piece in _fit(text, start, end, count_tokens, chunk_tokens):
+                        pieces.append(*piece)
+        ranges = _pack(pieces, chunk_tokens, overlap_tokens, text, count_tokens)
+        del pieces
+        for batch in range(0, len(ranges), _BATCH):
             stripped = []
-            for start, end in ranges:
+            for start, end in ranges[batch:batch + _BATCH]:
                 raw = text[start:end]
                 start += len(raw) - len(raw.lstrip())
                 stripped.append((start, start + len(raw.strip())))
-            texts = [text[a:b] for a, b in stripped]
-            for (start, end), chunk_text, tokens in zip(stripped, texts, many(texts)):
+            for (start, end), tokens in zip(stripped, many([text[a:b] for a, b in stripped])):
                 chunks.append(Chunk(len(chunks), section_index, section.page, section.char_start + start,
-                                    section.char_start + end, tokens, chunk_text))
+                                    section.char_start + end, tokens, source))
     return chunks
 
 
-def _batches(items: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
-    return [items[i:i + _BATCH] for i in range(0, len(items), _BATCH)]
+class _Pieces:
+    """(start, end, tokens) of a section's pieces in three flat arrays: a long section has hundreds of
+    thousands of pieces, and a tuple each would leave the memory they took scattered among longer-lived
+    objects once freed."""
+
+    __slots__ = ("starts", "ends", "tokens")
+
+    def __init__(self) -> None:
+        self.starts, self.ends, self.tokens = array("q"), array("q"), array("q")
+
+    def append(self, start: int, end: int, tokens: int) -> None:
+        self.starts.append(start)
+        self.ends.append(end)
+        self.tokens.append(tokens)
+
+    def __len__(self) -> int:
+        return len(self.starts)
 
 
-def _pieces(text: str) -> list[tuple[int, int]]:
-    """(start, end) of sentences and lines, trailing whitespace included, leading whitespace skipped."""
-    pieces, start = [], len(text) - len(text.lstrip())
+def _piece_batches(text: str) -> Iterator[list[tuple[int, int]]]:
+    """(start, end) of sentences and lines, trailing whitespace included, leading whitespace skipped; in
+    lists of ``_BATCH`` (each list is counted in one tokenizer call)."""
+    batch: list[tuple[int, int]] = []
+    start = _LEADING_SPACE.match(text).end()
     for match in _BOUNDARY.finditer(text):
         if match.start() > start:
-            pieces.append((start, match.end()))
+            batch.append((start, match.end()))
             start = match.end()
+            if len(batch) == _BATCH:
+                yield batch
+                batch = []
     if start < len(text):
-        pieces.append((start, len(text)))
-    return pieces
+        batch.append((start, len(text)))
+    if batch:
+        yield batch
 
 
 def _fit(text: str, start: int, end: int, count_tokens: CountTokens, limit: int) -> list[tuple[int, int, int]]:
@@ -119,31 +149,29 @@ def _fit(text: str, start: int, end: int, count_tokens: CountTokens, limit: int)
     return _fit(text, start, cut, count_tokens, limit) + _fit(text, cut, end, count_tokens, limit)
 
 
-def _pack(pieces: list[tuple[int, int, int]], limit: int, overlap: int, text: str,
-          count_tokens: CountTokens) -> list[tuple[int, int]]:
+def _pack(pieces: _Pieces, limit: int, overlap: int, text: str, count_tokens: CountTokens) -> list[tuple[int, int]]:
     """Greedy packing of consecutive pieces into (start, end) ranges of at most ``limit`` tokens (by the sum of
     piece counts), each starting with up to ``overlap`` tokens of the previous range's end: its last whole
     pieces, or, when the last piece alone is longer than that, the words at the end of it."""
     ranges: list[tuple[int, int]] = []
-    pieces = list(pieces)
+    starts, ends, tokens = pieces.starts, pieces.ends, pieces.tokens
     first, count = 0, len(pieces)
     while first < count:
-        last, total = first, pieces[first][2]
-        while last + 1 < count and total + pieces[last + 1][2] <= limit:
+        last, total = first, tokens[first]
+        while last + 1 < count and total + tokens[last + 1] <= limit:
             last += 1
-            total += pieces[last][2]
-        start, end = pieces[first][0], pieces[last][1]
-        ranges.append((start, end))
+            total += tokens[last]
+        ranges.append((starts[first], ends[last]))
         if last + 1 >= count:
             break
         back, carried = last + 1, 0
-        while back - 1 > first and carried + pieces[back - 1][2] <= overlap:
+        while back - 1 > first and carried + tokens[back - 1] <= overlap:
             back -= 1
-            carried += pieces[back][2]
+            carried += tokens[back]
         if back == last + 1 and overlap > 0:
-            tail = _tail(text, pieces[last], overlap, count_tokens)
-            if tail is not None and tail[2] + pieces[last + 1][2] <= limit:
-                pieces[last] = tail  # already packed above: from here on only the tail is carried
+            tail = _tail(text, (starts[last], ends[last], tokens[last]), overlap, count_tokens)
+            if tail is not None and tail[2] + tokens[last + 1] <= limit:
+                starts[last], tokens[last] = tail[0], tail[2]  # packed above: from here on only the tail is carried
                 back = last
         first = back
     return ranges

@@ -2,7 +2,7 @@
 
 Chunking, retrieval, sequential reading and citations all work on one text, so a chat's documents are
 joined in the order they were attached; each joined section keeps its page and gets the document's name in
-its title (so excerpt labels say which file a passage is from). ``rendered`` is the stable prompt form:
+its title (so excerpt labels say which file a passage is from). ``render()`` is the stable prompt form:
 each document's own ``render_document`` in order, so adding a document after the others keeps the earlier
 ones as a cached prompt prefix. ``locate`` maps a range of the joined text back to one document.
 """
@@ -31,7 +31,6 @@ class Location:
 class DocumentSet:
     documents: tuple[ParsedDocument, ...]
     combined: ParsedDocument
-    rendered: str
     sources: tuple[tuple[int, int], ...]  # joined section index -> (document index, its section index)
 
     @classmethod
@@ -39,10 +38,9 @@ class DocumentSet:
         if not documents:
             raise ValueError("a document set needs at least one document")
         documents = tuple(documents)
-        rendered = "\n\n".join(render_document(d) for d in documents)
         if len(documents) == 1:
             only = documents[0]
-            return cls(documents, only, rendered, tuple((0, i) for i in range(len(only.sections))))
+            return cls(documents, only, tuple((0, i) for i in range(len(only.sections))))
         parts, sources = [], []
         for d_index, document in enumerate(documents):
             for s_index, section in enumerate(document.sections):
@@ -54,7 +52,11 @@ class DocumentSet:
         combined = ParsedDocument(f"{len(documents)} documents ({names})", "text", digest,
                                   sum(d.size_bytes for d in documents), build_sections(parts),
                                   tuple(w for d in documents for w in d.warnings))
-        return cls(documents, combined, rendered, tuple(sources))
+        return cls(documents, combined, tuple(sources))
+
+    def render(self) -> str:
+        """The stable prompt form of the set (made on request: a long document's is as long as its text)."""
+        return "\n\n".join(render_document(d) for d in self.documents)
 
     def locate(self, char_start: int, char_end: int) -> Location:
         """The document and range of ``combined.text[char_start:char_end]`` (clipped to one section)."""

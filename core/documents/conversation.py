@@ -45,7 +45,7 @@ class DocumentContext:
     def __init__(self, documents: DocumentSet, counter: TokenCounter, budget: ContextBudget,
                  strategy: str | None = None, **index_options: Any) -> None:
         self.documents, self.counter, self.budget, self.strategy = documents, counter, budget, strategy
-        self.indexed = IndexedDocument(documents.combined, counter, rendered=documents.rendered, **index_options)
+        self.indexed = IndexedDocument(documents.combined, counter, render=documents.render, **index_options)
 
     @property
     def document_tokens(self) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from core.documents.budget import ContextBudget
 from core.documents.chunking import (DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, Chunk, SectionTokens,
@@ -28,6 +28,7 @@ from core.documents.sequential import Ask, SequentialReader
 from core.documents.tokens import TokenCounter
 
 STRATEGIES = ("whole", "retrieval", "sequential")
+KEPT_RENDERING_CHARS = 2**21  # longer than any context holds whole; a longer rendering is not kept in memory
 _WHOLE_DOCUMENT_CUES = re.compile(
     r"\b(summar(?:y|ies|is\w*|iz\w*)|overall|throughout|all of (?:it|the|this)|list (?:every|all|each)|"
     r"every (?:mention|time|instance|occurrence|place|section|chapter|page)|each (?:chapter|section|page|part)|"
@@ -106,14 +107,24 @@ class IndexedDocument:
     """One parsed document prepared for questions: chunks, token counts, the stable rendering, BM25 index."""
 
     def __init__(self, document: ParsedDocument, counter: TokenCounter, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-                 overlap_tokens: int = DEFAULT_OVERLAP_TOKENS, rendered: str | None = None) -> None:
-        """``rendered`` replaces the document's own stable form (``DocumentSet.rendered`` for several files)."""
+                 overlap_tokens: int = DEFAULT_OVERLAP_TOKENS, render: Callable[[], str] | None = None) -> None:
+        """``render`` makes the stable form in place of the document's own (``DocumentSet.render`` for several
+        files)."""
         self.document, self.counter = document, counter
+        self._render = render or (lambda: render_document(document))
+        rendered = self._render()
+        self.document_tokens = counter.count_tokens(rendered)
+        self._rendered = rendered if len(rendered) <= KEPT_RENDERING_CHARS else None
+        del rendered
         self.chunks = chunk_document(document, counter.count_tokens, chunk_tokens, overlap_tokens, counter.count_many)
-        self.rendered = rendered if rendered is not None else render_document(document)
-        self.document_tokens = counter.count_tokens(self.rendered)
         self._ranker: ChunkRanker | None = None
         self._section_tokens: list[SectionTokens] | None = None
+
+    @property
+    def rendered(self) -> str:
+        """The whole document in its stable prompt form (kept when short; a long one is made again when asked for,
+        which only a forced whole-document question does)."""
+        return self._rendered if self._rendered is not None else self._render()
 
     @property
     def section_tokens(self) -> list[SectionTokens]:

@@ -20,11 +20,13 @@ from typing import Any, Mapping, Protocol, Sequence
 
 # Imported with this module, not on first use: the window would import it on a worker thread, where the
 # import (under PySide's import hook) holds the GIL, and so the event loop, for a quarter of a second.
+from core.heap import release_free_memory
 from core.tokenizer import Tokenizer  # light: tokenizers + jinja2, no torch
 
 Messages = Sequence[Mapping[str, Any]]
 PIECE_CHARS = 65_536  # a longer text is counted piece by piece
 BATCH_TEXTS = 2_048  # short texts counted per tokenizer call
+BATCH_CHARS = 2**18  # and characters
 
 
 class TokenCounter(Protocol):
@@ -57,19 +59,29 @@ class TokenizerCounter:
         return len(self._tokenizer.encode(text)) if text else 0
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
-        """Each text's count; short texts go to the tokenizer in batches (one call each, the GIL released)."""
+        """Each text's count; short texts go to the tokenizer in batches of at most ``BATCH_TEXTS`` texts and
+        ``BATCH_CHARS`` characters (one call each, the GIL released; the encodings of one call take about
+        70 bytes per token until it returns)."""
         counts = [0] * len(texts)
         batch: list[int] = []
+        chars = 0
         for index, text in enumerate(texts):
             if len(text) > PIECE_CHARS:
                 counts[index] = self.count_tokens(text)
             elif text:
+                if batch and (len(batch) == BATCH_TEXTS or chars + len(text) > BATCH_CHARS):
+                    self._count_batch(texts, batch, counts)
+                    batch, chars = [], 0
                 batch.append(index)
-        for start in range(0, len(batch), BATCH_TEXTS):
-            chosen = batch[start:start + BATCH_TEXTS]
-            for index, n in zip(chosen, self._tokenizer.count_many([texts[i] for i in chosen])):
-                counts[index] = n
+                chars += len(text)
+        if batch:
+            self._count_batch(texts, batch, counts)
         return counts
+
+    def _count_batch(self, texts: Sequence[str], batch: list[int], counts: list[int]) -> None:
+        for index, n in zip(batch, self._tokenizer.count_many([texts[i] for i in batch])):
+            counts[index] = n
+        release_free_memory()  # what the batch call freed, else a long document's count keeps ~100 MB
 
     def count_prompt(self, messages: Messages) -> int:
         return len(self._tokenizer.prompt_ids(messages, add_generation_prompt=True))

@@ -76,7 +76,7 @@ def test_drops_over_the_document_panel_reach_the_windows_one_handler(window, fil
     assert window.acceptDrops() and not panel.acceptDrops()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(files / "invoices.pdf"))])
-    for target in (panel, panel.text.viewport(), panel.picker):
+    for target in (panel, panel.view.text.viewport(), panel.picker):
         event = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier)
         event.ignore()
@@ -124,14 +124,14 @@ def test_a_cited_step_scrolls_the_panel_to_the_passage(window):
     assert "page 4" in labels["step 2"].text()
     key = re.search(r'href="([^"]+)"', labels["step 2"].text()).group(1)
     panel = window.document_panel
-    panel.text.verticalScrollBar().setValue(0)
+    panel.view.text.verticalScrollBar().setValue(0)
     labels["step 2"].linkActivated.emit(key)  # what a click on the link does
     document_index, start, end = panel.highlighted
     text = window.documents.documents[0][1].text
     assert document_index == 0 and "first invoice is 1,250 euros" in " ".join(text[start:end].split())
     assert "first invoice" in panel.highlighted_text()
     assert panel.sections.currentItem().text(0) == "Page 4"
-    assert panel.text.verticalScrollBar().value() > 0  # scrolled down to page 4
+    assert panel.view.text.verticalScrollBar().value() > 0  # scrolled down to page 4
 
 
 def test_a_reopened_chat_shows_its_citations_and_its_strategy(window):

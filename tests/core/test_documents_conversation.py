@@ -91,7 +91,8 @@ def test_two_documents_are_one_set_and_citations_map_back(counter, survey):
     context = DocumentContext(documents, counter, SMALL, chunk_tokens=128, overlap_tokens=16)
     _, prepared = run(context, [{"role": "user", "content": FACT_QUESTION}])
     assert "7319" in prepared.messages[-1]["content"] and "survey.txt" in prepared.messages[-1]["content"]
-    assert documents.rendered.startswith("Document: memo.txt") and "\n\nDocument: survey.txt" in documents.rendered
+    rendered = documents.render()
+    assert rendered.startswith("Document: memo.txt") and "\n\nDocument: survey.txt" in rendered
     start = documents.combined.text.index("vault access code")
     where = documents.locate(start, start + 17)
     assert where.document_index == 1 and where.section_index == FACT_PAGE - 1
