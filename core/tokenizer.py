@@ -29,7 +29,7 @@ from tokenizers import Tokenizer as _Backend
 from core.chat_template import (MAX_TEMPLATE_CHARS, REQUEST_LIMITS, VALIDATION_LIMITS, LimitedEnvironment,
                                 TemplateLimitError, TemplateLimits, render)
 from core.control_text import ControlStrings
-from core.heap import release_free_memory
+from core.heap import release_after_work
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ class Tokenizer:
                 end = space.start() if space else end
             count += len(self.encode(text[start:end]))
             start = end
-            release_free_memory()  # what encoding the piece freed (see core.heap)
+            release_after_work(end - start)  # what encoding the pieces freed (see core.heap)
         return count, start >= len(text)
 
     def validate_chat_template(self) -> None:

@@ -1,8 +1,8 @@
 """Long documents: parse (in a worker process), chunk, budget, choose a strategy, build prompts, cite.
 
 No torch and no Qt: the GUI imports this package. The parsers' libraries (pypdfium2, python-docx) are
-imported only inside the worker process, and bm25s only when a document is first ranked; numpy (citations)
-and the tokenizer come with the package, so no worker thread of the window imports them later.
+imported only inside the worker process; numpy (citations, retrieval) and the tokenizer come with the
+package, so no worker thread of the window imports them later.
 
     document = parse_document(path, on_progress=..., cancel=event)    # ParsedDocument or DocumentError
     store.add_document(document.sha256, document.name, document.mime, document.size_bytes, document.to_dict())

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 # Imported with this module, not on first use: the window would import it on a worker thread, where the
 # import (under PySide's import hook) holds the GIL, and so the event loop, for a quarter of a second.
-from core.heap import release_free_memory
+from core.heap import release_after_work
 from core.tokenizer import Tokenizer  # light: tokenizers + jinja2, no torch
 
 Messages = Sequence[Mapping[str, Any]]
@@ -81,7 +81,7 @@ class TokenizerCounter:
     def _count_batch(self, texts: Sequence[str], batch: list[int], counts: list[int]) -> None:
         for index, n in zip(batch, self._tokenizer.count_many([texts[i] for i in batch])):
             counts[index] = n
-        release_free_memory()  # what the batch call freed, else a long document's count keeps ~100 MB
+        release_after_work(sum(len(texts[i]) for i in batch))  # what the calls freed (see core.heap)
 
     def count_prompt(self, messages: Messages) -> int:
         return len(self._tokenizer.prompt_ids(messages, add_generation_prompt=True))

@@ -47,6 +47,7 @@ Parser = Callable[..., ParsedDocument]  # (path, kind, sha256, size_bytes, progr
 TEXT_KINDS = ("text", "markdown", "html")
 _EXIT_OUT_OF_MEMORY = 86
 _POLL_S = 0.05
+TEXT_PIECE_CHARS = 2**20  # a section's text is sent from the worker in pieces of this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,7 @@ def _supervise(checked: CheckedFile, limits: ParseLimits, parser: Parser, cancel
     started = time.monotonic()
     done = total = 0
     last_yield = started
+    pieces: dict[int, list[str]] = {}  # a long section's text arrives in pieces before "done"
     try:
         process.start()
         sender.close()
@@ -192,7 +194,12 @@ def _supervise(checked: CheckedFile, limits: ParseLimits, parser: Parser, cancel
                     last_yield = time.monotonic()
                     yield ParseProgress(name, done, total, last_yield - started)
                     continue
+                if message[0] == "text":
+                    pieces.setdefault(message[1], []).append(message[2])
+                    continue
                 if message[0] == "done":
+                    for index, parts in pieces.items():
+                        message[1]["sections"][index]["text"] = "".join(parts)
                     document = ParsedDocument.from_dict(message[1])
                     if checked.warning:
                         document = _with_warning(document, checked.warning)
@@ -281,10 +288,24 @@ def _worker_main(conn: multiprocessing.connection.Connection, path: str, kind: s
         payload = ("error", "corrupt", f"{Path(path).name} could not be read ({type(exc).__name__}: {exc}); the file "
                                        "may be damaged. Re-export or re-download it and try again.")
     try:
+        if payload[0] == "done":
+            _send_long_texts(conn, payload[1])
         conn.send(payload)
     except MemoryError:
         os._exit(_EXIT_OUT_OF_MEMORY)
     conn.close()
+
+
+def _send_long_texts(conn: multiprocessing.connection.Connection, data: dict[str, Any]) -> None:
+    """Send each long section's text ahead in pieces of ``TEXT_PIECE_CHARS`` (its place in ``data`` left
+    empty): unpickling one 16 MB message would hold the receiving process's other threads (the window's
+    event loop) for tens of milliseconds, a piece holds them for a few."""
+    for index, section in enumerate(data["sections"]):
+        text = section["text"]
+        if len(text) > TEXT_PIECE_CHARS:
+            for start in range(0, len(text), TEXT_PIECE_CHARS):
+                conn.send(("text", index, text[start:start + TEXT_PIECE_CHARS]))
+            section["text"] = ""
 
 
 def _limit_resources(memory_bytes: int, time_s: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import sqlite3
 import zlib
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from core.store.records import BenchRun, Document, RowNotFound, StoreError
 _DOCUMENT_COLUMNS = "d.id, d.sha256, d.name, d.mime, d.size_bytes, d.parsed_zlib, d.created_at"
 _BENCH_COLUMNS = "id, model, machine, config, results, created_at"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_JSON_PIECE_CHARS = 2**20  # a long string is JSON-encoded this many characters at a time
 
 
 def dump_json(value: dict[str, Any], what: str) -> str:
@@ -28,6 +30,39 @@ def dump_json(value: dict[str, Any], what: str) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
+
+
+def dump_json_in_pieces(value: dict[str, Any], what: str) -> str:
+    """``dump_json``, with every string longer than ``_JSON_PIECE_CHARS`` encoded a piece at a time: the JSON
+    encoder holds the GIL for a whole string (about 90 ms for a 16 MB document's text), and a window's event
+    loop would wait that long; escaping is per character, so the pieces join into the same JSON."""
+    long_texts: list[str] = []
+    nonce = secrets.token_hex(8)  # no text can guess it, so no text is taken for a placeholder
+
+    def hide(item: Any) -> Any:
+        if isinstance(item, str) and len(item) > _JSON_PIECE_CHARS:
+            long_texts.append(item)
+            return f"{nonce}:{len(long_texts) - 1}"
+        if isinstance(item, dict):
+            return {key: hide(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [hide(inner) for inner in item]
+        return item
+
+    skeleton = dump_json(hide(value), what)
+    if not long_texts:
+        return skeleton
+    parts, position = [], 0
+    for match in re.finditer(f'"{nonce}:(\\d+)"', skeleton):
+        text = long_texts[int(match.group(1))]
+        parts.append(skeleton[position:match.start()])
+        parts.append('"')
+        parts += [json.dumps(text[i:i + _JSON_PIECE_CHARS], ensure_ascii=False)[1:-1]
+                  for i in range(0, len(text), _JSON_PIECE_CHARS)]
+        parts.append('"')
+        position = match.end()
+    parts.append(skeleton[position:])
+    return "".join(parts)
 
 
 def load_json(text: str | bytes) -> dict[str, Any]:
@@ -53,7 +88,7 @@ class ArchiveMixin:
             raise ValueError(f"sha256 must be 64 hex digits; got {sha256!r}")
         if size_bytes < 0:
             raise ValueError(f"size_bytes must be >= 0; got {size_bytes}")
-        blob = zlib.compress(dump_json(parsed, "parsed document").encode("utf-8"), 6)  # outside the write lock
+        blob = zlib.compress(dump_json_in_pieces(parsed, "parsed document").encode("utf-8"), 6)  # outside the lock
         now = self._clock()
         with self._writing() as conn:
             cur = conn.execute("INSERT OR IGNORE INTO documents (sha256, name, mime, size_bytes, parsed_zlib, "

@@ -171,3 +171,23 @@ def test_a_legacy_encoding_is_named_in_a_warning(tmp_path):
     document = parse_document(path)
     assert document.text == "Crème brûlée — “fine”, déjà vu."
     assert any("latin.txt is not valid UTF-8, so it was read as cp1252" in w for w in document.warnings)
+
+
+def test_preparing_a_long_text_costs_less_than_twice_its_size_plus_the_tokenizer():
+    """Issue 27, point 1: an 8 MB text prepared for questions as the window does it (counts, chunks,
+    citation index, the first question's BM25 index) in a fresh process: the peak growth of its resident
+    memory stays under twice the text plus what loading the tokenizer took (it was 10x the text)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.checkpoints import R1_TOKENIZER
+
+    probe = Path(__file__).with_name("memory_probe.py")
+    out = subprocess.run([sys.executable, str(probe), "8", str(R1_TOKENIZER)], capture_output=True, text=True,
+                         timeout=240, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    print(result)
+    assert result["strategy"] == "retrieval" and len(result["cited"]) >= 3
+    assert result["peak_growth_mib"] < 2 * result["text_mib"] + result["tokenizer_mib"]

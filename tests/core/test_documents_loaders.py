@@ -151,3 +151,13 @@ def test_package_import_stays_light():
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_long_text_comes_back_whole_through_the_worker_in_pieces(tmp_path):
+    from core.documents.worker import TEXT_PIECE_CHARS
+    line = "Plain words, café crème and an emoji 😀 now and then.\n"
+    text = line * (2 * TEXT_PIECE_CHARS // len(line) + 7)  # more than two pieces, characters across the seams
+    path = tmp_path / "long.txt"
+    path.write_text(text, encoding="utf-8")
+    document = parse_document(path)
+    assert len(document.text) > 2 * TEXT_PIECE_CHARS and document.text == text.strip("\n")

@@ -426,3 +426,13 @@ def test_default_store_path_per_platform(tmp_path):
     assert default_data_dir({}, "darwin") == home / "Library" / "Application Support" / "Ponder"
     assert default_data_dir({"APPDATA": str(tmp_path)}, "win32") == tmp_path / "Ponder"
     assert default_store_path().name == "ponder.db"
+
+
+def test_a_long_document_is_stored_as_the_same_json_encoded_in_pieces(store):
+    from core.store.archive import _JSON_PIECE_CHARS, dump_json, dump_json_in_pieces
+    tricky = 'plain "quoted" back\\slash\nnew line\ttab \x00\x1f café 😀 \u2028 '
+    text = tricky * (2 * _JSON_PIECE_CHARS // len(tricky) + 3)
+    parsed = {"name": "long.txt", "sections": [{"text": text}, {"text": "short"}], "note": "\x00 0 \x00"}
+    assert dump_json_in_pieces(parsed, "parsed") == dump_json(parsed, "parsed")
+    row = store.add_document("b" * 64, "long.txt", "text/plain", len(text), parsed)
+    assert store.get_document(row.id).parsed == parsed
