@@ -34,13 +34,14 @@ _AVX512 = (("avx512f", "avx512bw", "avx512vl", "fma", "f16c"),
            ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mfma", "-mf16c"))
 _AVX2 = (("avx2", "fma", "f16c"), ("-mavx2", "-mfma", "-mf16c"))
 ISA_FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "avx512_bf16": ((*_AVX512[0], "avx512_vnni", "avx512_bf16"), (*_AVX512[1], "-mavx512vnni", "-mavx512bf16")),
     "avx512_vnni": ((*_AVX512[0], "avx512_vnni"), (*_AVX512[1], "-mavx512vnni")),
     "avx512": _AVX512,
     "avx2_vnni": ((*_AVX2[0], "avx_vnni"), (*_AVX2[1], "-mavxvnni")),
     "avx2": _AVX2,
     "neon": (("neon",), ()),  # the aarch64 baseline: no flag needed
 }
-ISA_LABELS = {"avx512_vnni": "AVX-512 VNNI", "avx512": "AVX-512", "avx2_vnni": "AVX2 + AVX-VNNI", "avx2": "AVX2",
+ISA_LABELS = {"avx512_bf16": "AVX-512 BF16 + VNNI", "avx512_vnni": "AVX-512 VNNI", "avx512": "AVX-512", "avx2_vnni": "AVX2 + AVX-VNNI", "avx2": "AVX2",
               "neon": "NEON"}
 
 
@@ -55,13 +56,14 @@ class Kernels:
 
 def max_rows(flags: tuple[str, ...]) -> dict[str, int]:
     """Where the kernels stop paying, per weight kind. They read the weights once for all rows but multiply
-    in fp32 FMAs, so from a few rows on they are compute-bound; torch's GEMM with native bf16 dot products
-    (AVX-512 BF16, AMX) then wins for bf16 and int8 weights. Measured on a 2-core EPYC, one layer of
-    R1-Distill-Qwen-1.5B plus its LM head, ours / torch: bf16 1.5x faster at 1-3 rows, 1.2x at 4, 0.5x at 8;
-    int8 1.6x at 1 row, 1.05x at 2, 0.8x at 3. Without native bf16 (torch's AVX2 kernels on the same CPU) bf16
-    stays 1.3-2.3x faster up to 8 rows and int8 about even at 4-8. fp16 beats torch's fp16 GEMM at every row
-    count below the fp32-widening threshold; int4 in Ponder's layout has no torch kernel, so the kernel runs
-    up to 16 rows and wider products dequantise blocks of rows for torch's GEMM."""
+    in fp32 FMAs (bf16 times bf16 on AVX-512 BF16: vdpbf16ps), so from a few rows on they are compute-bound;
+    torch's GEMM with native bf16 dot products (AVX-512 BF16, AMX) then wins for bf16 and int8 weights.
+    Measured on a 2-core EPYC (Zen 4), one layer of R1-Distill-Qwen-1.5B plus its LM head, ours / torch: bf16
+    1.5x faster at 1-3 rows, 1.3x at 4 (vdpbf16ps: 4 rows cost 1.25x one row), about even at 8; int8 1.6x at
+    1 row, 1.05x at 2, 0.8x at 3. Without native bf16 (torch's AVX2 kernels on the same CPU) bf16 stays
+    1.3-2.3x faster up to 8 rows and int8 about even at 4-8. fp16 beats torch's fp16 GEMM at every row count
+    below the fp32-widening threshold; int4 in Ponder's layout has no torch kernel, so the kernel runs up to
+    16 rows and wider products dequantise blocks of rows for torch's GEMM."""
     native_bf16 = cpu_has_native_bf16(flags)
     return {"bf16": 4 if native_bf16 else 16, "fp16": 16, "int8": 2 if native_bf16 else 4, "int4": 16}
 
@@ -161,10 +163,15 @@ def _find() -> KernelStatus:
         isas = [wanted]
     if not isas:
         return KernelStatus(None, "this CPU has neither AVX2 with FMA nor AVX-512 nor NEON: torch's kernels run")
-    try:
-        kernels = _load(isas[0])
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        log.warning("decode kernels unavailable: %s", exc)
-        return KernelStatus(None, f"Ponder's decode kernels could not be built ({str(exc).splitlines()[0]}): "
+    failures: list[BaseException] = []
+    for isa in isas:  # best first; an older compiler may not know the newest instructions
+        try:
+            kernels = _load(isa)
+            break
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            log.warning("decode kernels for %s unavailable: %s", isa, exc)
+            failures.append(exc)
+    else:
+        return KernelStatus(None, f"Ponder's decode kernels could not be built ({str(failures[0]).splitlines()[0]}): "
                                   "torch's kernels run")
     return KernelStatus(kernels, f"decode: Ponder's {ISA_LABELS[kernels.isa]} kernels, built for this CPU")

@@ -4,8 +4,10 @@
  *
  * Decode reads every weight once per token, so the speed is the memory bus's: each kernel streams W once
  * for all M rows (each weight row, read in order, is reused from L1 for every row of x), widens it to fp32 in
- * registers and accumulates with FMA in fp32 (int8 and int4 on x86: byte multiply-adds, see INT_DOT). Each dot product is summed in the same lane order whatever M
- * is, so a row of a batch gets exactly the value it gets alone (speculative verification relies on it).
+ * registers and accumulates with FMA in fp32 (int8 and int4 on x86: byte multiply-adds, see INT_DOT; bf16
+ * weights times bf16 activations on AVX-512 BF16: vdpbf16ps, see BF16_DOT). Each dot product is summed in the
+ * same lane order whatever M is, so a row of a batch gets exactly the value it gets alone (speculative
+ * verification relies on it).
  *
  * One source, compiled once per instruction set (the build passes -mavx512f..., -mavx2 -mfma -mf16c, or
  * nothing on aarch64 where NEON is the baseline); OpenMP splits the weight rows over threads, sharing the
@@ -28,7 +30,9 @@ static inline float hsum256(__m256 a) {
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
-#ifdef __AVX512VNNI__
+#if defined(__AVX512VNNI__) && defined(__AVX512BF16__)
+#define ISA_NAME "avx512_bf16"
+#elif defined(__AVX512VNNI__)
 #define ISA_NAME "avx512_vnni"
 #else
 #define ISA_NAME "avx512"
@@ -251,6 +255,46 @@ static inline __attribute__((always_inline)) void row_dense(
     }
 }
 
+#if defined(__AVX512BF16__) && VL == 16
+#define BF16_DOT 1
+/* bf16 row n times `mb` rows of bf16 x: 32 products per vdpbf16ps (each exact in fp32, added a pair at a time
+ * to the fp32 lanes), so with several rows the weights' widening and half the multiply-adds are gone and the
+ * product stays bound by memory where the fp32 path is bound by arithmetic. */
+static inline __attribute__((always_inline)) void row_bf16_dot(
+        const uint16_t *x, int mb, const uint16_t *w, int64_t n, int64_t k, float out[MB]) {
+    __m512 acc[MB][2];
+    for (int m = 0; m < MB; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    const uint16_t *wr = w + n * k;
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(wr + i), w1 = (__m512bh)_mm512_loadu_si512(wr + i + 32);
+        for (int m = 0; m < mb; m++) {
+            acc[m][0] = _mm512_dpbf16_ps(acc[m][0], (__m512bh)_mm512_loadu_si512(x + m * k + i), w0);
+            acc[m][1] = _mm512_dpbf16_ps(acc[m][1], (__m512bh)_mm512_loadu_si512(x + m * k + i + 32), w1);
+        }
+    }
+    for (; i + 32 <= k; i += 32) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(wr + i);
+        for (int m = 0; m < mb; m++)
+            acc[m][0] = _mm512_dpbf16_ps(acc[m][0], (__m512bh)_mm512_loadu_si512(x + m * k + i), w0);
+    }
+    for (int m = 0; m < mb; m++) {
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]));
+        for (int64_t j = i; j < k; j++) s += bf16_to_f32(x[m * k + j]) * bf16_to_f32(wr[j]);
+        out[m] = s;
+    }
+}
+
+static void bf16_dot_row(const uint16_t *x, int mb, const uint16_t *w, int64_t n, int64_t k, float out[MB]) {
+    switch (mb) {
+    case 1: row_bf16_dot(x, 1, w, n, k, out); break;
+    case 2: row_bf16_dot(x, 2, w, n, k, out); break;
+    case 3: row_bf16_dot(x, 3, w, n, k, out); break;
+    default: row_bf16_dot(x, MB, w, n, k, out); break;
+    }
+}
+#endif
+
 /* The cases 2 and 3 of a switch on the row count, where MB is 4. */
 #if MB == 4
 #define SMALL_CASES(two, three) case 2: two; break; case 3: three; break;
@@ -309,7 +353,12 @@ int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, cons
     /* x in fp32, the scales, then room for the int8 activations and their block scales */
     float *xf = (float *)malloc((size_t)(m * k + (scales ? n : 0) + m * k / 32 + m * k / 4 + 8) * sizeof(float));
     if (!xf) return 1;
-    to_f32(x, x_dtype, xf, m * k);
+#ifdef BF16_DOT
+    const int bf16_dot = wtype == W_BF16 && x_dtype == DT_BF16;
+#else
+    const int bf16_dot = 0;
+#endif
+    if (!bf16_dot) to_f32(x, x_dtype, xf, m * k);
     float *sf = scales ? xf + m * k : NULL;
     if (sf) to_f32(scales, scale_dtype, sf, n);
 #ifdef INT_DOT
@@ -327,6 +376,10 @@ int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, cons
             int mb = (int)(m - m0 < MB ? m - m0 : MB);
 #ifdef INT_DOT
             if (int_dot) i8_int_row(xq + m0 * k, xd + m0 * (k / 32), mb, (const int8_t *)w, r, k, res);
+            else
+#endif
+#ifdef BF16_DOT
+            if (bf16_dot) bf16_dot_row((const uint16_t *)x + m0 * k, mb, (const uint16_t *)w, r, k, res);
             else
 #endif
             dense_row(xf + m0 * k, mb, w, wtype, r, k, res);

@@ -152,6 +152,25 @@ def test_without_a_compiler_the_reason_is_said(monkeypatch, tmp_path) -> None:
         build._status = None
 
 
+@pytest.mark.skipif(len(ISAS) < 2, reason="this CPU runs a single instruction set's build")
+def test_a_compiler_that_lacks_the_newest_instructions_gets_the_next_build(monkeypatch, tmp_path) -> None:
+    cc = shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler")
+    refusing = tmp_path / "old-cc"  # a compiler too old for the best instruction set's flag
+    refusing.write_text(f"#!/bin/sh\ncase \"$*\" in *{build.ISA_FLAGS[ISAS[0]][1][-1]}*) exit 1;; esac\nexec {cc} \"$@\"\n")
+    refusing.chmod(0o755)
+    monkeypatch.setenv("PONDER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", str(refusing))
+    monkeypatch.setattr(build, "_status", None)
+    try:
+        status = build.kernel_status()
+        assert status.kernels is not None and status.kernels.isa == ISAS[1]
+        assert build.ISA_LABELS[ISAS[1]] in status.reason
+    finally:
+        build._status = None
+
+
 def test_the_kernels_can_be_switched_off(monkeypatch) -> None:
     monkeypatch.setenv("PONDER_KERNELS", "off")
     monkeypatch.setattr(build, "_status", None)
@@ -168,6 +187,7 @@ def test_isa_choice_follows_the_cpu_flags() -> None:
     assert build.cpu_isas(full, "x86_64") == ["avx512", "avx2"]
     vnni = (*full, "avx512_vnni", "avx_vnni")
     assert build.cpu_isas(vnni, "x86_64") == ["avx512_vnni", "avx512", "avx2_vnni", "avx2"]
+    assert build.cpu_isas((*vnni, "avx512_bf16"), "x86_64")[0] == "avx512_bf16"
     assert build.cpu_isas((), "aarch64") == ["neon"]
 
 
