@@ -51,11 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--levels", default="1,4,16")
     p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--no-speculation", action="store_true", help="the engine without prompt-lookup drafts")
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
     model = args.model or benchmark_checkpoint()
     server = EngineSubprocess(["--model", str(model), "--precision", args.precision, "--threads", str(args.threads),
-                               "--max-sequences", str(max(levels)), "--context", "1024"])
+                               "--max-sequences", str(max(levels)), "--context", "1024",
+                               *(["--no-speculation"] if args.no_speculation else [])])
     print(f"starting the engine on {model} ({args.precision}) ...", file=sys.stderr)
     with server:
         client = EngineClient(server.base_url, server.token)

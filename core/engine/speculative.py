@@ -182,23 +182,41 @@ class DraftPolicy:
 
     def draft_len(self, match_len: int, room: int, seqs: int) -> int:
         """Draft tokens to take from a match of ``match_len`` tokens, at most ``room``, in a pass of ``seqs``."""
-        limit = min(self.max_draft, room)
-        if limit < 1 or match_len < 1:
-            return 0
+        return self.draft_lens([(match_len, room)], seqs)[0]
+
+    def draft_lens(self, offers: list[tuple[int, int]], seqs: int) -> list[int]:
+        """Draft tokens for each ``(match length, room)`` offered in a pass of ``seqs`` sequences, chosen
+        together: the pass's cost grows with all its draft tokens, so four sequences that each find one worth
+        drafting alone may together make a pass that no longer pays (a batch past the kernels' rows falls to
+        a slower product). Tokens are added where the next one is likeliest accepted (its chance: a^(k+1));
+        the count kept is the one with the best tokens per unit of time, 0 when none beats plain decoding."""
+        limits = [min(self.max_draft, room) if match_len >= 1 else 0 for match_len, room in offers]
         if not self.adaptive:
-            return limit
-        a, cost = min(self.acceptance(match_len), 0.999), self.cost(seqs)
-        best_k, best = 0, 1.0
-        for k in range(1, limit + 1):
-            gain = (seqs - 1 + (1 - a ** (k + 1)) / (1 - a)) / (seqs * (1 + cost.extra(k)))
+            return [max(0, limit) for limit in limits]
+        chance = [min(self.acceptance(match_len), 0.999) for match_len, _ in offers]
+        cost = self.cost(seqs)
+        counts, best_counts, best = [0] * len(offers), [0] * len(offers), 1.0
+        tokens, total = float(seqs), 0  # expected tokens of the pass; draft tokens in it
+        while True:
+            open_ = [i for i in range(len(offers)) if counts[i] < limits[i]]
+            if not open_:
+                break
+            i = max(open_, key=lambda j: chance[j] ** (counts[j] + 1))
+            tokens += chance[i] ** (counts[i] + 1)
+            counts[i] += 1
+            total += 1
+            gain = tokens / (seqs * (1 + cost.extra(total)))
             if gain > best:
-                best_k, best = k, gain
-        if best_k == 0:
-            b = min(match_len, MATCH_BUCKETS)
-            self._skipped[b] += 1
-            if self._skipped[b] % self.explore_every == 0:
-                return max(1, limit // 2)
-        return best_k
+                best, best_counts = gain, list(counts)
+        if not any(best_counts):
+            for i, (match_len, _) in enumerate(offers):
+                if limits[i] < 1:
+                    continue
+                b = min(match_len, MATCH_BUCKETS)
+                self._skipped[b] += 1
+                if self._skipped[b] % self.explore_every == 0:
+                    best_counts[i] = max(1, limits[i] // 2)
+        return best_counts
 
     def observe(self, match_len: int, drafted: int, accepted: int) -> None:
         """A draft of ``drafted`` tokens from a match of ``match_len`` had its first ``accepted`` accepted."""
@@ -240,6 +258,7 @@ class Speculator:
         self._drafts.clear()
         counts = [0] * len(batch.segments)
         prefill = len(decoding) < len(batch.segments)
+        offers: list[tuple[int, list[int], int, int]] = []  # segment, proposed tokens, match length, room
         for i in decoding:
             seq = batch.seqs[i]
             room = min(seq.params.max_tokens - len(seq.output_ids), self.context_tokens - seq.total_tokens) - 1
@@ -251,9 +270,12 @@ class Speculator:
                                                               self.config.max_candidates)
             lookup.sync(seq.output_ids)
             tokens, match_len = lookup.propose(self.config.max_draft_tokens)
-            k = self.policy.draft_len(match_len, min(room, len(tokens)), len(decoding)) if tokens else 0
+            if tokens:
+                offers.append((i, tokens, match_len, min(room, len(tokens))))
+        chosen = self.policy.draft_lens([(match_len, room) for _, _, match_len, room in offers], len(decoding))
+        for (i, tokens, match_len, _), k in zip(offers, chosen):
             if k:
-                self._drafts[seq.id] = _Draft(tokens[:k], match_len)
+                self._drafts[batch.seqs[i].id] = _Draft(tokens[:k], match_len)
                 counts[i] = k
         if any(counts):
             _insert(batch, counts, [self._drafts[s.id].tokens if counts[i] else [] for i, s in enumerate(batch.seqs)])

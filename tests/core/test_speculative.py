@@ -68,6 +68,23 @@ def test_policy_drafts_what_pays_and_stops_where_nothing_does():
     assert drafts.count(0) == 62 and set(drafts) == {0, 4}  # off, but tried now and then at half the most
 
 
+def test_drafts_of_a_batch_are_chosen_together_against_the_cost_of_the_whole_pass():
+    def policy_with(fixed: float, per_token: float) -> DraftPolicy:
+        policy = DraftPolicy(max_draft=8)
+        for total in (1, 2, 4, 8, 16) * 10:  # passes of 4 sequences; drafts accepted half the time
+            policy.record_pass(4, 0, 0.100)
+            policy.record_pass(4, total, 0.100 * (1 + fixed + per_token * total))
+            policy.observe(3, 2, 1)
+        return policy
+
+    shared = policy_with(0.2, 0.05)  # the fixed cost is paid once per pass, whoever drafts
+    assert shared.draft_len(3, room=8, seqs=4) == 0  # one sequence alone would not pay for it
+    assert shared.draft_lens([(3, 8)] * 4, seqs=4) == [2, 2, 2, 2]  # four together do: 7 tokens for 1.6 passes
+    dear = policy_with(0.6, 0.05)
+    assert dear.draft_lens([(3, 8)] * 4, seqs=4) == [0, 0, 0, 0]
+    assert shared.draft_lens([(3, 8), (0, 8)], seqs=4)[1] == 0  # no match, no draft
+
+
 # --- exactness ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bundled():
