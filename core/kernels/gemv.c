@@ -500,10 +500,20 @@ static inline __attribute__((always_inline)) void row_int4_bf16(
     const float *szr = sz + n * groups * 2;
     for (int m = 0; m < MB; m++) { acc[m] = _mm512_setzero_ps(); off[m] = 0.f; }
     for (int64_t g = 0; g < groups; g++) {
-        __m512 gacc[MB][2];
-        for (int m = 0; m < MB; m++) gacc[m][0] = gacc[m][1] = _mm512_setzero_ps();
+        __m512 gacc[MB][4];
+        for (int m = 0; m < MB; m++) gacc[m][0] = gacc[m][1] = gacc[m][2] = gacc[m][3] = _mm512_setzero_ps();
         const int64_t end = (g + 1) * group;
         int64_t i = g * group;
+        for (; i + 128 <= end; i += 128) {
+            __m512bh w0 = nibbles_bf16(wr + i / 2, table), w1 = nibbles_bf16(wr + i / 2 + 16, table);
+            __m512bh w2 = nibbles_bf16(wr + i / 2 + 32, table), w3 = nibbles_bf16(wr + i / 2 + 48, table);
+            for (int m = 0; m < mb; m++) {
+                gacc[m][0] = _mm512_dpbf16_ps(gacc[m][0], (__m512bh)_mm512_loadu_si512(x + m * k + i), w0);
+                gacc[m][1] = _mm512_dpbf16_ps(gacc[m][1], (__m512bh)_mm512_loadu_si512(x + m * k + i + 32), w1);
+                gacc[m][2] = _mm512_dpbf16_ps(gacc[m][2], (__m512bh)_mm512_loadu_si512(x + m * k + i + 64), w2);
+                gacc[m][3] = _mm512_dpbf16_ps(gacc[m][3], (__m512bh)_mm512_loadu_si512(x + m * k + i + 96), w3);
+            }
+        }
         for (; i + 64 <= end; i += 64) {
             __m512bh w0 = nibbles_bf16(wr + i / 2, table), w1 = nibbles_bf16(wr + i / 2 + 16, table);
             for (int m = 0; m < mb; m++) {
@@ -519,7 +529,8 @@ static inline __attribute__((always_inline)) void row_int4_bf16(
         const float scale = szr[g * 2], zero = szr[g * 2 + 1];
         const __m512 vs = _mm512_set1_ps(scale);
         for (int m = 0; m < mb; m++) {
-            acc[m] = _mm512_fmadd_ps(vs, _mm512_add_ps(gacc[m][0], gacc[m][1]), acc[m]);
+            acc[m] = _mm512_fmadd_ps(vs, _mm512_add_ps(_mm512_add_ps(gacc[m][0], gacc[m][1]),
+                                                       _mm512_add_ps(gacc[m][2], gacc[m][3])), acc[m]);
             off[m] += (zero - 8.f * scale) * xsum[m * groups + g];
         }
     }
