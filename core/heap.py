@@ -4,8 +4,9 @@ The tokenizer's batch calls (Rust, through the C allocator) free what they alloc
 keeps the freed pages in its heaps, pinned there by the longer-lived allocations made between the calls: a
 16 MB document counted in a few hundred batches leaves the process about 100 MB larger than it needs to be.
 ``release_free_memory`` calls ``malloc_trim(0)`` where the C library is glibc, which returns every free page
-of every heap (a fraction of a millisecond); elsewhere (macOS, Windows, musl) it does nothing: those
-allocators return memory by themselves or offer no such call.
+of every heap (a millisecond or two: ``release_after_work`` calls it once per MiB of text counted);
+elsewhere (macOS, Windows, musl) it does nothing: those allocators return memory by themselves or offer no
+such call.
 
 ``return_large_blocks_at_once`` (the window calls it at start) fixes glibc's threshold for serving an
 allocation from its own mapping at 256 KiB. By default the threshold rises to the size of the largest block
@@ -21,7 +22,6 @@ import ctypes
 import ctypes.util
 import functools
 import sys
-
 
 MMAP_THRESHOLD_BYTES = 256 * 1024
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
@@ -43,7 +43,10 @@ def _glibc() -> ctypes.CDLL | None:
 def release_free_memory() -> bool:
     """Return the C heaps' free pages to the system; whether that was possible here."""
     libc = _glibc()
-    return libc is not None and (libc.malloc_trim(0) or True)
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
 
 
 _worked = 0  # characters tokenized since the heaps were last trimmed (a race only shifts a trim)

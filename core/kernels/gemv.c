@@ -5,7 +5,7 @@
  * Decode reads every weight once per token, so the speed is the memory bus's: each kernel streams W once
  * for all M rows (each weight row, read in order, is reused from L1 for every row of x), widens it to fp32 in
  * registers and accumulates with FMA in fp32 (int8 and int4 on x86: byte multiply-adds, see INT_DOT; bf16
- * weights times bf16 activations on AVX-512 BF16: vdpbf16ps, see BF16_DOT). Each dot product is summed in the
+ * and int4 weights times bf16 activations on AVX-512 BF16: vdpbf16ps, see BF16_DOT). Each dot product is summed in the
  * same lane order whatever M is, so a row of a batch gets exactly the value it gets alone (speculative
  * verification relies on it).
  *

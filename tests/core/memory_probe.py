@@ -48,9 +48,6 @@ def main() -> None:
     text = generated_text(size)
     document = ParsedDocument("long.txt", "text", "0" * 64, size, (Section(None, None, text, 0),))
     del text
-    if "--warm" in sys.argv:  # the tokenizer's own first-use cost (thread pool, caches, template) in the base
-        counter.count_many([f"warm up {i} " * 40 for i in range(8192)])
-        counter.count_prompt([{"role": "user", "content": "warm up"}])
     release_free_memory()
     base = peak = me.memory_info().rss
     done = False
@@ -69,7 +66,8 @@ def main() -> None:
     cited = built.citations.find(quoted[quoted.index(" ") + 1:])
     done = True
     sampler.join()
-    print(json.dumps({"tokenizer_mib": tokenizer / 2**20, "base_mib": base / 2**20, "peak_growth_mib": (peak - base) / 2**20, "text_mib": size / 2**20,
+    print(json.dumps({"tokenizer_mib": tokenizer / 2**20, "base_mib": base / 2**20,
+                      "peak_growth_mib": (peak - base) / 2**20, "text_mib": size / 2**20,
                       "strategy": prompt.strategy, "cited": [c.char_start for c in cited],
                       "chunks": len(built.context.indexed.chunks)}))
 
