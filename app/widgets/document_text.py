@@ -44,7 +44,7 @@ class DocumentTextView(QWidget):
         super().__init__(parent)
         self.text = QPlainTextEdit(objectName="documentText", readOnly=True)
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-        self.where = QLabel(objectName="documentWindow", wordWrap=True)
+        self.where = QLabel(objectName="documentWindow", wordWrap=True, textFormat=Qt.TextFormat.PlainText)
         self.where.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.where.hide()
         column = QVBoxLayout(self)
@@ -52,8 +52,8 @@ class DocumentTextView(QWidget):
         column.setSpacing(2)
         column.addWidget(self.text, 1)
         column.addWidget(self.where)
-        self._full = ""
-        self._start = self._end = 0  # the window: self._full[self._start:self._end] is in the view
+        self._full = self._shown = ""  # the document's text; the part of it in the view
+        self._start = self._end = 0  # self._shown == self._full[self._start:self._end]
         self._highlight: tuple[int, int] | None = None
         self._moving = False
         self.text.verticalScrollBar().valueChanged.connect(self._scrolled)
@@ -112,8 +112,8 @@ class DocumentTextView(QWidget):
             end = max(end, min(total, anchor + 1))
         self._moving = True
         try:
-            self._start, self._end = start, end
-            self.text.setPlainText(self._full[start:end])
+            self._start, self._end, self._shown = start, end, self._full[start:end]
+            self.text.setPlainText(self._shown)
         finally:
             self._moving = False
         self._apply_highlight()
@@ -149,11 +149,11 @@ class DocumentTextView(QWidget):
 
     def _cursor(self, offset: int) -> QTextCursor:
         cursor = QTextCursor(self.text.document())
-        cursor.setPosition(qt_position(self._full[self._start:self._end], max(0, offset - self._start)))
+        cursor.setPosition(qt_position(self._shown, max(0, offset - self._start)))
         return cursor
 
     def _offset_of(self, position: int) -> int:
-        return self._start + python_offset(self._full[self._start:self._end], position)
+        return self._start + python_offset(self._shown, position)
 
     def _apply_highlight(self) -> None:
         if self._highlight is None:
@@ -178,5 +178,4 @@ class DocumentTextView(QWidget):
                            f"({100 * self._start / total:.0f}–{100 * self._end / total:.0f}%): the view holds "
                            f"{WINDOW_CHARS // 1024:,}K characters of a long text at a time. Scroll on for more, or "
                            "pick a page or section above.")
-        self.where.setTextFormat(Qt.TextFormat.PlainText)
         self.where.show()

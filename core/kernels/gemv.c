@@ -433,14 +433,13 @@ static inline __attribute__((always_inline)) void row_int4(
 }
 
 #ifdef INT_DOT
-/* int4 row n times `mb` rows of block-quantised x: per block of 32, the nibbles times the int8 activations in
- * one byte multiply-add, scaled by (activation scale x weight scale); the zero term as in row_int4. */
 /* One block of 32 int4 weights times block b of each row of x, into chain c. */
 #define INT4_BLOCK(b, c) do { \
         const float scale_ = szr[((b) >> shift) * 2]; \
         __m256i wv_ = unpack_nibbles(wr + (b) * 16); \
         for (int m = 0; m < mb; m++) { \
-            __m256 p_ = _mm256_cvtepi32_ps(dot_u8s8(wv_, _mm256_loadu_si256((const __m256i *)(xq + m * k + (b) * 32)))); \
+            __m256i x_ = _mm256_loadu_si256((const __m256i *)(xq + m * k + (b) * 32)); \
+            __m256 p_ = _mm256_cvtepi32_ps(dot_u8s8(wv_, x_)); \
             acc[m][c] = _mm256_fmadd_ps(p_, _mm256_set1_ps(xd[m * blocks + (b)] * scale_), acc[m][c]); \
         } \
     } while (0)
@@ -538,6 +537,24 @@ static inline __attribute__((always_inline)) void row_int4_bf16(
 }
 #endif
 
+/* Each weight row r (rows shared among the threads) times the rows of x, MB at a time: ROW(rows) fills res
+ * for rows m0 .. m0 + rows - 1 of x, with the row count a constant so each case compiles to its own loop. */
+#define EACH_ROW_BLOCK(ROW) do { \
+        _Pragma("omp parallel for schedule(static) num_threads(threads)") \
+        for (int64_t r = 0; r < n; r++) { \
+            float res[MB]; \
+            for (int64_t m0 = 0; m0 < m; m0 += MB) { \
+                int mb = (int)(m - m0 < MB ? m - m0 : MB); \
+                switch (mb) { \
+                case 1: ROW(1); break; \
+                SMALL_CASES(ROW(2), ROW(3)) \
+                default: ROW(MB); break; \
+                } \
+                for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]); \
+            } \
+        } \
+    } while (0)
+
 int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *sz, int64_t group, void *out,
                      int out_dtype, int64_t m, int64_t n, int64_t k, int threads) {
     if (k % 32 || k % group || (group != 32 && group != 64 && group != 128 && group != 256)) return 2;
@@ -554,22 +571,9 @@ int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *
         }
 #ifdef BF16_DOT
     if (x_dtype == DT_BF16) {
-        #pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t r = 0; r < n; r++) {
-            float res[MB];
-            for (int64_t m0 = 0; m0 < m; m0 += MB) {
-                int mb = (int)(m - m0 < MB ? m - m0 : MB);
-                const uint16_t *xm = (const uint16_t *)x + m0 * k;
-                const float *sm = xsum + m0 * groups;
-                switch (mb) {
-                case 1: row_int4_bf16(xm, sm, 1, w, sz, r, k, group, res); break;
-                case 2: row_int4_bf16(xm, sm, 2, w, sz, r, k, group, res); break;
-                case 3: row_int4_bf16(xm, sm, 3, w, sz, r, k, group, res); break;
-                default: row_int4_bf16(xm, sm, MB, w, sz, r, k, group, res); break;
-                }
-                for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]);
-            }
-        }
+#define ROW(rows) row_int4_bf16((const uint16_t *)x + m0 * k, xsum + m0 * groups, rows, w, sz, r, k, group, res)
+        EACH_ROW_BLOCK(ROW);
+#undef ROW
         free(xf);
         return 0;
     }
@@ -578,51 +582,24 @@ int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *
     float *xd = xsum + m * groups;  /* block scales, then the int8 activations */
     int8_t *xq = (int8_t *)(xd + m * k / 32);
     quantize_blocks(xf, m * k, xq, xd);
-#endif
-#ifdef INT_DOT
-    #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t r = 0; r < n; r++) {
-        float res[MB];
-        for (int64_t m0 = 0; m0 < m; m0 += MB) {
-            int mb = (int)(m - m0 < MB ? m - m0 : MB);
-            const int8_t *qm = xq + m0 * k;
-            const float *dm = xd + m0 * (k / 32), *sm = xsum + m0 * groups;
-            switch (mb) {
-            case 1: row_int4_int(qm, dm, sm, 1, w, sz, r, k, group, res); break;
-            SMALL_CASES(row_int4_int(qm, dm, sm, 2, w, sz, r, k, group, res),
-                        row_int4_int(qm, dm, sm, 3, w, sz, r, k, group, res))
-            default: row_int4_int(qm, dm, sm, MB, w, sz, r, k, group, res); break;
-            }
-            for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]);
-        }
-    }
+#define ROW(rows) row_int4_int(xq + m0 * k, xd + m0 * (k / 32), xsum + m0 * groups, rows, w, sz, r, k, group, res)
 #else
-    #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t r = 0; r < n; r++) {
-        float res[MB];
-        for (int64_t m0 = 0; m0 < m; m0 += MB) {
-            int mb = (int)(m - m0 < MB ? m - m0 : MB);
-            const float *xm = xf + m0 * k, *sm = xsum + m0 * groups;
-            switch (mb) {
-            case 1: row_int4(xm, sm, 1, w, sz, r, k, group, res); break;
-            SMALL_CASES(row_int4(xm, sm, 2, w, sz, r, k, group, res), row_int4(xm, sm, 3, w, sz, r, k, group, res))
-            default: row_int4(xm, sm, MB, w, sz, r, k, group, res); break;
-            }
-            for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]);
-        }
-    }
+#define ROW(rows) row_int4(xf + m0 * k, xsum + m0 * groups, rows, w, sz, r, k, group, res)
 #endif
+    EACH_ROW_BLOCK(ROW);
+#undef ROW
     free(xf);
     return 0;
 }
 
-/* Rows [n0, n1) of int4 weights dequantised into out [n1 - n0, K] (dtype out_dtype), for prefill-sized
- * products that run the compute dtype's GEMM a block of rows at a time. */
 /* VL values into out[i..] as out_dtype (bf16 and fp16 rounded to nearest even, as store does). */
 static inline void v_store(void *out, int dtype, int64_t i, vf v) {
 #if VL == 16
     if (dtype == DT_F32) { _mm512_storeu_ps((float *)out + i, v); return; }
-    if (dtype == DT_F16) { _mm256_storeu_si256((__m256i *)((uint16_t *)out + i), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); return; }
+    if (dtype == DT_F16) {
+        _mm256_storeu_si256((__m256i *)((uint16_t *)out + i), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+        return;
+    }
     __m512i u = _mm512_castps_si512(v);
     u = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
                           _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)))), 16);
