@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.launch import Launched, LaunchOptions
+from core.engine.repetition import MAX_PERIOD
 from core.engine.speculative import SpeculationConfig
 from core.tokenizer import Tokenizer
 from core.hardware import HardwareInfo
@@ -138,9 +139,11 @@ def chain_for(tokenizer: Tokenizer, reasoning: str, answer: str) -> dict[int, in
 
 
 def loop_chain(tokenizer: Tokenizer) -> dict[int, int]:
-    """Never-ending output: ``<｜Assistant｜>`` -> " yes no yes no ..."."""
-    yes, no = tokenizer.encode(" yes")[0], tokenizer.encode(" no")[0]
-    return {ASSISTANT: yes, yes: no, no: yes}
+    """Never-ending output the repetition guard never calls a loop: a line of words longer than the longest span
+    it watches, over and over (``<｜Assistant｜>`` -> " week", " prop", " All", ..., " week", ...)."""
+    words = (t for t in range(2000, VOCAB) if (text := tokenizer.decode([t]))[:1] == " " and text[1:].isalpha())
+    line = [next(words) for _ in range(2 * MAX_PERIOD)]
+    return {ASSISTANT: line[0], **dict(zip(line, line[1:] + line[:1]))}
 
 
 def scripted_launcher(chain: dict[int, int], delay_s: float = 0.0,
