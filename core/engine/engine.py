@@ -52,7 +52,11 @@ class EngineConfig:
     context_tokens: int = 4096  # per sequence: prompt + output
     step_token_budget: int = DEFAULT_STEP_TOKENS  # tokens per forward pass at most (prefill chunk size)
     max_waiting: int = 64  # queued requests beyond the running ones; more are refused (QueueFullError)
-    prefill_step_s: float = 0.25  # a pass with prefill aims at this long, so Stop reaches a long prompt fast; 0: fixed
+    # A pass with prefill aims at this long, so the streams decoding beside it keep flowing; 0: a fixed chunk.
+    prefill_step_s: float = 0.25
+    # ... and at this long when no stream decodes beside it: only Stop waits, and a longer chunk reads the weights
+    # once for more tokens (a widened or dequantised weight is made once per pass: 2x the prefill speed).
+    prefill_alone_step_s: float = 1.0
     compile: bool = False
     speculation: SpeculationConfig = SpeculationConfig()  # prompt-lookup drafts, as many as measured to pay
     disk_cache: DiskCacheConfig | None = None  # long prompts' keys and values kept on disk (``disk_cache.py``)
@@ -197,7 +201,10 @@ class Engine:
                 return self._verify(batch, logits)
         prefilled = sum(seg.length for seq, seg in zip(batch.seqs, batch.segments) if seq.prefilling)
         if prefilled and self.config.prefill_step_s:
-            self.scheduler.tune_prefill(len(batch.tokens), time.perf_counter() - started, self.config.prefill_step_s)
+            alone = prefilled == len(batch.tokens)
+            target = max(self.config.prefill_step_s, self.config.prefill_alone_step_s) if alone \
+                else self.config.prefill_step_s
+            self.scheduler.tune_prefill(len(batch.tokens), time.perf_counter() - started, target)
         sampled = [s for s, flag in zip(batch.seqs, batch.sample) if flag]
         if any(s.grounder is not None for s in sampled):
             _ground(logits, sampled)

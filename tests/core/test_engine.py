@@ -302,6 +302,37 @@ def test_a_slow_pass_shrinks_the_prefill_chunk_and_a_fast_one_grows_it_back():
     assert scheduler.prefill_budget == 512  # never above the configured budget
 
 
+def test_a_prefill_alone_takes_longer_passes_than_one_beside_a_decoding_stream(tokenizer, monkeypatch):
+    """Beside a decoding stream a pass aims at ``prefill_step_s`` (its tokens keep flowing); alone, only Stop
+    waits, and it aims at ``prefill_alone_step_s`` (a longer chunk reads the weights once for more tokens)."""
+    import types
+
+    import core.engine.engine as engine_module
+
+    clock = [0.0]
+    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class FourMsAToken(ScriptedModel):
+        def forward(self, tokens: Tensor, positions: Tensor, cache=None, logits_at: Tensor | None = None) -> Tensor:
+            clock[0] += 0.004 * tokens.numel()
+            return super().forward(tokens, positions, cache, logits_at)
+
+    model_config = ModelConfig.from_hf(tiny_config("qwen2", vocab_size=VOCAB, max_position_embeddings=8192))
+    model = FourMsAToken(model_config, 3000, [2000 + i for i in range(400)])
+    loaded = LoadedModel(model, model_config, "fp32", torch.float32, torch.device("cpu"), 0.0, 0)  # type: ignore
+    engine = Engine(loaded, tokenizer, EngineConfig(max_sequences=2, context_tokens=4096, step_token_budget=512,
+                                                    prefill_step_s=0.25, prefill_alone_step_s=1.0))
+    params = SamplingParams(max_tokens=300, repetition_guard=False)
+    first = engine.add(prompt(3000), params)
+    while engine._seqs[first].prefilling:
+        engine.step()
+    assert 240 <= engine.scheduler.prefill_budget <= 260  # 1 s at 4 ms a token
+    engine.add([t + 1 for t in prompt(3000)], params)  # another document: nothing of it is cached
+    for _ in range(8):
+        engine.step()
+    assert 55 <= engine.scheduler.prefill_budget <= 65  # 0.25 s, the decoding stream's token included
+
+
 def test_abort_while_decoding_returns_held_text(tokenizer):
     body = enc(tokenizer, "a <")
     script = [THINK, *body, END_THINK, EOS]
