@@ -48,7 +48,7 @@ class HardwareInfo:
     cpu_bf16_speedup: float | None = None  # fp32 time / bf16 time of that measurement
     cpu_speed_measured_at: float | None = None  # unix time it was measured (kept per machine since)
     cpu_speed_note: str = ""  # "kept", "measured", or why it was not measured
-    # that measurement's int8/int4 products, seconds per decode-size product: (("int8/bf16", 0.0011), ...)
+    # that measurement's int8/int4 products, seconds of a 1-row plus a 4-row product: (("int8/bf16", 0.0011), ...)
     cpu_quant_seconds: tuple[tuple[str, float], ...] = ()
     notes: tuple[str, ...] = ()
 

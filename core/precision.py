@@ -350,8 +350,8 @@ def _reasons(chosen: str, requested: str, auto: str | None, order: list[str], es
     if chosen in QUANTIZED and _quant_seconds(chosen, hw):
         times = _quant_seconds(chosen, hw)
         other = "fp32" if compute == "bf16" else "bf16"
-        reasons.append(f"{chosen} with {compute} activations: {times[compute] * 1e3:.2f} ms per decode-size product "
-                       f"measured on this CPU ({other}: {times[other] * 1e3:.2f} ms)")
+        reasons.append(f"{chosen} with {compute} activations: {times[compute] * 1e3:.2f} ms for a 1-row and a 4-row "
+                       f"decode product measured on this CPU ({other}: {times[other] * 1e3:.2f} ms)")
     else:
         reasons.append(_why_dense(chosen, hw))
     batch = f" for {concurrent} concurrent sequences" if concurrent > 1 else ""

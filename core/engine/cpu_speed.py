@@ -20,6 +20,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,10 @@ import psutil
 import torch
 
 from core.hardware import cpu_name_and_flags
-from core.models.quant import (int4_group_size, int4_matmul, int8_matmul, pack_int4, quantize_int4_rows,
+from core.kernels import cpu_gemm
+from core.kernels.build import kernel_status
+from core.kernels.ops import pack_int4_rows
+from core.models.quant import (cpu_matmul, int4_group_size, int4_matmul, int8_matmul, pack_int4, quantize_int4_rows,
                                quantize_int8_rows)
 from core.paths import cpu_speed_cache_file
 
@@ -38,7 +42,9 @@ BF16_FASTER_THRESHOLD = 1.05  # bf16 counts as faster only above this fp32/bf16 
 MAX_OTHER_LOAD = 0.25  # above this share of the cores busy with other programs, a measurement is thrown away
 _PROBE_IN_FEATURES = 2048  # one decode-step linear of a small LLM: x [1, K] @ W.T with W [N, K]
 _PROBE_OUT_FEATURES = 8192
+_PROBE_BATCH = 4  # rows of the batched product timed beside the one-row one (the engine's default streams)
 _PROBE_WARMUP = 3
+PROBE_VERSION = 3  # raised when what the probe times changes: a kept measurement of the old probe is not used
 _PROBE_REPS = 10
 
 
@@ -69,8 +75,12 @@ class Remeasured:
 
 
 def machine_key() -> str:
+    """What a kept measurement holds for: the CPU model, torch's version, and the kernels the engine runs here
+    (a measurement of other kernels says nothing about these)."""
     cpu_name, _ = cpu_name_and_flags()
-    return f"{cpu_name} | torch {torch.__version__}"
+    status = kernel_status()
+    kernels = f"Ponder kernels {status.kernels.isa}" if status.kernels is not None else "torch kernels"
+    return f"{cpu_name} | torch {torch.__version__} | {kernels} | probe {PROBE_VERSION}"
 
 
 def cpu_speed(cache_path: Path | None = None) -> CpuSpeed:
@@ -141,40 +151,53 @@ def _keep(path: Path, speed: CpuSpeed) -> None:
 
 
 def _time_matmuls() -> tuple[float, float]:
-    """Best-of-N seconds of one [1, K] x [K, N] linear in fp32 and in bf16.
+    """Best-of-N seconds of one [1, K] x [K, N] product in fp32 and in bf16, each through the engine's own path
+    (``core.kernels.cpu_gemm`` for fp32, Ponder's kernels for bf16 where they load here).
 
     The two dtypes alternate rep by rep so that passing noise hits both alike; the minimum rejects it.
     """
+    kernels = kernel_status().kernels
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, _PROBE_IN_FEATURES, generator=gen)
     w = torch.randn(_PROBE_OUT_FEATURES, _PROBE_IN_FEATURES, generator=gen)  # nn.Linear layout [N, K]
-    operands = [(x, w), (x.to(torch.bfloat16), w.to(torch.bfloat16))]
-    best = [float("inf"), float("inf")]
-    with torch.inference_mode():
-        for rep in range(_PROBE_WARMUP + _PROBE_REPS):
-            for i, (xi, wi) in enumerate(operands):
-                start = time.perf_counter()
-                torch.nn.functional.linear(xi, wi)
-                if rep >= _PROBE_WARMUP:
-                    best[i] = min(best[i], time.perf_counter() - start)
-    return max(best[0], 1e-9), max(best[1], 1e-9)
+    runs = {"fp32": partial(cpu_gemm.linear, x, w),
+            "bf16": partial(cpu_matmul, x.to(torch.bfloat16), w.to(torch.bfloat16), None, kernels, False)}
+    best = _best_times(runs)
+    return best["fp32"], best["bf16"]
 
 
 def _time_quantized_paths() -> dict[str, float]:
-    """Best-of-N seconds of the engine's own int8 and int4 products (``core.models.quant``) at the probe's
-    decode shape, with fp32 and with bf16 activations, alternating rep by rep like ``_time_matmuls``."""
+    """Best-of-N seconds of the engine's own int8 and int4 products (``core.models.quant``, with Ponder's kernels
+    where they load here, laid out as the loader lays them out) at the probe's decode shape, with fp32 and with
+    bf16 activations, alternating rep by rep like ``_time_matmuls``. Each path's time is that of a one-row
+    product plus a ``_PROBE_BATCH``-row one: several streams decode together, and an activation dtype fast for
+    one row can be ten times slower for four (torch's int8 kernel with fp32 activations)."""
+    kernels = kernel_status().kernels
     gen = torch.Generator().manual_seed(1)
     w = torch.randn(_PROBE_OUT_FEATURES, _PROBE_IN_FEATURES, generator=gen)
-    x = torch.randn(1, _PROBE_IN_FEATURES, generator=gen)
+    xs = {rows: torch.randn(rows, _PROBE_IN_FEATURES, generator=gen) for rows in (1, _PROBE_BATCH)}
     q8, scales8 = quantize_int8_rows(w)
-    group = int4_group_size(_PROBE_IN_FEATURES, _PROBE_OUT_FEATURES) or 32
+    group = int4_group_size(_PROBE_IN_FEATURES, _PROBE_OUT_FEATURES, kernels is not None) or 32
     q4, scales_zeros = quantize_int4_rows(w, group)
-    packed = pack_int4(q4, torch.device("cpu"))
+    if kernels is not None:  # Ponder's layout (``loader._load_int4``): fp32 (scale, zero) per row and group
+        packed, scales_zeros = pack_int4_rows(q4), scales_zeros.transpose(0, 1).contiguous()
+    else:
+        packed = pack_int4(q4, torch.device("cpu"))
     runs = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        xd, s8, sz = x.to(dtype), scales8.to(dtype), scales_zeros.to(dtype)
-        runs[f"int8/{name}"] = partial(int8_matmul, xd, q8, s8, None)
-        runs[f"int4/{name}"] = partial(int4_matmul, xd, packed, group, sz, None)
+        s8 = scales8.to(dtype)
+        sz = scales_zeros if kernels is not None else scales_zeros.to(dtype)
+        for rows, x in xs.items():
+            runs[f"int8/{name}", rows] = partial(int8_matmul, x.to(dtype), q8, s8, None, kernels)
+            runs[f"int4/{name}", rows] = partial(int4_matmul, x.to(dtype), packed, group, sz, None, kernels)
+    summed: dict[str, float] = {}
+    for (path, _), seconds in _best_times(runs).items():
+        summed[path] = summed.get(path, 0.0) + seconds
+    return summed
+
+
+def _best_times(runs: dict[Any, Callable[[], object]]) -> dict[Any, float]:
+    """Best-of-N seconds of each run, taken in turn rep by rep after a warm-up."""
     best = dict.fromkeys(runs, float("inf"))
     with torch.inference_mode():
         for rep in range(_PROBE_WARMUP + _PROBE_REPS):

@@ -134,8 +134,8 @@ def test_quantized_paths_compute_in_the_activation_dtype_measured_faster_for_the
     assert compute_dtype_for("bf16", hw) == "bf16" and plan(QWEN_1_5B, hw).precision == "int8"
     result = plan(QWEN_1_5B, hw)
     assert result.compute_dtype == "bf16"
-    assert "int8 with bf16 activations: 1.10 ms per decode-size product measured on this CPU (fp32: 12.10 ms)" \
-        in result.reasons
+    assert ("int8 with bf16 activations: 1.10 ms for a 1-row and a 4-row decode product measured on this CPU "
+            "(fp32: 12.10 ms)") in result.reasons
     slow_bf16 = replace(hw, cpu_quant_seconds=(("int8/fp32", 0.001), ("int8/bf16", 0.004)))
     assert compute_dtype_for("int8", slow_bf16) == "fp32"
     assert compute_dtype_for("int4", slow_bf16) == "fp32"  # int4 not timed: the dense measurement decides
