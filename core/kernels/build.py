@@ -41,8 +41,8 @@ ISA_FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "avx2": _AVX2,
     "neon": (("neon",), ()),  # the aarch64 baseline: no flag needed
 }
-ISA_LABELS = {"avx512_bf16": "AVX-512 BF16 + VNNI", "avx512_vnni": "AVX-512 VNNI", "avx512": "AVX-512", "avx2_vnni": "AVX2 + AVX-VNNI", "avx2": "AVX2",
-              "neon": "NEON"}
+ISA_LABELS = {"avx512_bf16": "AVX-512 BF16 + VNNI", "avx512_vnni": "AVX-512 VNNI", "avx512": "AVX-512",
+              "avx2_vnni": "AVX2 + AVX-VNNI", "avx2": "AVX2", "neon": "NEON"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,8 @@ def find_tensors(model_dir: str | Path) -> dict[str, TensorInfo]:
     for path in files:
         for info in read_header(path):
             if info.name in tensors:
-                raise CheckpointError(f"{path.name}: tensor {info.name!r} also appears in {tensors[info.name].path.name}")
+                raise CheckpointError(f"{path.name}: tensor {info.name!r} also appears in "
+                                      f"{tensors[info.name].path.name}")
             tensors[info.name] = info
     return tensors
 

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from core.hardware import cpu_has_native_fp16
+from core.kernels import cpu_gemm
 from core.kernels import ops as kernel_ops
 from core.kernels.build import Kernels, kernel_status
 from core.models import quant
@@ -85,11 +85,12 @@ def load_model(model_dir: str | Path, precision: str = "fp32", device: str | tor
         notes.append(status.reason)
     if precision in ("int8", "int4"):
         notes += _swap_quantized_modules(model, precision, dtype, kernels)
-    widen = precision == "fp16" and device.type == "cpu" and not cpu_has_native_fp16()
-    if widen or (kernels is not None and precision in ("bf16", "fp16")):
+    widen = precision in ("bf16", "fp16") and device.type == "cpu" and cpu_gemm.gemm_dtype(dtype) != dtype
+    fp32_on_cpu = precision == "fp32" and device.type == "cpu"  # products through oneDNN (core.kernels.cpu_gemm)
+    if widen or fp32_on_cpu or (kernels is not None and precision in ("bf16", "fp16")):
         _swap_linears(model, lambda _, m: _cpu_linear(m, dtype, kernels, widen))
     if widen:
-        notes.append("fp16 on a CPU without fp16 arithmetic: prefill widens the weights to fp32 per call")
+        notes.append(f"{precision} on a CPU without {precision} arithmetic: prefill widens the weights to fp32")
     state: dict[str, Tensor] = {}
     with RowReader() as reader, torch.no_grad():
         for done, target in enumerate(targets, 1):

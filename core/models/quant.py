@@ -25,18 +25,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.kernels import ops
+from core.kernels import cpu_gemm, ops
 from core.kernels.build import Kernels
 
 INT4_GROUP_SIZES = (128, 64, 32)
-# From this many rows (a prefill chunk) an int8 layer dequantises its weight for the call and runs the
-# compute dtype's GEMM: the int8 kernel is built for decode-sized batches. Measured on a 2-core EPYC,
-# 17920x1536 bf16: a tie at 128 rows, 1.5x faster at 256, 2x at 512.
-INT8_DEQUANT_MIN_ROWS = 160
-# From this many rows an fp16 layer on a CPU without fp16 arithmetic widens its weight to fp32 for the call:
-# torch's fallback fp16 GEMM runs at about a third of fp32's speed. Measured on a 2-core EPYC (Zen 4),
-# 17920x1536: 464 vs 174 ms at 512 rows, 114 vs 68 ms at 128, a tie at 64.
-FP16_WIDEN_MIN_ROWS = 128
+# From this many rows an int8 layer with bf16 activations dequantises its weight (a block of rows at a time) and
+# runs the GEMM; below, torch's int8 kernel. Measured on a 2-core AMD EPYC (Zen 5), 8960x1536: 6.9 vs 6.9 ms at 64
+# rows, 31 vs 14 at 256, 82 vs 24 at 512. With fp32 activations torch's int8 kernel is never used: 66 vs 9 ms at
+# 8 rows.
+INT8_DEQUANT_MIN_ROWS = 64
+# From this many rows a bf16 or fp16 layer on a CPU without arithmetic in its type widens its weight to fp32 for
+# the call (``cpu_gemm.gemm_dtype``): torch's emulated 16-bit GEMM is slow. Measured on a 2-core AMD EPYC (Zen 5),
+# fp16 8960x1536: 7.1 vs 6.8 ms at 8 rows, 47 vs 9.7 ms at 64, 343 vs 45 ms at 512.
+WIDEN_MIN_ROWS = 8
 INT4_ROW_BLOCK = 64  # the CPU int4 packing is independent per block of 64 rows
 _CUDA_INNER_K_TILES = 8
 
@@ -77,10 +78,10 @@ def pack_int4(q: Tensor, device: torch.device) -> Tensor:
 
 
 class CpuLinear(nn.Linear):
-    """bf16 or fp16 weights on CPU: few-row products through Ponder's kernels (when ``kernels`` is set), the
-    rest through torch's GEMM; with ``widen`` (fp16 on a CPU without fp16 arithmetic) prefill-sized calls
-    run the fp32 GEMM on the weight widened for the call (exact: every fp16 value is an fp32 value) and
-    round the result back to fp16."""
+    """Float weights on CPU: bf16 and fp16 few-row products through Ponder's kernels (when ``kernels`` is
+    set), the rest through torch's GEMM (fp32 through oneDNN: ``core.kernels.cpu_gemm``). With ``widen`` (a CPU
+    without arithmetic in the weights' 16-bit type) larger calls run the fp32 GEMM on the weight widened for the
+    call (exact: every bf16 and fp16 value is an fp32 value) and round the result back."""
 
     kernels: Kernels | None = None
     widen: bool = False
@@ -98,10 +99,11 @@ def cpu_matmul(x2: Tensor, weight: Tensor, bias: Tensor | None, kernels: Kernels
     kind = "bf16" if weight.dtype == torch.bfloat16 else "fp16"
     if kernels is not None and x2.shape[0] <= kernels.max_rows[kind]:
         return ops.dense(kernels, x2, weight, bias=bias)
-    if widen and x2.shape[0] >= FP16_WIDEN_MIN_ROWS:  # fp32 GEMM, the weight widened a block of rows at a time
-        out = ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], lambda n0, n1: weight[n0:n1].float())
+    if widen and x2.shape[0] >= WIDEN_MIN_ROWS:  # fp32 GEMM, the weight widened a block of rows at a time
+        out = ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], torch.float32,
+                                     lambda n0, n1, scratch: scratch.copy_(weight[n0:n1]))
         return out if bias is None else out.add_(bias)
-    return F.linear(x2, weight, bias)
+    return cpu_gemm.linear(x2, weight, bias)
 
 
 class Int8Linear(nn.Module):
@@ -127,7 +129,14 @@ def int8_matmul(x2: Tensor, weight: Tensor, scales: Tensor, bias: Tensor | None,
                 kernels: Kernels | None = None) -> Tensor:
     if kernels is not None and x2.shape[0] <= kernels.max_rows["int8"]:
         return ops.dense(kernels, x2, weight, scales, bias)
-    if x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:  # int8 * scales promotes to the compute dtype in one pass
+    if x2.device.type == "cpu":
+        dtype = cpu_gemm.gemm_dtype(x2.dtype)
+        if dtype == torch.float32 or x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:  # the GEMM on dequantised blocks
+            s = scales.to(dtype)[:, None]
+            out = ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], dtype,
+                                         lambda n0, n1, block: torch.mul(weight[n0:n1], s[n0:n1], out=block))
+            return out if bias is None else out.add_(bias)
+    elif x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:
         return F.linear(x2, weight * scales[:, None], bias)
     out = torch.ops.aten._weight_int8pack_mm(x2, weight, scales)
     return out if bias is None else out.add_(bias)

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.bench.random_checkpoint import write_random_checkpoint
-from core.hardware import cpu_has_native_fp16
+from core.kernels import cpu_gemm
 from core.models import quant
 from core.models.checkpoint import CheckpointError
 from core.model_config import ModelConfigError
@@ -524,10 +524,12 @@ def test_every_precision_loads_and_runs(arch_ckpt, precision):
             notes.append("lm_head: shape 1000x64 does not suit the int4 kernels, kept at int8")
         else:  # Ponder's layout takes any row count
             assert isinstance(loaded.model.lm_head, quant.Int4Linear)
-    elif precision == "fp16" and not cpu_has_native_fp16():  # this CPU: prefill-sized calls widen to fp32
-        assert type(layer.mlp.down_proj) is quant.CpuLinear and layer.mlp.down_proj.widen
-        assert layer.mlp.down_proj.weight.dtype == torch.float16
-        notes.append("fp16 on a CPU without fp16 arithmetic: prefill widens the weights to fp32 per call")
+    elif precision in ("bf16", "fp16") and cpu_gemm.gemm_dtype(expected_dtype) == torch.float32:
+        assert type(layer.mlp.down_proj) is quant.CpuLinear and layer.mlp.down_proj.widen  # larger calls in fp32
+        assert layer.mlp.down_proj.weight.dtype == expected_dtype
+        notes.append(f"{precision} on a CPU without {precision} arithmetic: prefill widens the weights to fp32")
+    elif precision == "fp32":  # its products go through oneDNN (``cpu_gemm``)
+        assert type(layer.mlp.down_proj) is quant.CpuLinear and not layer.mlp.down_proj.widen
     assert loaded.notes == notes
     if precision in ("int8", "int4"):
         fp32 = load_model(folder, "fp32")
