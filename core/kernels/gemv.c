@@ -470,6 +470,74 @@ static inline __attribute__((always_inline)) void row_int4_int(
     for (int m = 0; m < mb; m++) out[m] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1])) + off[m];
 }
 #undef INT4_BLOCK
+
+#if VL == 16
+static inline __m512i dot_u8s8_512(__m512i u, __m512i s) {  /* 16 int32 sums of 4 products u8 * s8 */
+#if defined(__AVX512VNNI__)
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+#else
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+#endif
+}
+
+/* One pair p of blocks (64 weights, 32 bytes of nibbles) times each row of x, into chain c: the low nibbles of
+ * both blocks, then the high ones, against x laid out in the same order (``pair_layout``); one 512-bit
+ * multiply-add of bytes per row, scaled lane by lane by (activation block scale x weight scale). */
+#define INT4_PAIR(p, c) do { \
+        __m256i b_ = _mm256_loadu_si256((const __m256i *)(wr + (p) * 32)); \
+        __m512i wv_ = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b_, mask)), \
+                                         _mm256_and_si256(_mm256_srli_epi16(b_, 4), mask), 1); \
+        for (int m = 0; m < mb; m++) { \
+            __m512i d_ = dot_u8s8_512(wv_, _mm512_loadu_si512(xp + m * k + (p) * 64)); \
+            __m512 s_ = _mm512_mul_ps(_mm512_loadu_ps(xdv + (m * pairs + (p)) * 16), ws); \
+            acc[m][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d_), s_, acc[m][c]); \
+        } \
+    } while (0)
+
+/* row_int4_int two blocks at a time in 512-bit registers (groups of 64 inputs or more, so both blocks of a pair
+ * share the weight scale): half the instructions per weight, which the single-block loop is bound by. */
+static inline __attribute__((always_inline)) void row_int4_int512(
+        const int8_t *xp, const float *xdv, const float *xsum, int mb, const uint8_t *w, const float *sz,
+        int64_t n, int64_t k, int64_t group, float out[MB]) {
+    __m512 acc[MB][2];
+    float off[MB];
+    const int64_t groups = k / group, pairs = k / 64, per_group = group / 64;
+    const uint8_t *wr = w + n * (k / 2);
+    const float *szr = sz + n * groups * 2;
+    const __m256i mask = _mm256_set1_epi8(15);
+    for (int m = 0; m < MB; m++) { acc[m][0] = acc[m][1] = _mm512_setzero_ps(); off[m] = 0.f; }
+    for (int64_t g = 0; g < groups; g++) {
+        const __m512 ws = _mm512_set1_ps(szr[g * 2]);
+        const int64_t p0 = g * per_group, p1 = p0 + per_group;
+        int64_t p = p0;
+        for (; p + 1 < p1; p += 2) {
+            INT4_PAIR(p, 0);
+            INT4_PAIR(p + 1, 1);
+        }
+        if (p < p1) INT4_PAIR(p, 0);
+        const float c = szr[g * 2 + 1] - 8.f * szr[g * 2];
+        for (int m = 0; m < mb; m++) off[m] += c * xsum[m * groups + g];
+    }
+    for (int m = 0; m < mb; m++) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + off[m];
+}
+#undef INT4_PAIR
+
+/* Block-quantised x (int8 per block of 32, a scale each) in the order row_int4_int512 reads it: per pair of
+ * blocks, inputs 0..15 of both, then 16..31 of both; and each pair's scales spread over the 16 lanes of its
+ * products (lanes 0-3 and 8-11 the first block's, 4-7 and 12-15 the second's). */
+static void pair_layout(const int8_t *xq, const float *xd, int64_t m, int64_t k, int8_t *xp, float *xdv) {
+    const int64_t blocks = k / 32;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t b = 0; b < blocks; b += 2) {
+            const int8_t *a = xq + r * k + b * 32, *c = a + 32;
+            int8_t *o = xp + r * k + b * 32;
+            memcpy(o, a, 16); memcpy(o + 16, c, 16); memcpy(o + 32, a + 16, 16); memcpy(o + 48, c + 16, 16);
+            float *v = xdv + (r * (blocks / 2) + b / 2) * 16;
+            for (int j = 0; j < 4; j++) v[j] = v[8 + j] = xd[r * blocks + b];
+            for (int j = 4; j < 8; j++) v[j] = v[8 + j] = xd[r * blocks + b + 1];
+        }
+}
+#endif
 #endif
 
 #ifdef BF16_DOT
@@ -582,6 +650,21 @@ int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *
     float *xd = xsum + m * groups;  /* block scales, then the int8 activations */
     int8_t *xq = (int8_t *)(xd + m * k / 32);
     quantize_blocks(xf, m * k, xq, xd);
+#if VL == 16
+    if (group >= 64) {  /* k is then a multiple of 64: whole pairs of blocks */
+        int8_t *xp = (int8_t *)malloc((size_t)(m * k) + (size_t)(m * k / 64 * 16) * sizeof(float));
+        if (!xp) { free(xf); return 1; }
+        float *xdv = (float *)(xp + m * k);  /* m * k is a multiple of 64: aligned for floats */
+        pair_layout(xq, xd, m, k, xp, xdv);
+#define ROW(rows) row_int4_int512(xp + m0 * k, xdv + m0 * (k / 64) * 16, xsum + m0 * groups, rows, w, sz, r, k, \
+                                  group, res)
+        EACH_ROW_BLOCK(ROW);
+#undef ROW
+        free(xp);
+        free(xf);
+        return 0;
+    }
+#endif
 #define ROW(rows) row_int4_int(xq + m0 * k, xd + m0 * (k / 32), xsum + m0 * groups, rows, w, sz, r, k, group, res)
 #else
 #define ROW(rows) row_int4(xf + m0 * k, xsum + m0 * groups, rows, w, sz, r, k, group, res)
