@@ -48,6 +48,10 @@ PROCESS_OVERHEAD_BYTES = int(0.4 * GiB)  # CPU/MPS: the Python + torch process i
 MARGIN_FRACTION = 0.10  # safety margin: 10% of everything else ...
 MIN_MARGIN_BYTES = 256 * MiB  # ... but at least this
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # native bf16 matmul on x86 / aarch64
+# int8/int4 compute in fp32 only when their measured products are this much faster with fp32 activations than
+# with bf16: bf16 halves the KV cache and, where the CPU has bf16 arithmetic, prefills at twice fp32's speed
+# (a few percent on a decode product does not pay for either).
+FP32_ACTIVATIONS_MARGIN = 1.2
 
 
 class PlanError(ValueError):
@@ -134,8 +138,8 @@ def compute_dtype_for(precision: str, hw: HardwareInfo) -> str:
         return precision
     if hw.device == "cpu":  # bf16 halves the KV cache; worth it where the CPU does bf16 fast
         measured = _quant_seconds(precision, hw)
-        if measured:  # this path's own kernels, timed here: the faster activation dtype (never a 10x slower one)
-            return min(measured, key=measured.__getitem__)
+        if measured:  # this path's own kernels, timed here: never a 10x slower one; fp32 only when clearly faster
+            return "fp32" if measured["fp32"] * FP32_ACTIVATIONS_MARGIN < measured["bf16"] else "bf16"
         if hw.cpu_bf16_faster is not None:  # measured here: trust the measurement
             return "bf16" if hw.cpu_bf16_faster else "fp32"
         return "bf16" if any(f in hw.cpu_flags for f in CPU_BF16_FLAGS) else "fp32"
@@ -350,8 +354,9 @@ def _reasons(chosen: str, requested: str, auto: str | None, order: list[str], es
     if chosen in QUANTIZED and _quant_seconds(chosen, hw):
         times = _quant_seconds(chosen, hw)
         other = "fp32" if compute == "bf16" else "bf16"
+        slower = "; within the margin, and bf16 halves the KV cache" if times[compute] > times[other] else ""
         reasons.append(f"{chosen} with {compute} activations: {times[compute] * 1e3:.2f} ms for a 1-row and a 4-row "
-                       f"decode product measured on this CPU ({other}: {times[other] * 1e3:.2f} ms)")
+                       f"decode product measured on this CPU ({other}: {times[other] * 1e3:.2f} ms{slower})")
     else:
         reasons.append(_why_dense(chosen, hw))
     batch = f" for {concurrent} concurrent sequences" if concurrent > 1 else ""

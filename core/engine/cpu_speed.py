@@ -79,7 +79,7 @@ def machine_key() -> str:
     (a measurement of other kernels says nothing about these)."""
     cpu_name, _ = cpu_name_and_flags()
     status = kernel_status()
-    kernels = f"Ponder kernels {status.kernels.isa}" if status.kernels is not None else "torch kernels"
+    kernels = status.kernels.path.stem if status.kernels is not None else "torch kernels"  # ISA and source hash
     return f"{cpu_name} | torch {torch.__version__} | {kernels} | probe {PROBE_VERSION}"
 
 

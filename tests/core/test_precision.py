@@ -139,6 +139,8 @@ def test_quantized_paths_compute_in_the_activation_dtype_measured_faster_for_the
     slow_bf16 = replace(hw, cpu_quant_seconds=(("int8/fp32", 0.001), ("int8/bf16", 0.004)))
     assert compute_dtype_for("int8", slow_bf16) == "fp32"
     assert compute_dtype_for("int4", slow_bf16) == "fp32"  # int4 not timed: the dense measurement decides
+    close = replace(hw, cpu_quant_seconds=(("int4/fp32", 0.00104), ("int4/bf16", 0.00116)))
+    assert compute_dtype_for("int4", close) == "bf16"  # 10% on a decode product: bf16's half-size KV cache wins
     assert HardwareInfo.from_dict(hw.to_dict()) == hw
 
 
