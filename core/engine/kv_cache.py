@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from core.models.transformer import attend_one
+from core.models.transformer import attend_cached, attend_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +94,11 @@ class KVStep:
             s, end = seg.slot, seg.start + seg.length
             if not self.batched_decode:
                 cache[s, :, seg.start:end] = kv[0, offset:offset + seg.length].transpose(0, 1)
-            keys, values = cache[s:s + 1, :n_kv, :end], cache[s:s + 1, n_kv:, :end]  # [1, KVH, S, D]
             qs = q[0, offset:offset + seg.length]  # [T, H, D]
             if seg.length == 1:
-                # One query per head: fold the heads sharing a KV head into the query axis, no mask needed.
-                out = F.scaled_dot_product_attention(qs.view(1, n_kv, group, -1), keys, values)
-                outs.append(out.view(1, n_heads, -1))
+                outs.append(attend_cached(cache, s, end, qs[0]).view(1, n_heads, -1))
             else:
+                keys, values = cache[s:s + 1, :n_kv, :end], cache[s:s + 1, n_kv:, :end]  # [1, KVH, S, D]
                 out = F.scaled_dot_product_attention(
                     qs.transpose(0, 1).unsqueeze(0), keys, values, attn_mask=mask, is_causal=mask is None,
                     enable_gqa=group > 1)  # [1, H, T, D]

@@ -114,7 +114,8 @@ def _bind(path: Path, isa: str) -> Kernels:
     lib.ponder_gemv_dense.argtypes = [ptr, i32, ptr, i32, ptr, i32, ptr, i32, i64, i64, i64, i32]
     lib.ponder_gemv_int4.argtypes = [ptr, i32, ptr, ptr, i64, ptr, i32, i64, i64, i64, i32]
     lib.ponder_dequant_int4.argtypes = [ptr, ptr, i64, i64, i64, i64, ptr, i32, i32]
-    for fn in (lib.ponder_gemv_dense, lib.ponder_gemv_int4, lib.ponder_dequant_int4):
+    lib.ponder_attend_one.argtypes = [ptr, ptr, ptr, i32, i64, i64, i64, i64, i64, ctypes.c_float, ptr, i32]
+    for fn in (lib.ponder_gemv_dense, lib.ponder_gemv_int4, lib.ponder_dequant_int4, lib.ponder_attend_one):
         fn.restype = i32
     lib.ponder_kernels_isa.restype = ctypes.c_char_p
     built = lib.ponder_kernels_isa().decode()

@@ -741,4 +741,112 @@ int ponder_dequant_int4(const uint8_t *w, const float *sz, int64_t group, int64_
     return 0;
 }
 
+/* exp(x) for x <= 0 (softmax after subtracting the maximum) in plain float arithmetic the compiler vectorizes:
+ * Cephes' polynomial on x - n ln 2, times 2^n built in the exponent bits; relative error about 1e-7. */
+static inline float exp_le0(float x) {
+    x = x < -87.f ? -87.f : x;
+    const float n = floorf(x * 1.44269504088896341f + 0.5f);
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.f;
+    const int32_t bits = ((int32_t)n + 127) << 23;
+    float two_n;
+    memcpy(&two_n, &bits, 4);
+    return p * two_n;
+}
+
+static inline vf kv_vec(const void *p, int dtype, int64_t i) {
+    if (dtype == DT_BF16) return v_load_bf16((const uint16_t *)p + i);
+    if (dtype == DT_F16) return v_load_f16((const uint16_t *)p + i);
+    return v_load_f32((const float *)p + i);
+}
+
+/* One query token attending over the first t cached tokens of a sequence: q [heads, d] and out [heads, d] in
+ * `dtype`, keys and values [kv_heads, ., d] (`head_stride` elements apart) in the same dtype, the heads sharing
+ * a KV head consecutive in q. Scores, softmax and the weighted sum are in fp32. Long sequences are cut into
+ * chunks so that every thread streams a share of the cache (flash-decoding: each chunk keeps its maximum and
+ * sum, merged at the end). Returns 2 when d is not a multiple of the vector width. */
+int ponder_attend_one(const void *q, const void *keys, const void *values, int dtype, int64_t heads,
+                      int64_t kv_heads, int64_t t, int64_t d, int64_t head_stride, float scale, void *out,
+                      int threads) {
+    if (d % VL || heads % kv_heads || t < 1) return 2;
+    const int64_t group = heads / kv_heads, esize = dtype == DT_F32 ? 4 : 2;
+    int64_t splits = t >= 512 ? (2 * threads + kv_heads - 1) / kv_heads : 1;
+    if (splits > t / 256) splits = t / 256;
+    if (splits > 64) splits = 64;
+    if (splits < 1) splits = 1;
+    const int64_t tasks = kv_heads * splits, chunk = (t + splits - 1) / splits;
+    float *qf = (float *)malloc((size_t)(heads * d + tasks * group * (d + 2) + tasks * group * chunk) * 4);
+    if (!qf) return 1;
+    float *part = qf + heads * d, *scores = part + tasks * group * (d + 2);
+    to_f32(q, dtype, qf, heads * d);
+    for (int64_t i = 0; i < heads * d; i++) qf[i] *= scale;
+    #pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t task = 0; task < tasks; task++) {
+        const int64_t g = task / splits, t0 = (task % splits) * chunk, t1 = t0 + chunk < t ? t0 + chunk : t;
+        const char *kh = (const char *)keys + g * head_stride * esize;
+        const char *vh = (const char *)values + g * head_stride * esize;
+        const float *qg = qf + g * group * d;
+        float *sc = scores + task * group * chunk, *pt = part + task * group * (d + 2);
+        for (int64_t hh = 0; hh < group * (d + 2); hh++) pt[hh] = 0.f;
+        if (t1 <= t0) {
+            for (int64_t hh = 0; hh < group; hh++) pt[hh * (d + 2)] = -INFINITY;
+            continue;
+        }
+        for (int64_t tt = t0; tt < t1; tt++) {
+            PREFETCH(kh + tt * d * esize);
+            for (int64_t hh = 0; hh < group; hh++) {
+                vf a = v_zero();
+                for (int64_t i = 0; i < d; i += VL)
+                    a = v_fma(v_load_f32(qg + hh * d + i), kv_vec(kh, dtype, tt * d + i), a);
+                sc[hh * chunk + tt - t0] = v_sum(a);
+            }
+        }
+        for (int64_t hh = 0; hh < group; hh++) {
+            float *row = sc + hh * chunk, mx = row[0], sum = 0.f;
+            for (int64_t j = 1; j < t1 - t0; j++) mx = row[j] > mx ? row[j] : mx;
+            for (int64_t j = 0; j < t1 - t0; j++) { row[j] = exp_le0(row[j] - mx); sum += row[j]; }
+            pt[hh * (d + 2)] = mx;
+            pt[hh * (d + 2) + 1] = sum;
+        }
+        for (int64_t tt = t0; tt < t1; tt++) {
+            PREFETCH(vh + tt * d * esize);
+            for (int64_t i = 0; i < d; i += VL) {
+                const vf vv = kv_vec(vh, dtype, tt * d + i);
+                for (int64_t hh = 0; hh < group; hh++) {
+                    float *acc = pt + hh * (d + 2) + 2 + i;
+                    v_store(acc, DT_F32, 0, v_fma(v_set1(sc[hh * chunk + tt - t0]), vv, v_load_f32(acc)));
+                }
+            }
+        }
+    }
+    for (int64_t g = 0; g < kv_heads; g++)
+        for (int64_t hh = 0; hh < group; hh++) {
+            float mx = -INFINITY, sum = 0.f, w[64];
+            float *o = qf + (g * group + hh) * d;  /* q is no longer needed: the merged row is built there */
+            for (int64_t c = 0; c < splits; c++) {
+                const float m = part[((g * splits + c) * group + hh) * (d + 2)];
+                mx = m > mx ? m : mx;
+            }
+            for (int64_t c = 0; c < splits; c++) {
+                const float *pc = part + ((g * splits + c) * group + hh) * (d + 2);
+                w[c] = pc[0] == -INFINITY ? 0.f : exp_le0(pc[0] - mx);
+                sum += w[c] * pc[1];
+            }
+            for (int64_t i = 0; i < d; i++) o[i] = 0.f;
+            for (int64_t c = 0; c < splits; c++) {
+                const float *acc = part + ((g * splits + c) * group + hh) * (d + 2) + 2;
+                for (int64_t i = 0; i < d; i++) o[i] += w[c] * acc[i];
+            }
+            for (int64_t i = 0; i < d; i++) store(out, dtype, (g * group + hh) * d + i, o[i] / sum);
+        }
+    free(qf);
+    return 0;
+}
+
 const char *ponder_kernels_isa(void) { return ISA_NAME; }

@@ -110,6 +110,27 @@ def _scratch(elements: int, dtype: torch.dtype) -> Tensor:
     return buffer
 
 
+def attend_one(kernels: Kernels, cache: Tensor, slot: int, tokens: int, q: Tensor) -> Tensor | None:
+    """One query token over the first ``tokens`` of ``slot`` in a layer's cache [slots, 2*KVH, max_tokens, D]
+    (keys then values): q [H, D] -> [H, D], in the cache's dtype; None where the kernel does not take the
+    shape (the caller's own attention then runs)."""
+    code = _DTYPE_CODE.get(cache.dtype)
+    if code is None or q.dtype != cache.dtype:
+        return None
+    _, two_kv, max_tokens, d = cache.shape
+    kv_heads = two_kv // 2
+    q = q.contiguous()
+    out = torch.empty_like(q)
+    size = cache.element_size()
+    keys = cache.data_ptr() + slot * two_kv * max_tokens * d * size
+    rc = kernels.lib.ponder_attend_one(q.data_ptr(), keys, keys + kv_heads * max_tokens * d * size,
+                                       code, q.shape[0], kv_heads, tokens, d, max_tokens * d,
+                                       d ** -0.5, out.data_ptr(), torch.get_num_threads())
+    if rc == 1:
+        raise MemoryError(f"the attention kernel could not allocate its scores for {tokens} tokens")
+    return None if rc else out
+
+
 def pack_int4_rows(q: Tensor) -> Tensor:
     """int nibbles [N, K] (0..15) -> [N, K/2] uint8: per block of 32 inputs, byte j holds input j (low
     nibble) and input j + 16 (high), so one load of 16 bytes gives 32 consecutive inputs."""

@@ -508,7 +508,7 @@ def test_penalised_greedy_decode_follows_a_reference_loop(random_model):
     plain = run_alone(engine, ids, SamplingParams(max_tokens=10, ignore_eos=True))
     assert run_alone(engine, ids, params) == expected != plain
     together, widest = run_together(engine, [(ids, params), (random_prompt(4, 4), GREEDY)])
-    assert widest == 2 and together[0] == expected
+    assert widest >= 2 and together[0] == expected  # batched (an accepted draft adds events)
 
 
 def test_long_prompt_prefilled_in_chunks_while_others_decode(random_model):

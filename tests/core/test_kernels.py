@@ -227,3 +227,29 @@ def test_a_damaged_cached_library_is_built_again(monkeypatch, tmp_path) -> None:
     except RuntimeError as exc:  # no compiler here
         pytest.skip(str(exc))
     assert kernels.isa == isa and kernels.path == damaged and damaged.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("heads,kv_heads,d,tokens", [(12, 2, 128, 1), (12, 2, 128, 7), (8, 8, 64, 300),
+                                                     (16, 4, 64, 1100), (6, 1, 128, 2049)])
+def test_attention_kernel_is_softmax_attention_over_the_cached_tokens(kernels, dtype, heads, kv_heads, d,
+                                                                      tokens) -> None:
+    """One query token over a slot of the cache [slots, 2*KVH, max_tokens, D], chunked over threads for long
+    ones, against float64 attention over what is stored: within the rounding of the output to its dtype."""
+    torch.manual_seed(tokens)
+    cache = torch.randn(3, 2 * kv_heads, tokens + 5, d).to(dtype)
+    q = torch.randn(heads, d).to(dtype)
+    got = ops.attend_one(kernels, cache, 1, tokens, q)
+    keys, values = cache[1, :kv_heads, :tokens].double(), cache[1, kv_heads:, :tokens].double()
+    scores = q.double().view(kv_heads, heads // kv_heads, d) @ keys.transpose(1, 2) / d ** 0.5
+    reference = (torch.softmax(scores, -1) @ values).reshape(heads, d)
+    assert got is not None and got.dtype == dtype and got.shape == (heads, d)
+    step = {torch.float32: 1e-6, torch.bfloat16: 8e-3, torch.float16: 1e-3}[dtype]
+    assert (got.double() - reference).abs().max() <= step * reference.abs().max() + 1e-6
+
+
+def test_attention_kernel_declines_a_head_size_it_cannot_take(kernels) -> None:
+    """A head size that is not a multiple of the vector width: None, and the caller's own attention runs."""
+    width = {"avx2": 8, "avx2_vnni": 8, "neon": 4}.get(kernels.isa, 16)
+    cache = torch.randn(1, 2, 10, width + 2)
+    assert ops.attend_one(kernels, cache, 0, 10, torch.randn(2, width + 2)) is None
