@@ -55,8 +55,10 @@ class EngineConfig:
     # A pass with prefill aims at this long, so the streams decoding beside it keep flowing; 0: a fixed chunk.
     prefill_step_s: float = 0.25
     # ... and at this long when no stream decodes beside it: only Stop waits, and a longer chunk reads the weights
-    # once for more tokens (a widened or dequantised weight is made once per pass: 2x the prefill speed).
-    prefill_alone_step_s: float = 1.0
+    # once for more tokens. A pass has a fixed cost (every weight read, and widened or dequantised where the CPU
+    # lacks the 16-bit arithmetic: fp16 1.5B on a 2-core Zen 5, 0.3-0.5 s), so at 1 s the chunks fell to 32-48
+    # tokens; at 2 s they stay near 100 (prefill 75-85 tok/s against 69-78).
+    prefill_alone_step_s: float = 2.0
     compile: bool = False
     speculation: SpeculationConfig = SpeculationConfig()  # prompt-lookup drafts, as many as measured to pay
     disk_cache: DiskCacheConfig | None = None  # long prompts' keys and values kept on disk (``disk_cache.py``)
