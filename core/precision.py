@@ -48,6 +48,7 @@ PROCESS_OVERHEAD_BYTES = int(0.4 * GiB)  # CPU/MPS: the Python + torch process i
 MARGIN_FRACTION = 0.10  # safety margin: 10% of everything else ...
 MIN_MARGIN_BYTES = 256 * MiB  # ... but at least this
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # native bf16 matmul on x86 / aarch64
+CPU_FP16_FLAGS = ("avx512_fp16", "amx_fp16", "fphp", "asimdhp")  # native fp16 arithmetic on x86 / aarch64
 # int8/int4 compute in fp32 only when their measured products are this much faster with fp32 activations than
 # with bf16: bf16 halves the KV cache and, where the CPU has bf16 arithmetic, prefills at twice fp32's speed
 # (a few percent on a decode product does not pay for either).
@@ -306,7 +307,9 @@ def _speed_note(precision: str, hw: HardwareInfo) -> str | None:
             return "not preferred on this GPU: bf16 has the same size and no overflow risk"
         return None
     if precision == "fp16":
-        return "slow on CPU (no native fp16 matmul): runs, but not recommended"
+        native = any(f in hw.cpu_flags for f in CPU_FP16_FLAGS)
+        return ("not chosen automatically on CPU: bf16 has the same size and no overflow risk"
+                + ("" if native else "; this CPU has no fp16 arithmetic, so long prompts are read in fp32"))
     if precision == "fp32" and hw.cpu_bf16_faster:
         return "slower than bf16 on this CPU"
     if precision == "bf16" and not hw.cpu_bf16_faster:

@@ -2,9 +2,10 @@
 
 Written for speed on CPU and GPU alike: q/k/v and gate/up are single fused matmuls, rotary embedding is
 applied to q and k in one pass, attention is ``scaled_dot_product_attention`` with grouped KV heads never
-repeated in memory (one decoding token on CPU: Ponder's own kernel, ``attend_cached``). The KV cache is passed in explicitly (``forward(tokens, positions, cache)``, as in
-gpt-fast): ``cache=None`` is plain causal attention over ``tokens`` (training, reference checks); otherwise
-``cache`` is a per-step view of the KV cache that stores k/v and runs attention over everything cached.
+repeated in memory (one decoding token on CPU: Ponder's own kernel, ``attend_cached``). The KV cache is passed
+in explicitly (``forward(tokens, positions, cache)``, as in gpt-fast): ``cache=None`` is plain causal attention
+over ``tokens`` (training, reference checks); otherwise ``cache`` is a per-step view of the KV cache that stores
+k/v and runs attention over everything cached.
 """
 
 from __future__ import annotations

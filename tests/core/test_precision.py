@@ -215,7 +215,7 @@ def test_override_that_does_not_fit_is_an_error_with_numbers() -> None:
 def test_fp16_on_cpu_is_allowed_with_a_warning() -> None:
     result = plan(QWEN_1_5B, cpu(True), precision="fp16")
     assert result.precision == "fp16"
-    assert any("slow on CPU" in r for r in result.reasons)
+    assert any("not chosen automatically on CPU" in r and "no fp16 arithmetic" in r for r in result.reasons)
 
 
 def test_context_beyond_the_model_maximum_is_refused() -> None:
