@@ -8,6 +8,8 @@
 int ponder_gemv_dense(const void *, int, const void *, int, const void *, int, void *, int, int64_t, int64_t, int64_t, int);
 int ponder_gemv_int4(const void *, int, const uint8_t *, const float *, int64_t, void *, int, int64_t, int64_t, int64_t, int);
 int ponder_dequant_int4(const uint8_t *, const float *, int64_t, int64_t, int64_t, int64_t, void *, int, int);
+int ponder_attend_one(const void *, const void *, const void *, int, int64_t, int64_t, int64_t, int64_t, int64_t, float,
+                      void *, int);
 static float rnd(void) { return (float)rand() / RAND_MAX * 2.f - 1.f; }
 static uint16_t bf(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16); }
 static float unbf(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
@@ -59,6 +61,34 @@ int main(void) {
             printf("int4 %ldx%ldx%ld group %ld: product error %.3f (x 1e-6 of sum |x w|), dequantised max error %.2e\n", (long)m, (long)n, (long)k, (long)g, worst4, worstd);
             fails += worst4 > 1 || worstd > 1e-6;
         }
+    }
+    /* one query token over t cached tokens (fp32; 3 query heads per KV head; 1,100 tokens are split over threads) */
+    const int64_t heads = 6, kvh = 2, d = 64, maxt = 1200, lengths[] = {1, 5, 1100};
+    float *cache = malloc(2 * kvh * maxt * d * 4), *q = malloc(heads * d * 4), *o = malloc(heads * d * 4);
+    double *p = malloc(maxt * sizeof(double));
+    for (int64_t i = 0; i < 2 * kvh * maxt * d; i++) cache[i] = rnd();
+    for (int64_t i = 0; i < heads * d; i++) q[i] = rnd();
+    for (int c = 0; c < 3; c++) {
+        const int64_t t = lengths[c];
+        ponder_attend_one(q, cache, cache + kvh * maxt * d, 0, heads, kvh, t, d, maxt * d, 1.f / sqrtf((float)d), o, 2);
+        double worst = 0;
+        for (int64_t h = 0; h < heads; h++) {
+            const float *k = cache + (h / (heads / kvh)) * maxt * d, *v = k + kvh * maxt * d;
+            double mx = -1e300, sum = 0;
+            for (int64_t j = 0; j < t; j++) {
+                p[j] = 0;
+                for (int64_t i = 0; i < d; i++) p[j] += (double)q[h * d + i] * k[j * d + i] / sqrt((double)d);
+                mx = fmax(mx, p[j]);
+            }
+            for (int64_t j = 0; j < t; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+            for (int64_t i = 0; i < d; i++) {
+                double ref = 0;
+                for (int64_t j = 0; j < t; j++) ref += p[j] / sum * v[j * d + i];
+                worst = fmax(worst, fabs(o[h * d + i] - ref));
+            }
+        }
+        printf("attention over %ld tokens: max error %.2e\n", (long)t, worst);
+        fails += worst > 1e-5;
     }
     printf(fails ? "FAILED\n" : "all within bounds\n");
     return fails != 0;
