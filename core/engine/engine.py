@@ -56,8 +56,8 @@ class EngineConfig:
     prefill_step_s: float = 0.25
     # ... and at this long when no stream decodes beside it: only Stop waits, and a longer chunk reads the weights
     # once for more tokens. A pass has a fixed cost (every weight read, and widened or dequantised where the CPU
-    # lacks the 16-bit arithmetic: fp16 1.5B on a 2-core Zen 5, 0.3-0.5 s), so at 1 s the chunks fell to 32-48
-    # tokens; at 2 s they stay near 100 (prefill 75-85 tok/s against 69-78).
+    # lacks the 16-bit arithmetic: fp16 1.5B on a 2-core Zen 5, 0.3-0.5 s): a 1 s target gives chunks of 32-48
+    # tokens, 2 s about 100 (prefill 75-85 tok/s against 69-78).
     prefill_alone_step_s: float = 2.0
     compile: bool = False
     speculation: SpeculationConfig = SpeculationConfig()  # prompt-lookup drafts, as many as measured to pay

@@ -100,9 +100,8 @@ def cpu_matmul(x2: Tensor, weight: Tensor, bias: Tensor | None, kernels: Kernels
     if kernels is not None and x2.shape[0] <= kernels.max_rows[kind]:
         return ops.dense(kernels, x2, weight, bias=bias)
     if widen and x2.shape[0] >= WIDEN_MIN_ROWS:  # fp32 GEMM, the weight widened a block of rows at a time
-        out = ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], torch.float32,
-                                     lambda n0, n1, scratch: scratch.copy_(weight[n0:n1]))
-        return out if bias is None else out.add_(bias)
+        return ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], torch.float32,
+                                      lambda n0, n1, scratch: scratch.copy_(weight[n0:n1]), bias)
     return cpu_gemm.linear(x2, weight, bias)
 
 
@@ -133,9 +132,8 @@ def int8_matmul(x2: Tensor, weight: Tensor, scales: Tensor, bias: Tensor | None,
         dtype = cpu_gemm.gemm_dtype(x2.dtype)
         if dtype == torch.float32 or x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:  # the GEMM on dequantised blocks
             s = scales.to(dtype)[:, None]
-            out = ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], dtype,
-                                         lambda n0, n1, block: torch.mul(weight[n0:n1], s[n0:n1], out=block))
-            return out if bias is None else out.add_(bias)
+            return ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], dtype,
+                                          lambda n0, n1, block: torch.mul(weight[n0:n1], s[n0:n1], out=block), bias)
     elif x2.shape[0] >= INT8_DEQUANT_MIN_ROWS:
         return F.linear(x2, weight * scales[:, None], bias)
     out = torch.ops.aten._weight_int8pack_mm(x2, weight, scales)
