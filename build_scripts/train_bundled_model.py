@@ -42,7 +42,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.engine.grounding import DEFAULT_OPENER  # noqa: E402
 from core.tokenizer import Tokenizer  # noqa: E402
 from core.models.export import save_hf_checkpoint  # noqa: E402
 from core.models.loader import load_model  # noqa: E402
@@ -120,10 +119,10 @@ def _export(model_dir: Path, tok_dir: Path, out: Path, report: dict, times: dict
         shutil.copy(tok_dir / name, out / name)
     cfg = json.loads((model_dir / "config.json").read_text())
     # greedy; answers end well inside 2,048 tokens (a longer one is a trace gone wrong); quotes of the document
-    # are grounded, opened by the phrase its traces use
+    # are grounded as the recipe evaluated them
     (out / "generation_config.json").write_text(json.dumps(
         {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"], "do_sample": False,
-         "max_new_tokens": MAX_NEW_TOKENS, "ponder_quote_opener": DEFAULT_OPENER}, indent=2) + "\n")
+         "max_new_tokens": MAX_NEW_TOKENS, **recipe.quotes.to_config()}, indent=2) + "\n")
     selection = _read_json(model_dir.parent / "selection.json")
     (out / "README.md").write_text(model_card(NAME, cfg, report, {**times, "selection": selection}, recipe),
                                    encoding="utf-8")

@@ -122,13 +122,11 @@ def quotes_outside(response: str, document: str) -> tuple[int, list[str]]:
     return len(found), [q for q in found if " ".join(q.split()) not in flat]
 
 
-def evaluate(engine: Any, items: list[Item], opener: str | None, grounded: bool = True, max_tokens: int = 1536,
-             batch: int = 8) -> list[Graded]:
-    """Greedy answers through ``engine`` (a ``core.engine.Engine``), quotes grounded after ``opener`` unless
-    ``grounded`` is False, each graded."""
+def evaluate(engine: Any, items: list[Item], quotes: Any, max_tokens: int = 1536, batch: int = 8) -> list[Graded]:
+    """Greedy answers through ``engine`` (a ``core.engine.Engine``), quotes grounded under ``quotes`` (a
+    ``core.engine.grounding.QuoteRules``; None: not grounded), each graded."""
     from core.bench.scoring import parse_response
     from core.documents.prompt import question_messages
-    from core.engine.grounding import grounder_for, quotable
     from core.engine.sampler import SamplingParams
 
     tokenizer = engine.tokenizer
@@ -137,8 +135,7 @@ def evaluate(engine: Any, items: list[Item], opener: str | None, grounded: bool 
         chunk = items[i:i + batch]
         messages = [question_messages(it.block(), it.question) for it in chunk]
         prompts = [tokenizer.prompt_ids(m) for m in messages]
-        grounders = [grounder_for(tokenizer, quotable(m[0]["content"]), opener) if grounded and opener else None
-                     for m in messages]
+        grounders = [quotes.for_message(tokenizer, m[0]["content"]) if quotes else None for m in messages]
         params = SamplingParams(max_tokens=max_tokens)
         for item, done in zip(chunk, engine.generate_batch(prompts, params, grounders=grounders)):
             text = tokenizer.decode(done.token_ids, skip_special_tokens=True)
@@ -150,15 +147,15 @@ def evaluate(engine: Any, items: list[Item], opener: str | None, grounded: bool 
 
 
 def evaluate_folder(model_dir: Path, items: list[Item], grounded: bool = True, batch: int = 8) -> list[Graded]:
-    """``evaluate`` on the model folder ``model_dir``, with the quote opener its generation_config.json names."""
+    """``evaluate`` on the model folder ``model_dir``, quotes grounded as its generation_config.json has them."""
     from core.engine.engine import Engine, EngineConfig
+    from core.engine.grounding import model_quote_rules
     from core.models.loader import load_model
-    from core.server.model_state import GenerationDefaults
     from core.tokenizer import Tokenizer
 
     engine = Engine(load_model(model_dir, "fp32"), Tokenizer.from_dir(model_dir),
                     EngineConfig(max_sequences=batch, context_tokens=4096))
-    return evaluate(engine, items, GenerationDefaults.from_dir(model_dir).quote_opener, grounded, batch=batch)
+    return evaluate(engine, items, model_quote_rules(model_dir) if grounded else None, batch=batch)
 
 
 def summary(graded: list[Graded]) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from core.engine.engine import Engine
-from core.engine.grounding import grounder_for, quotable
+from core.engine.grounding import QuoteRules
 from core.engine.sampler import SamplingParams
+from build_scripts.training.recipe import TrainingRecipe
 from build_scripts.training.tasks import BUCKETS, Example, score_steps
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,10 @@ def bucket_of(doc_tokens: int) -> str:
 
 def evaluate(engine: Engine, examples: list[Example], max_tokens: int = 1536,
              on_progress: Callable[[int, int], None] | None = None, batch: int = 16,
-             grounded: bool = True) -> EvalReport:
-    """Greedy answers for ``examples`` through ``engine``, with grounded quotes as the bundled model ships
-    (unless ``grounded`` is False); scored against their gold traces."""
+             quotes: QuoteRules | None = None) -> EvalReport:
+    """Greedy answers for ``examples`` through ``engine``, quotes grounded under ``quotes`` (None: as the
+    bundled model ships them, ``TrainingRecipe.quotes``); scored against their gold traces."""
+    quotes = quotes or TrainingRecipe().quotes
     started = time.perf_counter()
     tokenizer = engine.tokenizer
     report = EvalReport()
@@ -113,7 +115,7 @@ def evaluate(engine: Engine, examples: list[Example], max_tokens: int = 1536,
     for i in range(0, len(examples), batch):
         chunk = examples[i:i + batch]
         prompts = [tokenizer.prompt_ids([{"role": "user", "content": e.user_message()}]) for e in chunk]
-        grounders = [grounder_for(tokenizer, quotable(e.user_message())) if grounded else None for e in chunk]
+        grounders = [quotes.for_message(tokenizer, e.user_message()) for e in chunk]
         for example, done in zip(chunk, engine.generate_batch(prompts, params, grounders=grounders)):
             text = tokenizer.decode(done.token_ids, skip_special_tokens=True)
             score = score_steps(example, text)

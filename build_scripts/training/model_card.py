@@ -26,7 +26,7 @@ A small demonstration reasoning model shipped inside Ponder so the app works off
 reads short documents in plain English (memos, minutes, letters, notices, lists, a page of a manual, up to
 about 1,000 tokens) and answers questions about them step by step, inside `<think>`...`</think>`, in
 DeepSeek-R1's format, quoting the sentences it uses. Ponder grounds those quotes: once the trace opens
-`The document says: "`, decoding can only continue text the document contains. It is **not a general
+`The document says: "`, decoding can only continue text the document contains{_quote_rules_text(recipe)}. It is **not a general
 model**: for real work, load a real one (for example DeepSeek-R1-Distill-Qwen-1.5B) from the model catalog.
 
 ## What it is
@@ -198,6 +198,15 @@ def summary_line(report: dict[str, Any]) -> str:
     measured_text = f" ({'; '.join(parts)})" if parts else ""
     return (f"A small demonstration model that reads short documents step by step, quoting them{measured_text}; "
             "not for real work: load a real reasoning model for that.")
+
+
+def _quote_rules_text(recipe: TrainingRecipe) -> str:
+    """How much stricter than "text the document contains" this model's quotes are (its generation config)."""
+    rules = recipe.quotes
+    parts = (["starting at a sentence that shares the words of the question and of the step quoting it about as much "
+              "as the closest one does"] if rules.near_question else []) + \
+        (["ending where a sentence ends"] if rules.whole_sentences else [])
+    return f", {' and '.join(parts)} (the model still chooses which sentence)" if parts else ""
 
 
 def _handwritten_section(result: dict[str, Any] | None, what: str) -> str:

@@ -18,7 +18,6 @@ import torch
 
 from build_scripts.evaluation import handwritten
 from core.engine.engine import Engine, EngineConfig
-from core.engine.grounding import DEFAULT_OPENER
 from core.tokenizer import Tokenizer
 from core.model_config import ModelConfig
 from core.models.export import save_hf_checkpoint
@@ -129,7 +128,8 @@ def run_rl_and_select(work: Path, sft_dir: Path, tokenizer: Tokenizer, recipe: T
                 if e.doc_tokens <= 1000]
     scores = {}
     for name, path in (("sft", sft_dir), ("rl", rl_dir)):
-        report = evaluate(engine_for(path, work / "tokenizer"), examples, recipe.eval_max_tokens)
+        report = evaluate(engine_for(path, work / "tokenizer"), examples, recipe.eval_max_tokens,
+                          quotes=recipe.quotes)
         scores[name] = report.accuracy()
         log.info("selection set: %s accuracy %.3f, reward %.3f", name, scores[name], report.mean_reward)
     best = rl_dir if scores["rl"] > scores["sft"] else sft_dir
@@ -153,12 +153,12 @@ def final_eval(work: Path, model_dir: Path, tok_dir: Path, recipe: TrainingRecip
     examples = heldout_set(recipe.eval_per_family_per_bucket, seed=0,
                            count_tokens=lambda s: len(tokenizer.encode(s)), chains=recipe.chains)
     engine = engine_for(model_dir, tok_dir)
-    report: EvalReport = evaluate(engine, examples, recipe.eval_max_tokens,
+    report: EvalReport = evaluate(engine, examples, recipe.eval_max_tokens, quotes=recipe.quotes,
                                   on_progress=lambda i, n: log.info("eval %d/%d", i, n))
     result = {**report.to_dict(), "markdown": report.markdown()}
     (work / "eval_responses.jsonl").write_text("\n".join(json.dumps(asdict(r)) for r in report.results))
     for name, items in (("handwritten", handwritten.load()), ("manuals", handwritten.load_manuals())):
-        graded = handwritten.evaluate(engine, items, DEFAULT_OPENER, max_tokens=recipe.eval_max_tokens)
+        graded = handwritten.evaluate(engine, items, recipe.quotes, max_tokens=recipe.eval_max_tokens)
         result[name] = handwritten.summary(graded)
         log.info("%s set: accuracy %.3f", name, result[name]["accuracy"])
         (work / f"eval_{name}.jsonl").write_text("\n".join(json.dumps(

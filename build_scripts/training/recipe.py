@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from core.engine.grounding import QuoteRules
 from build_scripts.training.rl import RLConfig
 from build_scripts.training.sft import SFTConfig
 from build_scripts.training.warmup import WarmupConfig
@@ -69,6 +70,9 @@ class TrainingRecipe:
     eval_per_family_per_bucket: int = 20
     select_per_family: int = 3  # held-out questions per family and bucket <= 1,000 tokens, for keeping RL or not
     eval_max_tokens: int = 1536
+    # how the model's quotes are grounded when it is served (its generation_config.json) and evaluated: a quote
+    # opens at a sentence near the question and closes where a sentence ends (core.engine.grounding)
+    quotes: QuoteRules = QuoteRules(whole_sentences=True, near_question=True)
 
     @property
     def chains(self) -> bool:

@@ -80,6 +80,8 @@ class PonderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     grounded_quotes: bool | None = None  # quotations of the documents can only quote what is there
     quote_opener: str | None = Field(None, min_length=1, max_length=64)  # what opens one ('The document says: "')
+    quote_whole_sentences: bool | None = None  # a quote closes only where a sentence of the document ends
+    quote_near_question: bool | None = None  # a quote opens only at a sentence close to the question's words
     repetition_guard: bool | None = None  # stop a generation that repeats itself (default on)
 
 

@@ -22,7 +22,7 @@ import torch
 
 from core.bench.heldout import load_heldout
 from core.engine.engine import Engine, EngineConfig
-from core.engine.grounding import DEFAULT_OPENER, grounder_for, quotable
+from core.engine.grounding import QuoteRules, model_quote_rules
 from core.engine.sampler import SamplingParams
 from core.engine.speculative import SpeculationConfig
 from core.models.loader import load_model
@@ -39,12 +39,12 @@ class Side:
     outputs: tuple[tuple[int, ...], ...]
 
 
-def run_side(engine: Engine, tokenizer: Tokenizer, messages: list[str], opener: str | None,
+def run_side(engine: Engine, tokenizer: Tokenizer, messages: list[str], quotes: QuoteRules | None,
              max_tokens: int) -> Side:
     decode_s, decode_tokens, drafted, accepted, outputs = 0.0, 0, 0, 0, []
     for message in messages:
         prompt = tokenizer.prompt_ids([{"role": "user", "content": message}])
-        grounder = grounder_for(tokenizer, quotable(message), opener) if opener else None
+        grounder = quotes.for_message(tokenizer, message) if quotes else None
         done = engine.generate_batch([prompt], SamplingParams(max_tokens=max_tokens), grounders=[grounder])[0]
         m = done.metrics
         decode_s += m.finished_s - m.first_token_s
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     loaded = load_model(args.model, args.precision)
     tokenizer = Tokenizer.from_dir(args.model)
-    opener = None if args.no_grounding else DEFAULT_OPENER
+    quotes = None if args.no_grounding else model_quote_rules(args.model) or QuoteRules()
     questions = load_heldout(args.model)
     step = max(1, len(questions) // args.questions)  # spread over the set: short and long documents
     messages = [q.user_message() for q in questions[::step][:args.questions]]
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     engines = {name: Engine(loaded, tokenizer, EngineConfig(max_sequences=1, context_tokens=context,
                                                              speculation=SpeculationConfig(enabled=name == "on")))
                for name in ("off", "on")}
-    run_side(engines["on"], tokenizer, messages[:1], opener, 64)  # warm both paths' shapes
-    run_side(engines["off"], tokenizer, messages[:1], opener, 64)
+    run_side(engines["on"], tokenizer, messages[:1], quotes, 64)  # warm both paths' shapes
+    run_side(engines["off"], tokenizer, messages[:1], quotes, 64)
     print(f"{args.model.name}, {args.precision}, {torch.get_num_threads()} threads, {len(messages)} held-out "
           f"questions, greedy, grounded quotes", file=sys.stderr)
     print("round  off tok/s  on tok/s  on/off  accepted/drafted")
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         sides = {}
         for name in order:
             started = time.perf_counter()
-            sides[name] = run_side(engines[name], tokenizer, messages, opener, args.max_tokens)
+            sides[name] = run_side(engines[name], tokenizer, messages, quotes, args.max_tokens)
             print(f"  {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
         off, on = sides["off"], sides["on"]
         if on.outputs != off.outputs:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from core.commands import dump_json
 from core.commands.plan import describe_plan
 from core.engine.launch import LaunchOptions, launch
-from core.engine.grounding import DEFAULT_OPENER, grounder_for, quotable
+from core.engine.grounding import QuoteRules, quotable
 from core.engine.sampler import SamplingParams
 from core.server.model_state import GenerationDefaults
 from core.hardware import peak_rss_bytes
@@ -36,9 +37,11 @@ def run(args: argparse.Namespace) -> int:
                             stop=tuple(args.stop), repetition_penalty=args.repetition_penalty,
                             frequency_penalty=args.frequency_penalty, presence_penalty=args.presence_penalty,
                             repetition_guard=not args.no_repetition_guard)
-    grounded = args.grounded_quotes if args.grounded_quotes is not None else defaults.quote_opener is not None
-    opener = args.quote_opener or defaults.quote_opener or DEFAULT_OPENER
-    grounder = grounder_for(engine.tokenizer, "\n\n".join(quotable(t) for t in (args.system, prompt) if t), opener) \
+    grounded = args.grounded_quotes if args.grounded_quotes is not None else defaults.quotes is not None
+    rules = defaults.quotes or QuoteRules()
+    if args.quote_opener:
+        rules = replace(rules, opener=args.quote_opener)
+    grounder = rules.grounder(engine.tokenizer, "\n\n".join(quotable(t) for t in (args.system, prompt) if t), prompt) \
         if grounded else None
 
     tty = sys.stdout.isatty() and not args.json

@@ -7,6 +7,13 @@ longer invent one. Matching is on bytes (a token may hold part of a character) w
 treated as one space (a PDF's line breaks inside a sentence quote as spaces); case is kept: a quote is
 verbatim.
 
+Two stricter rules, each off unless asked (the bundled model's folder asks for both): ``whole_sentences``, a
+quote closes only where a sentence (or line) of the document ends; and ``near_question``, a quote opens only at
+a sentence that shares the words of the question and of the step quoting it (weighted by how rare each word is
+in the document) about as much as the closest sentence does. A small model often picks a sentence that
+merely mentions the question's subject, or stops a quote mid-word; these leave it the choice among the
+sentences a reader would consider, whole.
+
 - ``TokenBytes``: every token's bytes, indexed once per tokenizer;
 - ``QuoteSource``: the document text, normalised, and its sentence starts, indexed once per request;
 - ``QuoteGrounder``: one sequence's state: outside a quote (watching for the opener, and refusing tokens
@@ -20,9 +27,12 @@ sampled one. Without a grounder nothing changes: the engine samples exactly as b
 from __future__ import annotations
 
 import bisect
+import json
+import math
 import re
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from core.tokenizer import Tokenizer
@@ -35,6 +45,15 @@ _SPACE_RUN = re.compile(rb"\s+")
 # a sentence wrapped over lines (it opens with a capital, a digit, a bullet or a bracket), or after the end
 # of a sentence (and its closing quote or bracket); each past a list bullet.
 _STARTS = re.compile(rb"(?:\A|\n|\r(?=[A-Z0-9\"'(\[*-])|[.!?][\"')\]]*[ \r])(?:[-*] )?")
+_SENTENCE_END = re.compile(rb"[.!?][\"')\]]*(?=[ \r\n]|\Z)")
+_WORD = re.compile(r"[a-z0-9]+")
+# Words that say nothing about which sentence answers: question words, the trace's own phrases, function words.
+_STOP_WORDS = frozenset("""a an the of in on at to for from by with and or but is are was were be been being do
+does did done what who whom whose which when where why how many much this that these those it its as so if then
+than find document says also needed check each every there their they them he she his her has have had will would
+can could should may might not no yes any all some one per into about after before over under between answer
+question""".split())
+NEAR_SHARE = 0.5  # a quote may open at a sentence scoring at least this share of the closest one's score
 
 
 def normalise(data: bytes) -> bytes:
@@ -111,6 +130,8 @@ class QuoteSource:
 
     text: bytes
     starts: tuple[int, ...]
+    ends: frozenset[int] = frozenset()  # where a sentence or line ends (a whole-sentence quote may close there)
+    words: tuple[frozenset[str], ...] = ()  # each sentence's content words (from its start to the next one's)
     # where the tokenizer writes a space before a letter as a token of its own (a word it has no " word" token
     # for); None: not known, a lone space is allowed anywhere
     lone_spaces: frozenset[int] | None = None
@@ -118,9 +139,32 @@ class QuoteSource:
     @classmethod
     def of(cls, text: str, tokenizer: Tokenizer | None = None) -> QuoteSource:
         lines = _lines_kept(text.encode("utf-8"))
-        starts = {m.end() for m in _STARTS.finditer(lines) if m.end() < len(lines) and lines[m.end()] not in b" \n\r"}
+        starts = sorted(m.end() for m in _STARTS.finditer(lines)
+                        if m.end() < len(lines) and lines[m.end()] not in b" \n\r")
+        ends = {len(lines), *(m.end() for m in _SENTENCE_END.finditer(lines))}
+        ends.update(m.start() for m in re.finditer(rb"\n|\r", lines) if lines[m.start():m.start() + 1] == b"\n"
+                    or m.start() + 1 in starts)  # a paragraph's end; a line's where the next line starts a sentence
         flat = lines.replace(b"\n", b" ").replace(b"\r", b" ")
-        return cls(flat, tuple(sorted(starts)), None if tokenizer is None else _lone_spaces(flat, tokenizer))
+        words = tuple(content_words(flat[a:b].decode("utf-8", "replace"))
+                      for a, b in zip(starts, [*starts[1:], len(flat)]))
+        return cls(flat, tuple(starts), frozenset(ends), words,
+                   None if tokenizer is None else _lone_spaces(flat, tokenizer))
+
+    def nearest_starts(self, query: frozenset[str]) -> tuple[int, ...]:
+        """The starts of the sentences closest to ``query`` (content words): those scoring at least ``NEAR_SHARE``
+        of the best, a shared word scoring its inverse document frequency over the sentences; all starts when no
+        sentence shares a word."""
+        frequency: dict[str, int] = {}
+        for sentence in self.words:
+            for word in sentence & query:
+                frequency[word] = frequency.get(word, 0) + 1
+        n = len(self.words)
+        weight = {word: math.log((n + 1) / (count + 0.5)) for word, count in frequency.items()}
+        scores = [sum(weight[w] for w in sentence & query) for sentence in self.words]
+        best = max(scores, default=0.0)
+        if best <= 0:
+            return self.starts
+        return tuple(start for start, score in zip(self.starts, scores) if score >= NEAR_SHARE * best)
 
 
 def _lone_spaces(text: bytes, tokenizer: Tokenizer) -> frozenset[int] | None:
@@ -144,8 +188,11 @@ class QuoteGrounder:
     source: QuoteSource
     tokens: TokenBytes
     opener: bytes
+    question: frozenset[str] | None = None  # near_question: the question's content words
+    whole_sentences: bool = False
     quotes: int = 0
     _tail: bytes = b""  # the latest output bytes, outside quotes
+    _line: bytes = b""  # the output's current line, outside quotes (the step that opens a quote)
     _cursors: list[int] | None = None  # inside a quote: where in the source it can go on
     _quoted: bytes = b""  # the quote so far (normalised)
     _start_ok: set[bytes] | None = field(default=None, repr=False)  # what a quote may begin with (lazily)
@@ -171,6 +218,7 @@ class QuoteGrounder:
             if rest is None:
                 return
             data = rest
+        self._line = (self._line + data).rpartition(b"\n")[2][-_LINE_BYTES:]
         tail = self._tail + data
         end = tail.rfind(self.opener)
         if end >= 0 and end + len(self.opener) > len(self._tail):  # completed by this token
@@ -181,7 +229,10 @@ class QuoteGrounder:
 
     # --- inside a quote ----------------------------------------------------------------------------
     def _open(self) -> None:
-        self._cursors, self._quoted = list(self.source.starts), b""
+        starts = self.source.starts
+        if self.question is not None:
+            starts = self.source.nearest_starts(self.question | content_words(self._line.decode("utf-8", "replace")))
+        self._cursors, self._quoted = list(starts), b""
         self.quotes += 1
 
     def _follow(self, data: bytes) -> bytes | None:
@@ -209,12 +260,21 @@ class QuoteGrounder:
             if quoted.endswith(b" "):
                 ids.update(by_norm.get(b" " + prefix, ()))  # a token's own leading space joins the one quoted
         prefixes.add(b"")
+        closable = self._closable(cursors) if self.whole_sentences else prefixes
         for token_id, before in self.tokens.closing:
             if before.startswith(b" ") and quoted.endswith(b" "):
                 before = before[1:]
-            if before in prefixes and (quoted or before):  # never an empty quote
+            if before in closable and (quoted or before):  # never an empty quote
                 ids.add(token_id)
         return ids
+
+    def _closable(self, cursors: list[int]) -> set[bytes]:
+        """What a token may write before it closes the quote, under ``whole_sentences``: the text from a cursor
+        up to where a sentence or line ends."""
+        text, ends, found = self.source.text, self.source.ends, set()
+        for p in set(cursors):
+            found.update(text[p:q] for q in range(p, min(len(text), p + MAX_TOKEN_BYTES) + 1) if q in ends)
+        return found
 
     def _prefixes(self, cursors: list[int]) -> set[bytes]:
         """What a next token may write from each of ``cursors``: any prefix of the text there, except one that
@@ -247,10 +307,13 @@ class QuoteGrounder:
             return QUOTE not in norm  # an empty quote never; an opener with nothing after it yet, yes
         if self._start_ok is None:
             self._start_ok = self._prefixes(list(self.source.starts))
+        if QUOTE in norm and self.whole_sentences:  # a whole quote in this one token
+            return body in self._closable(list(self.source.starts))
         return body in self._start_ok
 
 
 _AFTER_DOCUMENT = re.compile(r"\n\n---\n|\n\nQuestion: ")
+_LINE_BYTES = 400  # of the current output line, enough for a step's restated question
 # Ponder's own lines around a document's text (``core.documents.prompt``): its header, page marks, excerpt labels
 _MARKUP = re.compile(r"^(?:Document: .+ \([^()\n]+\)|\[Page \d+\]|\[Excerpt \d+[^\]\n]*\])$", re.MULTILINE)
 
@@ -268,11 +331,82 @@ def quotable(message: str) -> str:
     return _MARKUP.sub("", message[:found.start()] if found else message)
 
 
-def grounder_for(tokenizer: Tokenizer, source_text: str, opener: str = DEFAULT_OPENER) -> QuoteGrounder | None:
-    """A grounder for one request, or None when there is nothing to quote from."""
+@dataclass(frozen=True, slots=True)
+class QuoteRules:
+    """How a model's quotations are grounded: the phrase that opens one, and the stricter rules."""
+
+    opener: str = DEFAULT_OPENER
+    whole_sentences: bool = False
+    near_question: bool = False
+
+    @classmethod
+    def from_config(cls, raw: object) -> QuoteRules | None:
+        """A model folder's defaults (``generation_config.json``: ``ponder_quote_opener`` turns grounded quotes
+        on, ``ponder_quote_whole_sentences`` and ``ponder_quote_near_question`` the stricter rules); None: off."""
+        opener = raw.get("ponder_quote_opener") if isinstance(raw, dict) else None
+        if not isinstance(opener, str) or not 0 < len(opener) <= 64:
+            return None
+        return cls(opener, raw.get("ponder_quote_whole_sentences") is True,
+                   raw.get("ponder_quote_near_question") is True)
+
+    def to_config(self) -> dict[str, object]:
+        """The ``generation_config.json`` keys that give these rules (``from_config``'s inverse)."""
+        return {"ponder_quote_opener": self.opener, "ponder_quote_whole_sentences": self.whole_sentences,
+                "ponder_quote_near_question": self.near_question}
+
+    def grounder(self, tokenizer: Tokenizer, source_text: str,
+                 question_message: str | None = None) -> QuoteGrounder | None:
+        """A grounder over ``source_text`` under these rules; ``question_message``: the user message whose question
+        ``near_question`` measures sentences against."""
+        question = question_of(question_message) if self.near_question and question_message else None
+        return grounder_for(tokenizer, source_text, self.opener, question=question,
+                            whole_sentences=self.whole_sentences)
+
+    def for_message(self, tokenizer: Tokenizer, message: str) -> QuoteGrounder | None:
+        """A grounder for one user message written as Ponder's prompts write it (documents, then the question)."""
+        return self.grounder(tokenizer, quotable(message), message)
+
+
+def model_quote_rules(model_dir: Path) -> QuoteRules | None:
+    """A model folder's grounded-quote defaults; None when they are off or it has no readable generation config."""
+    try:
+        return QuoteRules.from_config(json.loads((Path(model_dir) / "generation_config.json").read_text("utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def question_of(message: str) -> str | None:
+    """The question of a user message as Ponder's prompts write it (after the last ``Question:`` line start);
+    None when it has none (a message that is all question would make every sentence of itself "near")."""
+    _, found, question = message.rpartition("\nQuestion: ")
+    if not found and message.startswith("Question: "):
+        question = message.removeprefix("Question: ")
+    elif not found:
+        return None
+    return question.strip() or None
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The words of ``text`` that can tell sentences apart, lower-cased, with a plural or tense ending cut
+    ("manages", "managed" -> "manag")."""
+    return frozenset(_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP_WORDS)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "er", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[:-len(suffix)]
+    return word
+
+
+def grounder_for(tokenizer: Tokenizer, source_text: str, opener: str = DEFAULT_OPENER, *,
+                 question: str | None = None, whole_sentences: bool = False) -> QuoteGrounder | None:
+    """A grounder for one request, or None when there is nothing to quote from. ``question`` (near_question's)
+    limits where quotes open; ``whole_sentences`` where they close (module docstring)."""
     if not source_text.strip() or not opener:
         return None
-    return QuoteGrounder(QuoteSource.of(source_text, tokenizer), TokenBytes.of(tokenizer), opener.encode("utf-8"))
+    return QuoteGrounder(QuoteSource.of(source_text, tokenizer), TokenBytes.of(tokenizer), opener.encode("utf-8"),
+                         None if question is None else content_words(question), whole_sentences)
 
 
 def _byte_decoder() -> dict[str, int]:

@@ -4,7 +4,8 @@ A request's sampling is the request's own values over the model folder's ``gener
 (temperature / top_p / top_k, as the model's authors recommend), else greedy. The longest answer is the
 request's ``max_tokens``, else the folder's ``max_new_tokens``, else ``DEFAULT_MAX_TOKENS``: never "until
 the context is full" unannounced. Grounded quotes are on when the request asks, or by default when the
-folder names the phrase its model opens a quotation with (``ponder_quote_opener``). The request's fields
+folder names the phrase its model opens a quotation with (``ponder_quote_opener``; ``grounding.QuoteRules``
+has the stricter rules it may ask for too). The request's fields
 are declared once, in ``ChatCompletionRequest``; they become the engine's ``SamplingParams`` here.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.engine.engine import Engine
-from core.engine.grounding import DEFAULT_OPENER, QuoteGrounder, grounder_for, quotable
+from core.engine.grounding import QuoteGrounder, QuoteRules, quotable
 from core.engine.launch import Launched, LaunchOptions
 from core.engine.sampler import SamplingParams
 from core.api.protocol import ChatCompletionRequest, ModelCard, ModelSummary
@@ -36,7 +37,7 @@ class GenerationDefaults:
     top_k: int = 0
     repetition_penalty: float = 1.0  # as transformers, applied whether or not the model samples
     max_tokens: int = DEFAULT_MAX_TOKENS  # generation_config's max_new_tokens
-    quote_opener: str | None = None  # ponder_quote_opener: grounded quotes on by default, opened by this
+    quotes: QuoteRules | None = None  # grounded quotes on by default, under these rules (``ponder_quote_*``)
 
     @classmethod
     def from_dir(cls, model_dir: Path) -> GenerationDefaults:
@@ -49,10 +50,10 @@ class GenerationDefaults:
         if not isinstance(raw, dict):
             return cls()
         ok = lambda v, lo, hi: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi  # noqa: E731
-        r, n, opener = raw.get("repetition_penalty"), raw.get("max_new_tokens"), raw.get("ponder_quote_opener")
+        r, n = raw.get("repetition_penalty"), raw.get("max_new_tokens")
         common = {"repetition_penalty": float(r) if ok(r, 1e-6, 10.0) else 1.0,
                   "max_tokens": int(n) if isinstance(n, int) and ok(n, 1, 10**7) else DEFAULT_MAX_TOKENS,
-                  "quote_opener": opener if isinstance(opener, str) and 0 < len(opener) <= 64 else None}
+                  "quotes": QuoteRules.from_config(raw)}
         if raw.get("do_sample") is False:
             return cls(**common)
         t, p, k = raw.get("temperature"), raw.get("top_p"), raw.get("top_k")
@@ -112,11 +113,17 @@ class ModelState:
         """Grounded quotes for this request, over the documents in its system and user messages."""
         options = req.ponder
         asked = options.grounded_quotes if options is not None else None
-        if asked is False or (asked is None and self.defaults.quote_opener is None):
+        if asked is False or (asked is None and self.defaults.quotes is None):
             return None
-        opener = (options.quote_opener if options is not None else None) or self.defaults.quote_opener or DEFAULT_OPENER
+        rules = self.defaults.quotes or QuoteRules()
+        if options is not None:
+            whole, near = options.quote_whole_sentences, options.quote_near_question
+            rules = QuoteRules(options.quote_opener or rules.opener,
+                               rules.whole_sentences if whole is None else whole,
+                               rules.near_question if near is None else near)
+        users = [m.text() for m in req.messages if m.role == "user"]
         source = "\n\n".join(quotable(m.text()) for m in req.messages if m.role in ("system", "user"))
-        return grounder_for(self.engine.tokenizer, source, opener)
+        return rules.grounder(self.engine.tokenizer, source, users[-1] if users else None)
 
     def card(self) -> ModelCard:
         """This model as ``GET /v1/models`` lists it."""

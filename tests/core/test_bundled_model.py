@@ -15,13 +15,14 @@ import pytest
 
 from build_scripts.training.evaluate import evaluate
 from build_scripts.training.export_heldout import heldout_examples, heldout_json
+from build_scripts.training.recipe import TrainingRecipe
 from build_scripts.training.tasks import heldout_set
 from core.bench import quality
 from core.bench.heldout import HELDOUT_FILE, has_heldout, load_heldout
 from build_scripts.evaluation import handwritten
 from core.commands.serve import EXAMPLE_CONTENT
 from core.engine.engine import Engine, EngineConfig
-from core.engine.grounding import DEFAULT_OPENER, grounder_for, quotable
+from core.engine.grounding import DEFAULT_OPENER, model_quote_rules
 from core.engine.sampler import SamplingParams
 from core.server.model_state import GenerationDefaults
 from core.models.loader import load_model
@@ -43,7 +44,8 @@ def test_the_bundled_model_loads_like_a_real_checkpoint(engine: Engine) -> None:
     assert card.startswith("---\nlicense: mit\nsummary: ") and "\n# ponder-reasoner-mini\n" in card
     assert (MODEL / "model.safetensors").stat().st_size <= 100 * 1024 * 1024
     defaults = GenerationDefaults.from_dir(MODEL)
-    assert defaults.quote_opener == DEFAULT_OPENER and defaults.max_tokens == 2048
+    assert defaults.quotes == TrainingRecipe().quotes and defaults.quotes.opener == DEFAULT_OPENER
+    assert defaults.max_tokens == 2048
     tokenizer = engine.tokenizer
     ids = tokenizer.prompt_ids([{"role": "user", "content": "hi"}])
     assert tokenizer.decode(ids, skip_special_tokens=False).startswith("<｜begin▁of▁sentence｜><｜User｜>hi<｜Assistant｜>")
@@ -98,7 +100,7 @@ def test_the_serve_banners_example_is_answered_right(engine: Engine) -> None:
     """``ponder serve`` suggests a curl request; the bundled model must answer it, grounded as the server does."""
     tokenizer = engine.tokenizer
     prompt = tokenizer.prompt_ids([{"role": "user", "content": EXAMPLE_CONTENT}])
-    grounder = grounder_for(tokenizer, quotable(EXAMPLE_CONTENT), DEFAULT_OPENER)
+    grounder = model_quote_rules(MODEL).for_message(tokenizer, EXAMPLE_CONTENT)
     done = engine.generate_batch([prompt], SamplingParams(max_tokens=512), grounders=[grounder])[0]
     text = tokenizer.decode(done.token_ids, skip_special_tokens=True)
     assert "Agnes Holt" in text.rpartition("</think>")[2], text
@@ -112,11 +114,12 @@ def test_it_reads_hand_written_documents_with_real_quotes(engine: Engine) -> Non
         if item.kind == "lookup" and item.document_id not in seen and len(seen) < 12:
             seen.add(item.document_id)
             items.append(item)
-    graded = handwritten.evaluate(engine, items, DEFAULT_OPENER, max_tokens=768)
+    graded = handwritten.evaluate(engine, items, model_quote_rules(MODEL), max_tokens=768)
     assert not [g.quotes_outside for g in graded if g.quotes_outside]
-    # measured: 4 of these 12 right, 2 cut by the repetition guard (the card: lookup 25% on the whole set, 20 of
-    # its 137 answers stopped as loops); the issue asks for 85% and none
+    # measured: 6 of these 12 right, none cut by the repetition guard (4 and 2 with quotes only kept to the
+    # document's text; the card: lookup 42% on the whole set, 22 of its 137 answers stopped as loops); the issue
+    # asks for 85% and none
     looped = [g.item.question for g in graded if g.looped]
-    assert len(looped) <= 2, looped
+    assert len(looped) <= 1, looped
     right = [g.item.question for g in graded if g.correct]
-    assert len(right) >= 4, [(g.item.question, g.response[-300:]) for g in graded if not g.correct]
+    assert len(right) >= 5, [(g.item.question, g.response[-300:]) for g in graded if not g.correct]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,12 +18,13 @@ from torch import Tensor, nn
 
 from core.api.protocol import ChatCompletionRequest
 from core.engine.engine import Engine, EngineConfig
-from core.engine.grounding import DEFAULT_OPENER, QuoteSource, grounder_for
+from core.engine.grounding import (DEFAULT_OPENER, QuoteRules, QuoteSource, content_words, grounder_for,
+                                   model_quote_rules, question_of)
 from core.engine.repetition import RepetitionGuard
 from core.engine.sampler import SamplingParams
 from core.model_config import ModelConfig
 from core.models.loader import LoadedModel, load_model
-from core.server.model_state import DEFAULT_MAX_TOKENS, GenerationDefaults
+from core.server.model_state import DEFAULT_MAX_TOKENS, GenerationDefaults, ModelState
 from core.tokenizer import Tokenizer
 from tests.checkpoints import R1_TOKENIZER, random_checkpoint, tiny_config
 
@@ -82,6 +84,62 @@ def test_a_made_up_quote_is_refused_token_by_token_and_a_real_one_goes_through(t
     kind, allowed = grounder.constraint()
     assert kind == "allow" and tokenizer.encode('"')[0] not in allowed  # never an empty quote
     assert grounder.quotes == 1 and grounder.quoting
+
+
+def opened(tokenizer: Tokenizer, grounder, text: str):
+    """``grounder`` after the output ``text`` (which ends by opening a quote, or inside one)."""
+    for token in tokenizer.encode(text):
+        grounder.advance(token)
+    return grounder
+
+
+def first_tokens_allowed(tokenizer: Tokenizer, grounder, starts: list[str]) -> list[bool]:
+    kind, allowed = grounder.constraint()
+    assert kind == "allow"
+    return [tokenizer.encode(" " + s)[0] in allowed or tokenizer.encode(s)[0] in allowed for s in starts]
+
+
+SENTENCES = ["Osric", "Lunch", "Harbour"]
+
+
+def test_near_question_quotes_open_only_at_sentences_that_share_its_words(tokenizer):
+    question = "Who manages the Heron team?"
+    near = grounder_for(tokenizer, DOCUMENT, question=question)
+    line = f'1. Find: {question} The document says: "'
+    assert first_tokens_allowed(tokenizer, opened(tokenizer, near, line), SENTENCES) == [True, False, False]
+    plain = grounder_for(tokenizer, DOCUMENT)
+    assert first_tokens_allowed(tokenizer, opened(tokenizer, plain, line), SENTENCES) == [True, True, True]
+    # the step's own words count too: a question that says nothing lets the step decide, a new line resets
+    vague = grounder_for(tokenizer, DOCUMENT, question="What is it?")
+    step = opened(tokenizer, vague, 'Find: {x}\n2. Find: when is lunch served? The document says: "')
+    assert first_tokens_allowed(tokenizer, step, SENTENCES) == [False, True, False]
+    # the closest sentence and those at least half as close: the Heron team's other sentence stays a choice
+    source = QuoteSource.of(DOCUMENT)
+    firsts = [source.text[s:s + 9] for s in source.nearest_starts(content_words(question))]
+    assert firsts == [b"Osric Pel", b"The Heron"]
+    assert source.nearest_starts(content_words("What about it?")) == source.starts  # no word shared: any sentence
+
+
+def test_whole_sentence_quotes_close_only_where_a_sentence_ends(tokenizer):
+    close = tokenizer.encode('"')[0]
+    for whole in (True, False):
+        grounder = grounder_for(tokenizer, DOCUMENT, whole_sentences=whole)
+        opened(tokenizer, grounder, 'Find. The document says: "Osric Pell manages the Heron')
+        assert (close in grounder.constraint()[1]) is not whole  # mid-sentence: only without the rule
+        opened(tokenizer, grounder, " team.")
+        assert close in grounder.constraint()[1]
+    grounder = opened(tokenizer, grounder_for(tokenizer, DOCUMENT, whole_sentences=True),
+                      'The document says: "Lunch is served at noon')
+    assert close not in grounder.constraint()[1]  # "noon" ends no sentence: its "." does
+    grounder = opened(tokenizer, grounder_for(tokenizer, DOCUMENT, whole_sentences=True),
+                      'The document says: "Harbour Street memo')
+    assert close in grounder.constraint()[1]  # a heading's line ends without a full stop
+    assert QuoteSource.of("It is 3.5 kg. Next one.").ends == {13, 23}  # a decimal point ends nothing
+
+
+def test_the_question_is_the_last_question_line():
+    assert question_of("Doc\nQuestion: not this\n\n---\nRules\n\nQuestion: Who runs it? ") == "Who runs it?"
+    assert question_of("Question: Who?") == "Who?" and question_of("Who runs the mill?") is None
 
 
 def test_nothing_to_quote_means_no_grounder(tokenizer):
@@ -189,8 +247,29 @@ def test_the_model_folder_sets_the_defaults(tmp_path):
     (tmp_path / "generation_config.json").write_text(json.dumps(
         {"do_sample": False, "max_new_tokens": 1536, "ponder_quote_opener": 'The text says: "'}))
     defaults = GenerationDefaults.from_dir(tmp_path)
-    assert (defaults.max_tokens, defaults.quote_opener) == (1536, 'The text says: "')
+    assert (defaults.max_tokens, defaults.quotes) == (1536, QuoteRules('The text says: "'))
     assert GenerationDefaults.from_dir(tmp_path / "nothing").max_tokens == DEFAULT_MAX_TOKENS
+
+
+def test_the_model_folder_and_the_request_set_the_quote_rules(tokenizer, tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "generation_config.json").write_text(json.dumps(
+        {"ponder_quote_opener": DEFAULT_OPENER, "ponder_quote_whole_sentences": True, "ponder_quote_near_question": True}))
+    defaults = GenerationDefaults.from_dir(folder)
+    assert defaults.quotes == QuoteRules(DEFAULT_OPENER, True, True) == model_quote_rules(folder)
+    assert QuoteRules.from_config(defaults.quotes.to_config()) == defaults.quotes
+    state = ModelState(SimpleNamespace(engine=SimpleNamespace(tokenizer=tokenizer)), None, "m", defaults, {}, 0.0)
+    message = {"role": "user", "content": f"{DOCUMENT}\n\nQuestion: Who manages the Heron team?"}
+
+    def grounder(ponder: dict | None):
+        return state.grounder(ChatCompletionRequest.model_validate({"messages": [message], "ponder": ponder}))
+
+    g = grounder(None)
+    assert g.whole_sentences and g.question == content_words("Who manages the Heron team?")
+    g = grounder({"quote_near_question": False, "quote_whole_sentences": False})
+    assert not g.whole_sentences and g.question is None
+    assert grounder({"grounded_quotes": False}) is None
 
 
 def test_the_request_option_is_strict():

@@ -11,7 +11,7 @@ import pytest
 from core.bench.scoring import answer_correct
 from core.documents import ContextBudget, DocumentContext, DocumentSet, TokenizerCounter, parse_document
 from core.engine.engine import Engine, EngineConfig
-from core.engine.grounding import grounder_for, quotable
+from core.engine.grounding import quotable
 from core.engine.sampler import SamplingParams
 from core.models.loader import load_model
 from core.server.model_state import GenerationDefaults
@@ -59,11 +59,11 @@ def test_the_bundled_model_answers_the_sample_questions_right(engine, context, i
     question = SAMPLE.questions[index]
     messages = window_messages(context, question.question)
     prompt = engine.tokenizer.prompt_ids(messages)
-    opener = GenerationDefaults.from_dir(MODEL).quote_opener
-    assert opener  # the bundled model's quotes are grounded by default
+    rules = GenerationDefaults.from_dir(MODEL).quotes
+    assert rules  # the bundled model's quotes are grounded by default: as the server grounds them
     source = "\n\n".join(quotable(m["content"]) for m in messages if m["role"] in ("system", "user"))
     done = engine.generate_batch([prompt], SamplingParams(max_tokens=768),
-                                 grounders=[grounder_for(engine.tokenizer, source, opener)])[0]
+                                 grounders=[rules.grounder(engine.tokenizer, source, messages[-1]["content"])])[0]
     response = engine.tokenizer.decode(done.token_ids, skip_special_tokens=True)
     assert answer_matches(question.answer, response) == answer_correct(question.answer, response)  # one rule
     assert answer_matches(question.answer, response), f"{question.question!r} -> {response[-400:]!r}"
