@@ -193,14 +193,14 @@ class Engine:
         batch = self.scheduler.schedule()
         if batch is None:
             return []
+        started = time.perf_counter()
         if self.speculator is not None:
             self.speculator.draft(batch)
-        started = time.perf_counter()
         logits = self.runner.run(batch)
-        if self.speculator is not None:
+        if self.speculator is not None and batch.drafts:
+            events = self._verify(batch, logits)
             self.speculator.timed(batch, time.perf_counter() - started)
-            if batch.drafts:
-                return self._verify(batch, logits)
+            return events
         prefilled = sum(seg.length for seq, seg in zip(batch.seqs, batch.segments) if seq.prefilling)
         if prefilled and self.config.prefill_step_s:
             alone = prefilled == len(batch.tokens)
@@ -216,7 +216,10 @@ class Engine:
         if self.disk is not None:
             self._save_prompts(sampled)
         now = time.perf_counter()
-        return [self._advance(seq, tok, now) for seq, tok in zip(sampled, tokens)]
+        events = [self._advance(seq, tok, now) for seq, tok in zip(sampled, tokens)]
+        if self.speculator is not None:  # the whole step, drafting and emitting included: what a draft must beat
+            self.speculator.timed(batch, time.perf_counter() - started)
+        return events
 
     def _save_prompts(self, sampled: list[Sequence]) -> None:
         """Prompts read just now: kept on disk when this pass ended a long prefill (not one mostly reused)."""

@@ -281,7 +281,8 @@ class Speculator:
             _insert(batch, counts, [self._drafts[s.id].tokens if counts[i] else [] for i, s in enumerate(batch.seqs)])
 
     def timed(self, batch: ScheduledBatch, seconds: float) -> None:
-        """The pass over ``batch`` took ``seconds`` (measures what a draft token costs)."""
+        """The step over ``batch`` took ``seconds``, from drafting to its tokens emitted (measures what a draft
+        token costs)."""
         if all(flag and not seq.prefilling for seq, flag in zip(batch.seqs, batch.sample)):
             self.policy.record_pass(len(batch.seqs), sum(batch.drafts or ()), seconds)
 

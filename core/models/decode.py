@@ -8,6 +8,10 @@ primitives the modules use (``rms_norm_inference``, each projection's matmul, ``
 ``attend_one``) over flat [1, hidden] activations, with every callable looked up once. It computes
 exactly what ``Transformer.forward`` computes for that token (tests compare the logits bit for bit);
 measured on an int4 R1-Distill-Qwen-1.5B shape, 2 cores: 1.3 ms less per token (25.2 vs 26.6 ms).
+
+It also runs a few tokens of one sequence in one pass (a token and its speculative draft, which the engine
+verifies): each projection then multiplies all the rows at once, and each row attends over the cache up to its
+own position (one attention call with the causal mask offset to ``pos``).
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ def matmul_of(layer: nn.Module) -> Matmul:
 
 
 class TokenDecoder:
-    """``decoder(token, pos, kv, slot)`` -> logits [1, V] for ``token`` at ``pos`` of the sequence in cache
-    ``slot`` (``kv``: the cache's per-layer tensors), storing its keys and values there.
+    """``decoder(tokens, pos, kv, slot)`` -> logits [n, V] for the ``n`` tokens at ``pos``, ``pos + 1``, ... of
+    the sequence in cache ``slot`` (``kv``: the cache's per-layer tensors), storing their keys and values there.
 
     Built once per loaded model: it binds the weights as they are then (rebuild it after changing them).
     """
@@ -53,18 +57,29 @@ class TokenDecoder:
                                 matmul_of(mlp.gate_up_proj), matmul_of(mlp.down_proj)))
         self.norm, self.lm_head = model.norm.inference_fn(), matmul_of(model.lm_head)
 
-    def __call__(self, token: int, pos: int, kv: list[Tensor], slot: int) -> Tensor:
+    def __call__(self, tokens: list[int], pos: int, kv: list[Tensor], slot: int) -> Tensor:
         h, kvh, d, inter = self.heads, self.kv_heads, self.head_dim, self.intermediate
-        device = kv[0].device
-        x, cos, sin = self.model.inputs(torch.tensor([[token]], device=device), torch.tensor([[pos]], device=device))
-        x, cos, sin = x[0], cos[0], sin[0]  # x [1, hidden]; cos, sin [1, 1, D]: broadcast over one token's heads
+        n, device = len(tokens), kv[0].device
+        x, cos, sin = self.model.inputs(torch.tensor([tokens], device=device),
+                                        torch.arange(pos, pos + n, device=device)[None])
+        x, cos, sin = x[0], cos[0], sin[0]  # x [n, hidden]; cos, sin [n, 1, D]: broadcast over each token's heads
+        mask = None if n == 1 else \
+            torch.arange(pos + n, device=device)[None, :] <= torch.arange(pos, pos + n, device=device)[:, None]
         for cache, (norm1, qkv_proj, qk_norms, o_proj, norm2, gate_up_proj, down_proj) in zip(kv, self.layers):
-            qkv = qkv_proj(norm1(x)).view(1, h + 2 * kvh, d)
+            qkv = qkv_proj(norm1(x)).view(n, h + 2 * kvh, d)
             qk = qkv[:, :h + kvh]
             if qk_norms is not None:
                 qk = torch.cat((qk_norms[0](qkv[:, :h]), qk_norms[1](qkv[:, h:h + kvh])), dim=1)
             apply_rope(qk, cos, sin, out=qkv[:, :h + kvh])
-            x = x + o_proj(attend_one(cache, slot, pos, qkv[0, :h], qkv[0, h:]).view(1, h * d))
+            if mask is None:
+                out = attend_one(cache, slot, pos, qkv[0, :h], qkv[0, h:]).view(1, h * d)
+            else:
+                cache[slot, :, pos:pos + n] = qkv[:, h:].transpose(0, 1)
+                out = F.scaled_dot_product_attention(
+                    qkv[:, :h].transpose(0, 1)[None], cache[slot:slot + 1, :kvh, :pos + n],
+                    cache[slot:slot + 1, kvh:, :pos + n], attn_mask=mask, enable_gqa=h != kvh)[0]  # [H, n, D]
+                out = out.transpose(0, 1).reshape(n, h * d)
+            x = x + o_proj(out)
             gate_up = gate_up_proj(norm2(x))
             x = x + down_proj(F.silu(gate_up[:, :inter]).mul_(gate_up[:, inter:]))
         return self.lm_head(self.norm(x))

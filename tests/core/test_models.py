@@ -94,10 +94,35 @@ def test_token_decoder_computes_exactly_what_forward_does(pair, precision):
         for pos in range(16, 24):
             expected = loaded.model(tokens[:, pos:pos + 1], torch.tensor([[pos]]),
                                     caches[0].step([Segment(1, pos, 1)]), torch.tensor([0]))
-            got = decoder(int(tokens[0, pos]), pos, caches[1].kv, 1)
+            got = decoder([int(tokens[0, pos])], pos, caches[1].kv, 1)
             assert torch.equal(got, expected), (arch, precision, pos)
     for a, b in zip(caches[0].kv, caches[1].kv):
         assert torch.equal(a[1, :, :24], b[1, :, :24])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int4"])
+def test_token_decoder_runs_a_token_and_its_draft_as_forward_does(pair, precision):
+    """Several tokens of one sequence in one pass (a token and its speculative draft): each row sees the cache up
+    to its own position, as the forward's causal mask lets it; the same logits and cached keys and values up to
+    rounding (the attention is another kernel), and the same greedy choice on every row."""
+    arch, _, _, path = pair
+    loaded = load_model(path, precision)
+    cfg = loaded.config
+    tokens = torch.randint(3, 1000, (1, 25), generator=torch.Generator().manual_seed(5))
+    caches = [KVCache(cfg.num_hidden_layers, 2, 32, cfg.num_key_value_heads, cfg.head_dim, loaded.compute_dtype)
+              for _ in range(2)]
+    with torch.inference_mode():
+        for cache in caches:
+            loaded.model(tokens[:, :16], torch.arange(16)[None], cache.step([Segment(0, 0, 16)]))
+        expected = loaded.model(tokens[:, 16:25], torch.arange(16, 25)[None], caches[0].step([Segment(0, 16, 9)]),
+                                torch.arange(9))
+        got = TokenDecoder(loaded.model)(tokens[0, 16:25].tolist(), 16, caches[1].kv, 0)
+    tol = 1e-4 if precision == "fp32" else 3e-2
+    assert got.shape == expected.shape == (9, cfg.vocab_size)
+    assert (got - expected).abs().max() <= tol * expected.abs().max(), (arch, precision)
+    assert torch.equal(got.argmax(-1), expected.argmax(-1))
+    for a, b in zip(caches[0].kv, caches[1].kv):
+        assert torch.allclose(a[0, :, :25].float(), b[0, :, :25].float(), atol=tol * a[0, :, :25].float().abs().max().item())
 
 
 def test_reduced_precisions_are_close_and_ordered(pair):
