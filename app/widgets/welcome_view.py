@@ -25,7 +25,7 @@ WHAT_PONDER_DOES = (
 BUNDLED_GOOD_AT = ("short company documents like the sample: looking up a fact, following two or three links (a "
                    "team's manager, then that manager's office), sums and differences of the numbers it states")
 BUNDLED_NOT_GOOD_AT = ("documents written unlike the sample (in plain-English memos and letters it looks a fact up "
-                       "right about two times in five), long documents, dates: it is a small demonstration model, "
+                       "right about one time in two, and rarely adds numbers right), long documents, dates: it is a small demonstration model, "
                        "not a general one")
 
 

@@ -206,7 +206,12 @@ def _quote_rules_text(recipe: TrainingRecipe) -> str:
     parts = (["starting at a sentence that shares the words of the question and of the step quoting it about as much "
               "as the closest one does"] if rules.near_question else []) + \
         (["ending where a sentence ends"] if rules.whole_sentences else [])
-    return f", {' and '.join(parts)} (the model still chooses which sentence)" if parts else ""
+    text = f", {' and '.join(parts)} (the model still chooses which sentence)" if parts else ""
+    if rules.restate_opener:
+        text += f"; its first step (`{rules.restate_opener}`) can only restate the question word for word"
+    if rules.value_opener:
+        text += f"; and a value it names (after `{rules.value_opener}`) can only be words of the sentence it quoted"
+    return text
 
 
 def _handwritten_section(result: dict[str, Any] | None, what: str) -> str:

@@ -71,8 +71,10 @@ class TrainingRecipe:
     select_per_family: int = 3  # held-out questions per family and bucket <= 1,000 tokens, for keeping RL or not
     eval_max_tokens: int = 1536
     # how the model's quotes are grounded when it is served (its generation_config.json) and evaluated: a quote
-    # opens at a sentence near the question and closes where a sentence ends (core.engine.grounding)
-    quotes: QuoteRules = QuoteRules(whole_sentences=True, near_question=True)
+    # opens at a sentence near the question and closes where a sentence ends, the first step writes the question
+    # out verbatim, and a value named from a quote is words of it (core.engine.grounding)
+    quotes: QuoteRules = QuoteRules(whole_sentences=True, near_question=True, restate_opener="1. Find:",
+                                    value_opener="answers the question:")
 
     @property
     def chains(self) -> bool:

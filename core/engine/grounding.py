@@ -182,6 +182,113 @@ def _lone_spaces(text: bytes, tokenizer: Tokenizer) -> frozenset[int] | None:
 
 
 @dataclass(slots=True)
+class QuestionEcho:
+    """A trace's restatement of the question, after ``opener`` (the bundled model's first step: ``1. Find:``): it
+    can only write the question out, verbatim, as the prompt has it. A small model copying a question in words it
+    never saw garbles it ("Who leads the late of the late of ..."), and loses the step; once written out, or if a
+    token leaves it, the output is free again. Only the first restatement: later steps may rephrase."""
+
+    text: bytes  # the question as the restatement writes it (a space, then the question), normalised
+    tokens: TokenBytes
+    opener: bytes
+    lone_spaces: frozenset[int] | None
+    _tail: bytes = b""
+    _at: int | None = None  # inside the restatement: how much of ``text`` is written
+    _done: bool = False
+
+    @classmethod
+    def of(cls, question: str, opener: str, tokenizer: Tokenizer) -> QuestionEcho:
+        text = normalise(b" " + question.strip().encode("utf-8"))
+        return cls(text, TokenBytes.of(tokenizer), opener.encode("utf-8"), _lone_spaces(text, tokenizer))
+
+    @property
+    def active(self) -> bool:
+        return self._at is not None
+
+    def constraint(self) -> tuple[Literal["allow", "deny"], list[int]] | None:
+        if self._at is None:
+            return None
+        rest, lone, by_norm = self.text[self._at:], self.lone_spaces, self.tokens.by_norm
+        ids: set[int] = set()
+        for n in range(1, min(len(rest), MAX_TOKEN_BYTES) + 1):
+            if rest[n - 1] == 32 and n < len(rest) and _starts_word(rest[n]) and lone is not None \
+                    and (n > 1 or self._at + n - 1 not in lone):
+                continue  # a space before a word is written with the word, unless the question's own tokens split it
+            ids.update(by_norm.get(rest[:n], ()))
+        return ("allow", sorted(ids)) if ids else None
+
+    def advance(self, data: bytes) -> None:
+        if self._done:
+            return
+        if self._at is None:
+            tail = self._tail + data
+            found = tail.find(self.opener)
+            if found < 0:
+                self._tail = tail[-len(self.opener):]
+                return
+            self._at, data = 0, tail[found + len(self.opener):]
+        norm = normalise(data)
+        if not self.text.startswith(norm, self._at):
+            self._at, self._done = None, True  # a token the constraint did not allow (none was left)
+            return
+        self._at += len(norm)
+        if self._at >= len(self.text):
+            self._at, self._done = None, True
+
+
+@dataclass(slots=True)
+class QuotedValue:
+    """The value a step takes from the sentence it just quoted, after ``opener`` (the bundled model's
+    ``answers the question:``): words of that quotation, verbatim, then a full stop. A small model naming the
+    value of a sentence it quoted rightly still writes "130 crates of tinned" or "6 pounds eachad"."""
+
+    opener: bytes
+    tokens: TokenBytes
+    _tail: bytes = b""
+    _text: bytes = b""  # active: a space, then the latest quotation
+    _cursors: list[int] | None = None  # active: where in ``_text`` the value can go on
+    _written: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self._cursors is not None
+
+    def constraint(self) -> tuple[Literal["allow", "deny"], list[int]] | None:
+        if self._cursors is None:
+            return None
+        text, by_norm, ids = self._text, self.tokens.by_norm, set()
+        for p in set(self._cursors):
+            for n in range(1, min(len(text) - p, MAX_TOKEN_BYTES) + 1):
+                ids.update(by_norm.get(text[p:p + n], ()))
+            if self._written and (p == len(text) or text[p:p + 1] in _WORD_END):
+                ids.update(by_norm.get(b".", ()))
+                ids.update(by_norm.get(b". ", ()))
+        return ("allow", sorted(ids)) if ids else None
+
+    def advance(self, data: bytes, last_quote: bytes) -> None:
+        if self._cursors is None:
+            tail = self._tail + data
+            found = tail.find(self.opener)
+            self._tail = tail[-len(self.opener):]
+            if found < 0 or not last_quote:
+                return
+            self._text, self._written, self._tail = b" " + last_quote, False, b""
+            self._cursors = [i for i, byte in enumerate(self._text) if byte == 32]
+            data = tail[found + len(self.opener):]
+        norm = normalise(data)
+        if not norm:
+            return
+        if norm.startswith(b"."):
+            self._cursors = None
+            return
+        self._cursors = [p + len(norm) for p in self._cursors if self._text.startswith(norm, p)] or None
+        self._written = True
+
+
+_WORD_END = frozenset(bytes([c]) for c in b" .,;:!?)'\"")  # what may follow a value's last word
+
+
+@dataclass(slots=True)
 class QuoteGrounder:
     """One sequence's grounding state. ``quotes``: quotations decoded under the constraint so far."""
 
@@ -190,7 +297,10 @@ class QuoteGrounder:
     opener: bytes
     question: frozenset[str] | None = None  # near_question: the question's content words
     whole_sentences: bool = False
+    echo: QuestionEcho | None = None
+    value: QuotedValue | None = None
     quotes: int = 0
+    _last_quote: bytes = b""  # the latest quotation, closed
     _tail: bytes = b""  # the latest output bytes, outside quotes
     _line: bytes = b""  # the output's current line, outside quotes (the step that opens a quote)
     _cursors: list[int] | None = None  # inside a quote: where in the source it can go on
@@ -203,6 +313,10 @@ class QuoteGrounder:
 
     def constraint(self) -> tuple[Literal["allow", "deny"], list[int]] | None:
         """The tokens the next step may sample (``allow``) or may not (``deny``); None: no constraint."""
+        if self.echo is not None and self.echo.active:
+            return self.echo.constraint()
+        if self.value is not None and self.value.active:
+            return self.value.constraint()
         if self._cursors is not None:
             return "allow", sorted(self._allowed(self._cursors, self._quoted))
         denied = [token_id for token_id, extra in self._opening_tokens() if not self._starts_quote(extra)]
@@ -213,11 +327,15 @@ class QuoteGrounder:
         if not data:
             self._tail = b""
             return
+        if self.echo is not None:
+            self.echo.advance(data)
         if self._cursors is not None:
             rest = self._follow(data)
             if rest is None:
                 return
             data = rest
+        if self.value is not None:
+            self.value.advance(data, self._last_quote)
         self._line = (self._line + data).rpartition(b"\n")[2][-_LINE_BYTES:]
         tail = self._tail + data
         end = tail.rfind(self.opener)
@@ -247,7 +365,7 @@ class QuoteGrounder:
         self._quoted += body
         if closing < 0 and self._cursors:
             return None
-        self._cursors, self._quoted = None, b""
+        self._cursors, self._quoted, self._last_quote = None, b"", self._quoted
         return data[data.index(QUOTE) + 1:] if QUOTE in data else b""
 
     def _allowed(self, cursors: list[int], quoted: bytes) -> set[int]:
@@ -338,29 +456,45 @@ class QuoteRules:
     opener: str = DEFAULT_OPENER
     whole_sentences: bool = False
     near_question: bool = False
+    restate_opener: str | None = None  # what opens the trace's restatement of the question (``QuestionEcho``)
+    value_opener: str | None = None  # what opens a value taken from the latest quotation (``QuotedValue``)
 
     @classmethod
     def from_config(cls, raw: object) -> QuoteRules | None:
         """A model folder's defaults (``generation_config.json``: ``ponder_quote_opener`` turns grounded quotes
-        on, ``ponder_quote_whole_sentences`` and ``ponder_quote_near_question`` the stricter rules); None: off."""
+        on, ``ponder_quote_whole_sentences`` and ``ponder_quote_near_question`` the stricter rules,
+        ``ponder_restate_opener`` the verbatim restatement of the question, ``ponder_value_opener`` values taken
+        from the latest quotation); None: off."""
         opener = raw.get("ponder_quote_opener") if isinstance(raw, dict) else None
         if not isinstance(opener, str) or not 0 < len(opener) <= 64:
             return None
+        def phrase(key: str) -> str | None:
+            value = raw.get(key)
+            return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
         return cls(opener, raw.get("ponder_quote_whole_sentences") is True,
-                   raw.get("ponder_quote_near_question") is True)
+                   raw.get("ponder_quote_near_question") is True, phrase("ponder_restate_opener"),
+                   phrase("ponder_value_opener"))
 
     def to_config(self) -> dict[str, object]:
         """The ``generation_config.json`` keys that give these rules (``from_config``'s inverse)."""
         return {"ponder_quote_opener": self.opener, "ponder_quote_whole_sentences": self.whole_sentences,
-                "ponder_quote_near_question": self.near_question}
+                "ponder_quote_near_question": self.near_question,
+                **({"ponder_restate_opener": self.restate_opener} if self.restate_opener else {}),
+                **({"ponder_value_opener": self.value_opener} if self.value_opener else {})}
 
     def grounder(self, tokenizer: Tokenizer, source_text: str,
                  question_message: str | None = None) -> QuoteGrounder | None:
         """A grounder over ``source_text`` under these rules; ``question_message``: the user message whose question
-        ``near_question`` measures sentences against."""
-        question = question_of(question_message) if self.near_question and question_message else None
-        return grounder_for(tokenizer, source_text, self.opener, question=question,
-                            whole_sentences=self.whole_sentences)
+        ``near_question`` measures sentences against, and the restatement writes out."""
+        question = question_of(question_message) if question_message else None
+        grounder = grounder_for(tokenizer, source_text, self.opener, question=question if self.near_question else None,
+                                whole_sentences=self.whole_sentences)
+        if grounder is not None and question and self.restate_opener:
+            grounder.echo = QuestionEcho.of(question, self.restate_opener, tokenizer)
+        if grounder is not None and self.value_opener:
+            grounder.value = QuotedValue(self.value_opener.encode("utf-8"), grounder.tokens)
+        return grounder
 
     def for_message(self, tokenizer: Tokenizer, message: str) -> QuoteGrounder | None:
         """A grounder for one user message written as Ponder's prompts write it (documents, then the question)."""

@@ -137,6 +137,41 @@ def test_whole_sentence_quotes_close_only_where_a_sentence_ends(tokenizer):
     assert QuoteSource.of("It is 3.5 kg. Next one.").ends == {13, 23}  # a decimal point ends nothing
 
 
+def test_the_first_restatement_writes_the_question_out_verbatim(tokenizer):
+    question = "Who fills the Ysgubor water troughs?"
+    rules = QuoteRules(restate_opener="1. Find:")
+    grounder = rules.grounder(tokenizer, DOCUMENT, f"{DOCUMENT}\n\nQuestion: {question}")
+    opened(tokenizer, grounder, "<think>\n1. Find:")
+    for token in tokenizer.encode(" " + question):
+        kind, allowed = grounder.constraint()
+        assert kind == "allow" and token in allowed and tokenizer.encode(" The")[0] not in allowed
+        grounder.advance(token)
+    assert grounder.constraint() is None  # written out: free again
+    opened(tokenizer, grounder, ' The document says: "Osric Pell manages the Heron team."\n2. Find:')
+    assert grounder.constraint() is None  # later steps may rephrase
+    assert QuoteRules.from_config(rules.to_config()) == rules
+    full = QuoteRules(DEFAULT_OPENER, True, True, "1. Find:", "answers the question:")
+    assert QuoteRules.from_config(full.to_config()) == full
+
+
+def test_a_value_is_words_of_the_sentence_just_quoted(tokenizer):
+    rules = QuoteRules(value_opener="answers the question:")
+    grounder = opened(tokenizer, rules.grounder(tokenizer, DOCUMENT),
+                      '1. Find: who? The document says: "Osric Pell manages the Heron team."\n2. Check: that sentence '
+                      "answers the question:")
+    kind, allowed = grounder.constraint()
+    firsts = {word: tokenizer.encode(" " + word)[0] for word in ("Osric", "Heron", "the", "Idris", "Bergen")}
+    assert kind == "allow" and {w for w, t in firsts.items() if t in allowed} == {"Osric", "Heron", "the"}
+    period = tokenizer.encode(".")[0]
+    assert period not in allowed  # a value has a word at least
+    for token in tokenizer.encode(" the Heron"):
+        grounder.advance(token)
+    kind, allowed = grounder.constraint()
+    assert period in allowed and tokenizer.encode(" team")[0] in allowed and tokenizer.encode(" Osric")[0] not in allowed
+    opened(tokenizer, grounder, " team.")
+    assert grounder.constraint() is None  # the value ends with its full stop
+
+
 def test_the_question_is_the_last_question_line():
     assert question_of("Doc\nQuestion: not this\n\n---\nRules\n\nQuestion: Who runs it? ") == "Who runs it?"
     assert question_of("Question: Who?") == "Who?" and question_of("Who runs the mill?") is None
