@@ -26,8 +26,8 @@ A small demonstration reasoning model shipped inside Ponder so the app works off
 reads short documents in plain English (memos, minutes, letters, notices, lists, a page of a manual, up to
 about 1,000 tokens) and answers questions about them step by step, inside `<think>`...`</think>`, in
 DeepSeek-R1's format, quoting the sentences it uses. Ponder grounds those quotes: once the trace opens
-`The document says: "`, decoding can only continue text the document contains{_quote_rules_text(recipe)}. It is **not a general
-model**: for real work, load a real one (for example DeepSeek-R1-Distill-Qwen-1.5B) from the model catalog.
+`The document says: "`, decoding can only continue text the document \
+contains{_quote_rules_text(recipe)}. It is **not a general model**: for real work, load a real one (for example DeepSeek-R1-Distill-Qwen-1.5B) from the model catalog.
 
 ## What it is
 - Architecture: `Qwen2ForCausalLM` (the architecture of DeepSeek-R1-Distill-Qwen), {params / 1e6:.1f}M

@@ -12,13 +12,16 @@ quote closes only where a sentence (or line) of the document ends; and ``near_qu
 a sentence that shares the words of the question and of the step quoting it (weighted by how rare each word is
 in the document) about as much as the closest sentence does. A small model often picks a sentence that
 merely mentions the question's subject, or stops a quote mid-word; these leave it the choice among the
-sentences a reader would consider, whole.
+sentences a reader would consider, whole. A model folder may also name the phrase that opens its trace's
+first restatement of the question, which can then only write the question out (``QuestionEcho``), and the one
+after which a step names a value, which can then only be words of the sentence it just quoted
+(``QuotedValue``): ``QuoteRules`` holds a model's choice.
 
 - ``TokenBytes``: every token's bytes, indexed once per tokenizer;
 - ``QuoteSource``: the document text, normalised, and its sentence starts, indexed once per request;
 - ``QuoteGrounder``: one sequence's state: outside a quote (watching for the opener, and refusing tokens
   that would open it with something the document does not say), or inside one (the positions where the
-  quote can still continue).
+  quote can still continue), with its ``QuestionEcho`` and ``QuotedValue`` when the rules have them.
 
 ``constraint()`` says which tokens the next step may (or may not) sample; ``advance(token)`` follows the
 sampled one. Without a grounder nothing changes: the engine samples exactly as before.
@@ -53,6 +56,7 @@ does did done what who whom whose which when where why how many much this that t
 than find document says also needed check each every there their they them he she his her has have had will would
 can could should may might not no yes any all some one per into about after before over under between answer
 question""".split())
+_WORD_END = frozenset(bytes([c]) for c in b" .,;:!?)'\"")  # what may follow a value's last word
 NEAR_SHARE = 0.5  # a quote may open at a sentence scoring at least this share of the closest one's score
 
 
@@ -208,13 +212,9 @@ class QuestionEcho:
     def constraint(self) -> tuple[Literal["allow", "deny"], list[int]] | None:
         if self._at is None:
             return None
-        rest, lone, by_norm = self.text[self._at:], self.lone_spaces, self.tokens.by_norm
-        ids: set[int] = set()
-        for n in range(1, min(len(rest), MAX_TOKEN_BYTES) + 1):
-            if rest[n - 1] == 32 and n < len(rest) and _starts_word(rest[n]) and lone is not None \
-                    and (n > 1 or self._at + n - 1 not in lone):
-                continue  # a space before a word is written with the word, unless the question's own tokens split it
-            ids.update(by_norm.get(rest[:n], ()))
+        by_norm, ids = self.tokens.by_norm, set()
+        for prefix in _writable(self.text, self._at, self.lone_spaces):
+            ids.update(by_norm.get(prefix, ()))
         return ("allow", sorted(ids)) if ids else None
 
     def advance(self, data: bytes) -> None:
@@ -258,8 +258,8 @@ class QuotedValue:
             return None
         text, by_norm, ids = self._text, self.tokens.by_norm, set()
         for p in set(self._cursors):
-            for n in range(1, min(len(text) - p, MAX_TOKEN_BYTES) + 1):
-                ids.update(by_norm.get(text[p:p + n], ()))
+            for prefix in _writable(text, p, None):
+                ids.update(by_norm.get(prefix, ()))
             if self._written and (p == len(text) or text[p:p + 1] in _WORD_END):
                 ids.update(by_norm.get(b".", ()))
                 ids.update(by_norm.get(b". ", ()))
@@ -284,8 +284,6 @@ class QuotedValue:
         self._cursors = [p + len(norm) for p in self._cursors if self._text.startswith(norm, p)] or None
         self._written = True
 
-
-_WORD_END = frozenset(bytes([c]) for c in b" .,;:!?)'\"")  # what may follow a value's last word
 
 
 @dataclass(slots=True)
@@ -395,16 +393,10 @@ class QuoteGrounder:
         return found
 
     def _prefixes(self, cursors: list[int]) -> set[bytes]:
-        """What a next token may write from each of ``cursors``: any prefix of the text there, except one that
-        ends in a space before a letter, unless the text's own tokenization has that lone space there (byte-level
-        BPE writes the space with the word: any other spelling is one the model never learnt, and leads it
-        astray)."""
-        text, lone, found = self.source.text, self.source.lone_spaces, set()
+        """What a next token may write from each of ``cursors`` (``_writable``)."""
+        found: set[bytes] = set()
         for p in set(cursors):
-            chunk = text[p:p + MAX_TOKEN_BYTES + 1]
-            found.update(chunk[:n] for n in range(1, min(len(chunk), MAX_TOKEN_BYTES) + 1)
-                         if not (chunk[n - 1] == 32 and n < len(chunk) and _starts_word(chunk[n])
-                                 and lone is not None and (n > 1 or p + n - 1 not in lone)))
+            found.update(_writable(self.source.text, p, self.source.lone_spaces))
         return found
 
     # --- opening a quote ---------------------------------------------------------------------------
@@ -434,6 +426,17 @@ _AFTER_DOCUMENT = re.compile(r"\n\n---\n|\n\nQuestion: ")
 _LINE_BYTES = 400  # of the current output line, enough for a step's restated question
 # Ponder's own lines around a document's text (``core.documents.prompt``): its header, page marks, excerpt labels
 _MARKUP = re.compile(r"^(?:Document: .+ \([^()\n]+\)|\[Page \d+\]|\[Excerpt \d+[^\]\n]*\])$", re.MULTILINE)
+
+
+def _writable(text: bytes, p: int, lone: frozenset[int] | None) -> list[bytes]:
+    """What one token may write from ``p`` of ``text``: any prefix of the text there, except one that ends in a
+    space before a letter, unless the text's own tokenization has that lone space there (``lone``; None: not
+    known). Byte-level BPE writes the space with the word: any other spelling is one the model never learnt, and
+    leads it astray."""
+    chunk = text[p:p + MAX_TOKEN_BYTES + 1]
+    return [chunk[:n] for n in range(1, min(len(chunk), MAX_TOKEN_BYTES) + 1)
+            if not (chunk[n - 1] == 32 and n < len(chunk) and _starts_word(chunk[n]) and lone is not None
+                    and (n > 1 or p + n - 1 not in lone))]
 
 
 def _starts_word(byte: int) -> bool:
@@ -468,6 +471,7 @@ class QuoteRules:
         opener = raw.get("ponder_quote_opener") if isinstance(raw, dict) else None
         if not isinstance(opener, str) or not 0 < len(opener) <= 64:
             return None
+
         def phrase(key: str) -> str | None:
             value = raw.get(key)
             return value if isinstance(value, str) and 0 < len(value) <= 64 else None
