@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     rules = defaults.quotes or QuoteRules()
     if args.quote_opener:
         rules = replace(rules, opener=args.quote_opener)
-    grounder = rules.grounder(engine.tokenizer, "\n\n".join(quotable(t) for t in (args.system, prompt) if t), prompt) \
-        if grounded else None
+    source = "\n\n".join(quotable(t) for t in (args.system, prompt) if t)
+    grounder = rules.grounder(engine.tokenizer, source, prompt) if grounded else None
 
     tty = sys.stdout.isatty() and not args.json
     if not args.json:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +118,9 @@ class ModelState:
         rules = self.defaults.quotes or QuoteRules()
         if options is not None:
             whole, near = options.quote_whole_sentences, options.quote_near_question
-            rules = QuoteRules(options.quote_opener or rules.opener,
-                               rules.whole_sentences if whole is None else whole,
-                               rules.near_question if near is None else near)
+            rules = replace(rules, opener=options.quote_opener or rules.opener,
+                            whole_sentences=rules.whole_sentences if whole is None else whole,
+                            near_question=rules.near_question if near is None else near)
         users = [m.text() for m in req.messages if m.role == "user"]
         source = "\n\n".join(quotable(m.text()) for m in req.messages if m.role in ("system", "user"))
         return rules.grounder(self.engine.tokenizer, source, users[-1] if users else None)

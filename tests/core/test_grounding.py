@@ -167,7 +167,8 @@ def test_a_value_is_words_of_the_sentence_just_quoted(tokenizer):
     for token in tokenizer.encode(" the Heron"):
         grounder.advance(token)
     kind, allowed = grounder.constraint()
-    assert period in allowed and tokenizer.encode(" team")[0] in allowed and tokenizer.encode(" Osric")[0] not in allowed
+    assert period in allowed and tokenizer.encode(" team")[0] in allowed
+    assert tokenizer.encode(" Osric")[0] not in allowed
     opened(tokenizer, grounder, " team.")
     assert grounder.constraint() is None  # the value ends with its full stop
 
@@ -290,9 +291,12 @@ def test_the_model_folder_and_the_request_set_the_quote_rules(tokenizer, tmp_pat
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "generation_config.json").write_text(json.dumps(
-        {"ponder_quote_opener": DEFAULT_OPENER, "ponder_quote_whole_sentences": True, "ponder_quote_near_question": True}))
+        {"ponder_quote_opener": DEFAULT_OPENER, "ponder_quote_whole_sentences": True,
+         "ponder_quote_near_question": True, "ponder_restate_opener": "1. Find:",
+         "ponder_value_opener": "answers the question:"}))
     defaults = GenerationDefaults.from_dir(folder)
-    assert defaults.quotes == QuoteRules(DEFAULT_OPENER, True, True) == model_quote_rules(folder)
+    assert defaults.quotes == QuoteRules(DEFAULT_OPENER, True, True, "1. Find:", "answers the question:")
+    assert defaults.quotes == model_quote_rules(folder)
     assert QuoteRules.from_config(defaults.quotes.to_config()) == defaults.quotes
     state = ModelState(SimpleNamespace(engine=SimpleNamespace(tokenizer=tokenizer)), None, "m", defaults, {}, 0.0)
     message = {"role": "user", "content": f"{DOCUMENT}\n\nQuestion: Who manages the Heron team?"}
@@ -302,8 +306,10 @@ def test_the_model_folder_and_the_request_set_the_quote_rules(tokenizer, tmp_pat
 
     g = grounder(None)
     assert g.whole_sentences and g.question == content_words("Who manages the Heron team?")
+    assert g.echo is not None and g.value is not None
     g = grounder({"quote_near_question": False, "quote_whole_sentences": False})
     assert not g.whole_sentences and g.question is None
+    assert g.echo is not None and g.value is not None  # options the request leaves out keep the model's rules
     assert grounder({"grounded_quotes": False}) is None
 
 
