@@ -141,7 +141,8 @@ class QuoteSource:
     lone_spaces: frozenset[int] | None = None
 
     @classmethod
-    def of(cls, text: str, tokenizer: Tokenizer | None = None) -> QuoteSource:
+    def of(cls, text: str, tokenizer: Tokenizer | None = None, sentence_words: bool = False) -> QuoteSource:
+        """``sentence_words``: index each sentence's content words too (``nearest_starts`` needs them)."""
         lines = _lines_kept(text.encode("utf-8"))
         starts = sorted(m.end() for m in _STARTS.finditer(lines)
                         if m.end() < len(lines) and lines[m.end()] not in b" \n\r")
@@ -150,7 +151,7 @@ class QuoteSource:
                     or m.start() + 1 in starts)  # a paragraph's end; a line's where the next line starts a sentence
         flat = lines.replace(b"\n", b" ").replace(b"\r", b" ")
         words = tuple(content_words(flat[a:b].decode("utf-8", "replace"))
-                      for a, b in zip(starts, [*starts[1:], len(flat)]))
+                      for a, b in zip(starts, [*starts[1:], len(flat)])) if sentence_words else ()
         return cls(flat, tuple(starts), frozenset(ends), words,
                    None if tokenizer is None else _lone_spaces(flat, tokenizer))
 
@@ -221,12 +222,10 @@ class QuestionEcho:
         if self._done:
             return
         if self._at is None:
-            tail = self._tail + data
-            found = tail.find(self.opener)
-            if found < 0:
-                self._tail = tail[-len(self.opener):]
+            self._tail, rest = _after_opener(self._tail, data, self.opener)
+            if rest is None:
                 return
-            self._at, data = 0, tail[found + len(self.opener):]
+            self._at, data = 0, rest
         norm = normalise(data)
         if not self.text.startswith(norm, self._at):
             self._at, self._done = None, True  # a token the constraint did not allow (none was left)
@@ -267,14 +266,11 @@ class QuotedValue:
 
     def advance(self, data: bytes, last_quote: bytes) -> None:
         if self._cursors is None:
-            tail = self._tail + data
-            found = tail.find(self.opener)
-            self._tail = tail[-len(self.opener):]
-            if found < 0 or not last_quote:
+            self._tail, rest = _after_opener(self._tail, data, self.opener)
+            if rest is None or not last_quote:
                 return
-            self._text, self._written, self._tail = b" " + last_quote, False, b""
+            self._text, self._written, data = b" " + last_quote, False, rest
             self._cursors = [i for i, byte in enumerate(self._text) if byte == 32]
-            data = tail[found + len(self.opener):]
         norm = normalise(data)
         if not norm:
             return
@@ -428,6 +424,16 @@ _LINE_BYTES = 400  # of the current output line, enough for a step's restated qu
 _MARKUP = re.compile(r"^(?:Document: .+ \([^()\n]+\)|\[Page \d+\]|\[Excerpt \d+[^\]\n]*\])$", re.MULTILINE)
 
 
+def _after_opener(tail: bytes, data: bytes, opener: bytes) -> tuple[bytes, bytes | None]:
+    """Watching output for ``opener``: (the tail to keep for the next token, the bytes after the opener when
+    ``tail + data`` completes it, else None)."""
+    joined = tail + data
+    found = joined.find(opener)
+    if found < 0:
+        return joined[-len(opener):], None
+    return b"", joined[found + len(opener):]
+
+
 def _writable(text: bytes, p: int, lone: frozenset[int] | None) -> list[bytes]:
     """What one token may write from ``p`` of ``text``: any prefix of the text there, except one that ends in a
     space before a letter, unless the text's own tokenization has that lone space there (``lone``; None: not
@@ -543,7 +549,8 @@ def grounder_for(tokenizer: Tokenizer, source_text: str, opener: str = DEFAULT_O
     limits where quotes open; ``whole_sentences`` where they close (module docstring)."""
     if not source_text.strip() or not opener:
         return None
-    return QuoteGrounder(QuoteSource.of(source_text, tokenizer), TokenBytes.of(tokenizer), opener.encode("utf-8"),
+    source = QuoteSource.of(source_text, tokenizer, sentence_words=question is not None)
+    return QuoteGrounder(source, TokenBytes.of(tokenizer), opener.encode("utf-8"),
                          None if question is None else content_words(question), whole_sentences)
 
 

@@ -114,7 +114,7 @@ def test_near_question_quotes_open_only_at_sentences_that_share_its_words(tokeni
     step = opened(tokenizer, vague, 'Find: {x}\n2. Find: when is lunch served? The document says: "')
     assert first_tokens_allowed(tokenizer, step, SENTENCES) == [False, True, False]
     # the closest sentence and those at least half as close: the Heron team's other sentence stays a choice
-    source = QuoteSource.of(DOCUMENT)
+    source = QuoteSource.of(DOCUMENT, sentence_words=True)
     firsts = [source.text[s:s + 9] for s in source.nearest_starts(content_words(question))]
     assert firsts == [b"Osric Pel", b"The Heron"]
     assert source.nearest_starts(content_words("What about it?")) == source.starts  # no word shared: any sentence

@@ -77,20 +77,28 @@ def _greedy(loaded, prompt: list[int], n: int) -> list[int]:
     return out
 
 
+def prefilled_caches(loaded, prompt: torch.Tensor, slot: int) -> list[KVCache]:
+    """Two caches (2 slots, 32 tokens) with ``prompt`` [1, T] read into ``slot`` of each by the model's forward."""
+    cfg = loaded.config
+    caches = [KVCache(cfg.num_hidden_layers, 2, 32, cfg.num_key_value_heads, cfg.head_dim, loaded.compute_dtype)
+              for _ in range(2)]
+    with torch.inference_mode():
+        for cache in caches:
+            n = prompt.shape[1]
+            loaded.model(prompt, torch.arange(n)[None], cache.step([Segment(slot, 0, n)]))
+    return caches
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16", "int8", "int4"])
 def test_token_decoder_computes_exactly_what_forward_does(pair, precision):
     """The batch-1 decode path (TokenDecoder: same primitives, less Python) against the model's forward
     through the KV cache: the same logits bit for bit, and the same keys and values cached."""
     arch, _, _, path = pair
     loaded = load_model(path, precision)
-    cfg = loaded.config
     tokens = torch.randint(3, 1000, (1, 24), generator=torch.Generator().manual_seed(4))
-    caches = [KVCache(cfg.num_hidden_layers, 2, 32, cfg.num_key_value_heads, cfg.head_dim, loaded.compute_dtype)
-              for _ in range(2)]
+    caches = prefilled_caches(loaded, tokens[:, :16], slot=1)
     decoder = TokenDecoder(loaded.model)
     with torch.inference_mode():
-        for cache in caches:
-            loaded.model(tokens[:, :16], torch.arange(16)[None], cache.step([Segment(1, 0, 16)]))
         for pos in range(16, 24):
             expected = loaded.model(tokens[:, pos:pos + 1], torch.tensor([[pos]]),
                                     caches[0].step([Segment(1, pos, 1)]), torch.tensor([0]))
@@ -109,11 +117,8 @@ def test_token_decoder_runs_a_token_and_its_draft_as_forward_does(pair, precisio
     loaded = load_model(path, precision)
     cfg = loaded.config
     tokens = torch.randint(3, 1000, (1, 25), generator=torch.Generator().manual_seed(5))
-    caches = [KVCache(cfg.num_hidden_layers, 2, 32, cfg.num_key_value_heads, cfg.head_dim, loaded.compute_dtype)
-              for _ in range(2)]
+    caches = prefilled_caches(loaded, tokens[:, :16], slot=0)
     with torch.inference_mode():
-        for cache in caches:
-            loaded.model(tokens[:, :16], torch.arange(16)[None], cache.step([Segment(0, 0, 16)]))
         expected = loaded.model(tokens[:, 16:25], torch.arange(16, 25)[None], caches[0].step([Segment(0, 16, 9)]),
                                 torch.arange(9))
         got = TokenDecoder(loaded.model)(tokens[0, 16:25].tolist(), 16, caches[1].kv, 0)
@@ -122,7 +127,8 @@ def test_token_decoder_runs_a_token_and_its_draft_as_forward_does(pair, precisio
     assert (got - expected).abs().max() <= tol * expected.abs().max(), (arch, precision)
     assert torch.equal(got.argmax(-1), expected.argmax(-1))
     for a, b in zip(caches[0].kv, caches[1].kv):
-        assert torch.allclose(a[0, :, :25].float(), b[0, :, :25].float(), atol=tol * a[0, :, :25].float().abs().max().item())
+        a, b = a[0, :, :25].float(), b[0, :, :25].float()
+        assert torch.allclose(a, b, atol=tol * a.abs().max().item())
 
 
 def test_reduced_precisions_are_close_and_ordered(pair):
