@@ -5,7 +5,7 @@
  * Decode reads every weight once per token, so the speed is the memory bus's: each kernel streams W once
  * for all M rows (each weight row, read in order, is reused from L1 for every row of x), widens it to fp32 in
  * registers and accumulates with FMA in fp32 (int8 and int4 on x86: byte multiply-adds, see INT_DOT; bf16
- * and int4 weights times bf16 activations on AVX-512 BF16: vdpbf16ps, see BF16_DOT). Each dot product is summed in the
+ * weights times bf16 activations on AVX-512 BF16: vdpbf16ps, see BF16_DOT). Each dot product is summed in the
  * same lane order whatever M is, so a row of a batch gets exactly the value it gets alone (speculative
  * verification relies on it).
  *
@@ -128,9 +128,9 @@ static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) { *lo = (flo
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2 };
 enum { W_BF16 = 0, W_F16 = 1, W_I8 = 2 };
-/* Integer dot products for int8 and int4 weights (x86): the activations are rounded to int8 per block of 32
- * with a scale each (llama.cpp's Q8_0 activations), and 32 weights times 32 activations become one
- * multiply-add of bytes (VNNI's vpdpbusd, else vpmaddubsw + vpmaddwd) instead of 4-8 widenings and FMAs in
+/* Integer dot products for int8 and int4 weights (x86): the activations are rounded to int8 per block (32
+ * inputs for int8 weights as llama.cpp's Q8_0 activations; the weights' group for int4), a scale each, and 32
+ * weights times 32 activations become one multiply-add of bytes (VNNI's vpdpbusd, else vpmaddubsw + vpmaddwd) instead of 4-8 widenings and FMAs in
  * fp32: decode of int4 and int8 weights is then bound by memory on AVX2 too, not by arithmetic. */
 #if defined(__AVX2__)
 #define INT_DOT 1
@@ -150,16 +150,34 @@ static inline __m256i unpack_nibbles(const uint8_t *p) {
 }
 #endif
 
-/* x [n] fp32 -> int8 per block of 32 with scale max|x| / 127 (n a multiple of 32). */
-static void quantize_blocks(const float *x, int64_t n, int8_t *q, float *d) {
-    for (int64_t b = 0; b < n / 32; b++) {
-        float amax = 0.f;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
-        float scale = amax / 127.f, inv = amax > 0.f ? 127.f / amax : 0.f;
+#ifdef INT_DOT
+/* x [n] fp32 -> int8 per block of bs with scale max|x| / 127 (n and bs multiples of 32): x * (127 / max)
+ * rounded to nearest even, as lrintf rounds, eight lanes at a time (the scalar loop took 0.1 ms of a 0.5 ms
+ * product at 4 rows of 8,960). */
+static void quantize_blocks(const float *x, int64_t n, int64_t bs, int8_t *q, float *d) {
+    const __m256 sign = _mm256_set1_ps(-0.f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < n / bs; b++) {
+        const float *xb = x + b * bs;
+        __m256 mx = _mm256_setzero_ps();
+        for (int64_t j = 0; j < bs; j += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+        const float scale = amax / 127.f, inv = amax > 0.f ? 127.f / amax : 0.f;
+        const __m256 vi = _mm256_set1_ps(inv);
         d[b] = scale;
-        for (int j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)lrintf(x[b * 32 + j] * inv);
+        for (int64_t j = 0; j < bs; j += 32) {
+            __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j), vi));
+            __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 8), vi));
+            __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 16), vi));
+            __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 24), vi));
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+            _mm256_storeu_si256((__m256i *)(q + b * bs + j), _mm256_permutevar8x32_epi32(p, order));
+        }
     }
 }
+#endif
 
 /* Rows of x per pass over a weight row (the row is reused from L1 for each) and independent accumulator chains
  * per dot product (one chain would wait on the FMA latency); sized to the ISA's vector registers. */
@@ -371,14 +389,14 @@ int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, cons
     if (!bf16_dot) to_f32(x, x_dtype, xf, m * k);
     float *sf = scales ? xf + m * k : NULL;
     if (sf) to_f32(scales, scale_dtype, sf, n);
-#ifdef INT_DOT
-    const int int_dot = wtype == W_I8 && k % 32 == 0;
-#else
-    const int int_dot = 0;
-#endif
     float *xd = xf + m * k + (scales ? n : 0);  /* block scales, then the int8 activations */
     int8_t *xq = (int8_t *)(xd + m * k / 32);
-    if (int_dot) quantize_blocks(xf, m * k, xq, xd);
+#ifdef INT_DOT
+    const int int_dot = wtype == W_I8 && k % 32 == 0;
+    if (int_dot) quantize_blocks(xf, m * k, 32, xq, xd);
+#else
+    (void)xq;
+#endif
     #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t r = 0; r < n; r++) {
         float res[MB];
@@ -444,180 +462,173 @@ static inline __attribute__((always_inline)) void row_int4(
 }
 
 #ifdef INT_DOT
-/* One block of 32 int4 weights times block b of each row of x, into chain c. */
-#define INT4_BLOCK(b, c) do { \
-        const float scale_ = szr[((b) >> shift) * 2]; \
-        PREFETCH(wr + (b) * 16); \
-        __m256i wv_ = unpack_nibbles(wr + (b) * 16); \
-        for (int m = 0; m < mb; m++) { \
-            __m256i x_ = _mm256_loadu_si256((const __m256i *)(xq + m * k + (b) * 32)); \
-            __m256 p_ = _mm256_cvtepi32_ps(dot_u8s8(wv_, x_)); \
-            acc[m][c] = _mm256_fmadd_ps(p_, _mm256_set1_ps(xd[m * blocks + (b)] * scale_), acc[m][c]); \
-        } \
-    } while (0)
-
-/* int4 row n times `mb` rows of block-quantised x: per block of 32, the nibbles times the int8 activations in
- * one byte multiply-add, scaled by (activation scale x weight scale); the zero term as in row_int4. Even and
- * odd blocks go to two chains (constant indices: a computed one would put the accumulators on the stack). */
-static inline __attribute__((always_inline)) void row_int4_int(
-        const int8_t *xq, const float *xd, const float *xsum, int mb, const uint8_t *w, const float *sz,
-        int64_t n, int64_t k, int64_t group, float out[MB]) {
-    __m256 acc[MB][2];
-    float off[MB];
-    const int64_t groups = k / group, blocks = k / 32;
-    const int shift = group == 32 ? 0 : group == 64 ? 1 : group == 128 ? 2 : group == 256 ? 3 : -1;
-    const uint8_t *wr = w + n * (k / 2);
-    const float *szr = sz + n * groups * 2;
-    for (int m = 0; m < MB; m++) { acc[m][0] = acc[m][1] = _mm256_setzero_ps(); off[m] = 0.f; }
-    int64_t b = 0;
-    for (; b + 1 < blocks; b += 2) {
-        INT4_BLOCK(b, 0);
-        INT4_BLOCK(b + 1, 1);
-    }
-    if (b < blocks) INT4_BLOCK(b, 0);
-    for (int64_t g = 0; g < groups; g++) {
-        const float c = szr[g * 2 + 1] - 8.f * szr[g * 2];
-        for (int m = 0; m < mb; m++) off[m] += c * xsum[m * groups + g];
-    }
-    for (int m = 0; m < mb; m++) out[m] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1])) + off[m];
-}
-#undef INT4_BLOCK
-
-#if VL == 16
-static inline __m512i dot_u8s8_512(__m512i u, __m512i s) {  /* 16 int32 sums of 4 products u8 * s8 */
-#if defined(__AVX512VNNI__)
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+/* Byte multiply-adds added into acc: VNNI's vpdpbusd accumulates itself; without VNNI the int16 pair sums of
+ * vpmaddubsw (|pair| <= 2*15*127 for int4 weights, no saturation) are widened by vpmaddwd and added. */
+static inline __m256i dot_acc_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(acc, u, s);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
 #else
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 #endif
 }
 
-/* One pair p of blocks (64 weights, 32 bytes of nibbles) times each row of x, into chain c: the low nibbles of
- * both blocks, then the high ones, against x laid out in the same order (``pair_layout``); one 512-bit
- * multiply-add of bytes per row, scaled lane by lane by (activation block scale x weight scale). */
-#define INT4_PAIR(p, c) do { \
-        PREFETCH(wr + (p) * 32); \
-        __m256i b_ = _mm256_loadu_si256((const __m256i *)(wr + (p) * 32)); \
-        __m512i wv_ = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b_, mask)), \
-                                         _mm256_and_si256(_mm256_srli_epi16(b_, 4), mask), 1); \
-        for (int m = 0; m < mb; m++) { \
-            __m512i d_ = dot_u8s8_512(wv_, _mm512_loadu_si512(xp + m * k + (p) * 64)); \
-            __m512 s_ = _mm512_mul_ps(_mm512_loadu_ps(xdv + (m * pairs + (p)) * 16), ws); \
-            acc[m][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d_), s_, acc[m][c]); \
-        } \
-    } while (0)
+/* int4 rows times x quantised to int8 per group (the weights' group, one scale each, as llama.cpp's Q8_K
+ * activations share one scale per 256): within a group the nibbles times the int8 activations add up exactly
+ * in int32, one byte multiply-add per 32 (or 64) weights and row, and only a group's sum is converted and
+ * scaled by (activation scale x weight scale), its zero term added as in row_int4. Each 128-bit lane of a
+ * register holds one group, so a 256-bit register carries two groups and a 512-bit one four: per register of
+ * groups and row, one conversion and two multiply-adds apply all their scales and zero terms (one group per
+ * register spent more instructions on that than on the products, and with a few rows the loop is bound by
+ * instructions, not memory). Per block j of 32 inputs of a group, the 16 bytes of nibbles of each group of the
+ * register (contiguous in the row) make one register of low nibbles and one of high ones, against x in the
+ * same order (``lane_layout``). Integer sums are exact and the float steps run in the same order whatever
+ * the row count, so a row's value does not depend on how many rows share the pass. */
 
-/* row_int4_int two blocks at a time in 512-bit registers (groups of 64 inputs or more, so both blocks of a pair
- * share the weight scale): half the instructions per weight, which the single-block loop is bound by. */
-static inline __attribute__((always_inline)) void row_int4_int512(
-        const int8_t *xp, const float *xdv, const float *xsum, int mb, const uint8_t *w, const float *sz,
-        int64_t n, int64_t k, int64_t group, float out[MB]) {
-    __m512 acc[MB][2];
-    float off[MB];
-    const int64_t groups = k / group, pairs = k / 64, per_group = group / 64;
+/* Group g alone, in 256 bits against x in input order, into acc[m] and off[m]: the groups past the last whole
+ * register of groups. */
+static inline __attribute__((always_inline)) void int4_group(
+        const int8_t *xq, const float *xd, const float *xsum, int mb, const uint8_t *wr, const float *szr,
+        int64_t k, int64_t group, int64_t g, __m256 acc[MB], float off[MB]) {
+    const int64_t groups = k / group, blocks = group / 32;
+    __m256i iacc[MB];
+    for (int m = 0; m < MB; m++) iacc[m] = _mm256_setzero_si256();
+    for (int64_t b = g * blocks; b < (g + 1) * blocks; b++) {
+        const __m256i wv = unpack_nibbles(wr + b * 16);
+        for (int m = 0; m < mb; m++)
+            iacc[m] = dot_acc_u8s8(iacc[m], wv, _mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32)));
+    }
+    const float ws = szr[g * 2], c = szr[g * 2 + 1] - 8.f * ws;
+    for (int m = 0; m < mb; m++) {
+        acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[m]), _mm256_set1_ps(xd[m * groups + g] * ws), acc[m]);
+        off[m] += c * xsum[m * groups + g];
+    }
+}
+
+/* int4 row n times `mb` rows of x, two groups per 256-bit register (xo, xdl, xsl from lane_layout with 2
+ * groups per register; xq, xd, xsum in input order for an odd last group). */
+static inline __attribute__((always_inline)) void row_int4_int(
+        const int8_t *xo, const float *xdl, const float *xsl, const int8_t *xq, const float *xd, const float *xsum,
+        int mb, const uint8_t *w, const float *sz, int64_t n, int64_t k, int64_t group, float out[MB]) {
+    const int64_t groups = k / group, regs = groups / 2, blocks = group / 32;
     const uint8_t *wr = w + n * (k / 2);
     const float *szr = sz + n * groups * 2;
     const __m256i mask = _mm256_set1_epi8(15);
-    for (int m = 0; m < MB; m++) { acc[m][0] = acc[m][1] = _mm512_setzero_ps(); off[m] = 0.f; }
-    for (int64_t g = 0; g < groups; g++) {
-        const __m512 ws = _mm512_set1_ps(szr[g * 2]);
-        const int64_t p0 = g * per_group, p1 = p0 + per_group;
-        int64_t p = p0;
-        for (; p + 1 < p1; p += 2) {
-            INT4_PAIR(p, 0);
-            INT4_PAIR(p + 1, 1);
-        }
-        if (p < p1) INT4_PAIR(p, 0);
-        const float c = szr[g * 2 + 1] - 8.f * szr[g * 2];
-        for (int m = 0; m < mb; m++) off[m] += c * xsum[m * groups + g];
-    }
-    for (int m = 0; m < mb; m++) out[m] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1])) + off[m];
-}
-#undef INT4_PAIR
-
-/* Block-quantised x (int8 per block of 32, a scale each) in the order row_int4_int512 reads it: per pair of
- * blocks, inputs 0..15 of both, then 16..31 of both; and each pair's scales spread over the 16 lanes of its
- * products (lanes 0-3 and 8-11 the first block's, 4-7 and 12-15 the second's). */
-static void pair_layout(const int8_t *xq, const float *xd, int64_t m, int64_t k, int8_t *xp, float *xdv) {
-    const int64_t blocks = k / 32;
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t b = 0; b < blocks; b += 2) {
-            const int8_t *a = xq + r * k + b * 32, *c = a + 32;
-            int8_t *o = xp + r * k + b * 32;
-            memcpy(o, a, 16); memcpy(o + 16, c, 16); memcpy(o + 32, a + 16, 16); memcpy(o + 48, c + 16, 16);
-            float *v = xdv + (r * (blocks / 2) + b / 2) * 16;
-            for (int j = 0; j < 4; j++) v[j] = v[8 + j] = xd[r * blocks + b];
-            for (int j = 4; j < 8; j++) v[j] = v[8 + j] = xd[r * blocks + b + 1];
-        }
-}
-#endif
-#endif
-
-#ifdef BF16_DOT
-/* The nibbles 0..15 as bf16 (exact), indexed by vpermw. */
-static const uint16_t BF16_OF_NIBBLE[32] = {
-    0x0000, 0x3F80, 0x4000, 0x4040, 0x4080, 0x40A0, 0x40C0, 0x40E0,
-    0x4100, 0x4110, 0x4120, 0x4130, 0x4140, 0x4150, 0x4160, 0x4170};
-
-/* 16 bytes of nibbles -> the 32 weights of a block as bf16, in input order (low nibbles, then high). */
-static inline __m512bh nibbles_bf16(const uint8_t *p, __m512i table) {
-    __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
-    __m256i lo = _mm256_and_si256(b, _mm256_set1_epi16(15)), hi = _mm256_srli_epi16(b, 4);
-    return (__m512bh)_mm512_permutexvar_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), table);
-}
-
-/* int4 row n times `mb` rows of bf16 x: the nibbles become bf16 in registers and each block of 32 is one
- * vdpbf16ps per row of x (exact products, no rounding of the activations); per group the sum is scaled and
- * the zero term added as in row_int4. With several rows this does a third of the integer path's work. */
-static inline __attribute__((always_inline)) void row_int4_bf16(
-        const uint16_t *x, const float *xsum, int mb, const uint8_t *w, const float *sz, int64_t n, int64_t k,
-        int64_t group, float out[MB]) {
-    const __m512i table = _mm512_loadu_si512(BF16_OF_NIBBLE);
-    __m512 acc[MB];
+    const __m256i scale_at = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2), zero_at = _mm256_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3);
+    __m256 acc[MB];
     float off[MB];
-    const int64_t groups = k / group;
+    for (int m = 0; m < MB; m++) { acc[m] = _mm256_setzero_ps(); off[m] = 0.f; }
+    for (int64_t q = 0; q < regs; q++) {
+        const uint8_t *wq = wr + q * group;  /* two groups of group / 2 bytes */
+        __m256i iacc[MB][2];
+        for (int m = 0; m < MB; m++) iacc[m][0] = iacc[m][1] = _mm256_setzero_si256();
+        for (int64_t j = 0; j < blocks; j++) {
+            PREFETCH(wq + j * 32);
+            const uint8_t *b = wq + j * 16;
+            const __m256i raw = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b)),
+                                                        _mm_loadu_si128((const __m128i *)(b + group / 2)), 1);
+            const __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+            const int8_t *xj = xo + q * 2 * group + j * 64;
+            for (int m = 0; m < mb; m++) {
+                iacc[m][0] = dot_acc_u8s8(iacc[m][0], lo, _mm256_loadu_si256((const __m256i *)(xj + m * k)));
+                iacc[m][1] = dot_acc_u8s8(iacc[m][1], hi, _mm256_loadu_si256((const __m256i *)(xj + m * k + 32)));
+            }
+        }
+        const __m256 s4 = _mm256_castps128_ps256(_mm_loadu_ps(szr + q * 4));  /* (scale, zero) x 2 */
+        const __m256 ws = _mm256_permutevar8x32_ps(s4, scale_at);
+        const __m256 c = _mm256_fnmadd_ps(_mm256_set1_ps(8.f), ws, _mm256_permutevar8x32_ps(s4, zero_at));
+        for (int m = 0; m < mb; m++) {
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_add_epi32(iacc[m][0], iacc[m][1]));
+            acc[m] = _mm256_fmadd_ps(_mm256_mul_ps(p, _mm256_loadu_ps(xdl + (m * regs + q) * 8)), ws, acc[m]);
+            acc[m] = _mm256_fmadd_ps(c, _mm256_loadu_ps(xsl + (m * regs + q) * 8), acc[m]);
+        }
+    }
+    if (groups % 2) int4_group(xq, xd, xsum, mb, wr, szr, k, group, groups - 1, acc, off);
+    for (int m = 0; m < mb; m++) out[m] = hsum256(acc[m]) + off[m];
+}
+
+#if VL == 16
+static inline __m512i dot_acc_u8s8_512(__m512i acc, __m512i u, __m512i s) {
+#if defined(__AVX512VNNI__)
+    return _mm512_dpbusd_epi32(acc, u, s);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+/* row_int4_int with four groups per 512-bit register (xo, xdl, xsl from lane_layout with 4 per register). */
+static inline __attribute__((always_inline)) void row_int4_int512(
+        const int8_t *xo, const float *xdl, const float *xsl, const int8_t *xq, const float *xd, const float *xsum,
+        int mb, const uint8_t *w, const float *sz, int64_t n, int64_t k, int64_t group, float out[MB]) {
+    const int64_t groups = k / group, regs = groups / 4, blocks = group / 32;
     const uint8_t *wr = w + n * (k / 2);
     const float *szr = sz + n * groups * 2;
-    for (int m = 0; m < MB; m++) { acc[m] = _mm512_setzero_ps(); off[m] = 0.f; }
-    for (int64_t g = 0; g < groups; g++) {
-        __m512 gacc[MB][4];
-        for (int m = 0; m < MB; m++) gacc[m][0] = gacc[m][1] = gacc[m][2] = gacc[m][3] = _mm512_setzero_ps();
-        const int64_t end = (g + 1) * group;
-        int64_t i = g * group;
-        for (; i + 128 <= end; i += 128) {
-            PREFETCH(wr + i / 2);
-            __m512bh w0 = nibbles_bf16(wr + i / 2, table), w1 = nibbles_bf16(wr + i / 2 + 16, table);
-            __m512bh w2 = nibbles_bf16(wr + i / 2 + 32, table), w3 = nibbles_bf16(wr + i / 2 + 48, table);
+    const __m512i mask = _mm512_set1_epi8(15);
+    const __m512i scale_at = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6);
+    const __m512i zero_at = _mm512_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7);
+    __m512 acc[MB];
+    for (int m = 0; m < MB; m++) acc[m] = _mm512_setzero_ps();
+    for (int64_t q = 0; q < regs; q++) {
+        const uint8_t *wq = wr + q * 2 * group;  /* four groups of group / 2 bytes */
+        __m512i iacc[MB][2];
+        for (int m = 0; m < MB; m++) iacc[m][0] = iacc[m][1] = _mm512_setzero_si512();
+        for (int64_t j = 0; j < blocks; j++) {
+            PREFETCH(wq + j * 64);
+            const uint8_t *b = wq + j * 16;
+            __m512i raw = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)b));
+            raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + group / 2)), 1);
+            raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + group)), 2);
+            raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + 3 * group / 2)), 3);
+            const __m512i lo = _mm512_and_si512(raw, mask), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+            const int8_t *xj = xo + q * 4 * group + j * 128;
             for (int m = 0; m < mb; m++) {
-                gacc[m][0] = _mm512_dpbf16_ps(gacc[m][0], (__m512bh)_mm512_loadu_si512(x + m * k + i), w0);
-                gacc[m][1] = _mm512_dpbf16_ps(gacc[m][1], (__m512bh)_mm512_loadu_si512(x + m * k + i + 32), w1);
-                gacc[m][2] = _mm512_dpbf16_ps(gacc[m][2], (__m512bh)_mm512_loadu_si512(x + m * k + i + 64), w2);
-                gacc[m][3] = _mm512_dpbf16_ps(gacc[m][3], (__m512bh)_mm512_loadu_si512(x + m * k + i + 96), w3);
+                iacc[m][0] = dot_acc_u8s8_512(iacc[m][0], lo, _mm512_loadu_si512(xj + m * k));
+                iacc[m][1] = dot_acc_u8s8_512(iacc[m][1], hi, _mm512_loadu_si512(xj + m * k + 64));
             }
         }
-        for (; i + 64 <= end; i += 64) {
-            __m512bh w0 = nibbles_bf16(wr + i / 2, table), w1 = nibbles_bf16(wr + i / 2 + 16, table);
-            for (int m = 0; m < mb; m++) {
-                gacc[m][0] = _mm512_dpbf16_ps(gacc[m][0], (__m512bh)_mm512_loadu_si512(x + m * k + i), w0);
-                gacc[m][1] = _mm512_dpbf16_ps(gacc[m][1], (__m512bh)_mm512_loadu_si512(x + m * k + i + 32), w1);
-            }
-        }
-        if (i < end) {
-            __m512bh w0 = nibbles_bf16(wr + i / 2, table);
-            for (int m = 0; m < mb; m++)
-                gacc[m][0] = _mm512_dpbf16_ps(gacc[m][0], (__m512bh)_mm512_loadu_si512(x + m * k + i), w0);
-        }
-        const float scale = szr[g * 2], zero = szr[g * 2 + 1];
-        const __m512 vs = _mm512_set1_ps(scale);
+        const __m512 s8 = _mm512_castps256_ps512(_mm256_loadu_ps(szr + q * 8));  /* (scale, zero) x 4 */
+        const __m512 ws = _mm512_permutexvar_ps(scale_at, s8);
+        const __m512 c = _mm512_fnmadd_ps(_mm512_set1_ps(8.f), ws, _mm512_permutexvar_ps(zero_at, s8));
         for (int m = 0; m < mb; m++) {
-            acc[m] = _mm512_fmadd_ps(vs, _mm512_add_ps(_mm512_add_ps(gacc[m][0], gacc[m][1]),
-                                                       _mm512_add_ps(gacc[m][2], gacc[m][3])), acc[m]);
-            off[m] += (zero - 8.f * scale) * xsum[m * groups + g];
+            const __m512 p = _mm512_cvtepi32_ps(_mm512_add_epi32(iacc[m][0], iacc[m][1]));
+            acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(p, _mm512_loadu_ps(xdl + (m * regs + q) * 16)), ws, acc[m]);
+            acc[m] = _mm512_fmadd_ps(c, _mm512_loadu_ps(xsl + (m * regs + q) * 16), acc[m]);
         }
     }
-    for (int m = 0; m < mb; m++) out[m] = _mm512_reduce_add_ps(acc[m]) + off[m];
+    __m256 tail[MB];
+    float off[MB];
+    for (int m = 0; m < MB; m++) { tail[m] = _mm256_setzero_ps(); off[m] = 0.f; }
+    for (int64_t g = regs * 4; g < groups; g++) int4_group(xq, xd, xsum, mb, wr, szr, k, group, g, tail, off);
+    for (int m = 0; m < mb; m++) out[m] = _mm512_reduce_add_ps(acc[m]) + (hsum256(tail[m]) + off[m]);
 }
 #endif
+
+/* x for row_int4_int(512) with `per` groups per register: per register of groups and block j of a group,
+ * inputs 0..15 of block j of each of its groups, then inputs 16..31 of each (the nibble order of its
+ * registers); xdl and xsl spread each group's activation scale over its four lanes and its input sum over
+ * the first of them. (Groups past the last whole register are read from xq in input order.) */
+static void lane_layout(const int8_t *xq, const float *xd, const float *xsum, int64_t m, int64_t k, int64_t group,
+                        int per, int8_t *xo, float *xdl, float *xsl) {
+    const int64_t groups = k / group, regs = groups / per, blocks = group / 32;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t q = 0; q < regs; q++) {
+            for (int64_t j = 0; j < blocks; j++)
+                for (int i = 0; i < per; i++) {
+                    const int8_t *src = xq + r * k + (q * per + i) * group + j * 32;
+                    int8_t *o = xo + r * k + q * per * group + j * 32 * per + i * 16;
+                    memcpy(o, src, 16);
+                    memcpy(o + 16 * per, src + 16, 16);
+                }
+            for (int i = 0; i < per; i++)
+                for (int l = 0; l < 4; l++) {
+                    xdl[(r * regs + q) * 4 * per + i * 4 + l] = xd[r * groups + q * per + i];
+                    xsl[(r * regs + q) * 4 * per + i * 4 + l] = l ? 0.f : xsum[r * groups + q * per + i];
+                }
+        }
+}
+#endif
+
 
 /* Each weight row r (rows shared among the threads) times the rows of x, MB at a time: ROW(rows) fills res
  * for rows m0 .. m0 + rows - 1 of x, with the row count a constant so each case compiles to its own loop. */
@@ -645,46 +656,36 @@ int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *
     if (!xf) return 1;
     to_f32(x, x_dtype, xf, m * k);
     float *xsum = xf + m * k;
-    for (int64_t mm = 0; mm < m; mm++)
-        for (int64_t g = 0; g < groups; g++) {
-            float s = 0.f;
-            for (int64_t i = g * group; i < (g + 1) * group; i++) s += xf[mm * k + i];
-            xsum[mm * groups + g] = s;
-        }
-#ifdef BF16_DOT
-    if (x_dtype == DT_BF16) {
-#define ROW(rows) row_int4_bf16((const uint16_t *)x + m0 * k, xsum + m0 * groups, rows, w, sz, r, k, group, res)
-        EACH_ROW_BLOCK(ROW);
-#undef ROW
-        free(xf);
-        return 0;
+    for (int64_t g = 0; g < m * groups; g++) {  /* VL lanes in a fixed order: one serial chain took 40 us at 8,960 */
+        vf s = v_zero();
+        for (int64_t i = 0; i < group; i += VL) s = s + v_load_f32(xf + g * group + i);
+        xsum[g] = v_sum(s);
     }
-#endif
 #ifdef INT_DOT
-    float *xd = xsum + m * groups;  /* block scales, then the int8 activations */
-    int8_t *xq = (int8_t *)(xd + m * k / 32);
-    quantize_blocks(xf, m * k, xq, xd);
+    float *xd = xsum + m * groups;  /* group scales, then the int8 activations */
+    int8_t *xq = (int8_t *)(xd + m * groups);
+    quantize_blocks(xf, m * k, group, xq, xd);
+    const int per = VL == 16 ? 4 : 2;  /* groups per register */
+    const int64_t regs = groups / per;
+    int8_t *xo = (int8_t *)malloc((size_t)(m * k) + (size_t)(m * regs * per * 8) * sizeof(float) + 64);
+    if (!xo) { free(xf); return 1; }
+    float *xdl = (float *)(xo + (m * k + 63) / 64 * 64), *xsl = xdl + m * regs * per * 4;
+    lane_layout(xq, xd, xsum, m, k, group, per, xo, xdl, xsl);
 #if VL == 16
-    if (group >= 64) {  /* k is then a multiple of 64: whole pairs of blocks */
-        int8_t *xp = (int8_t *)malloc((size_t)(m * k) + (size_t)(m * k / 64 * 16) * sizeof(float));
-        if (!xp) { free(xf); return 1; }
-        float *xdv = (float *)(xp + m * k);  /* m * k is a multiple of 64: aligned for floats */
-        pair_layout(xq, xd, m, k, xp, xdv);
-#define ROW(rows) row_int4_int512(xp + m0 * k, xdv + m0 * (k / 64) * 16, xsum + m0 * groups, rows, w, sz, r, k, \
-                                  group, res)
-        EACH_ROW_BLOCK(ROW);
-#undef ROW
-        free(xp);
-        free(xf);
-        return 0;
-    }
-#endif
-#define ROW(rows) row_int4_int(xq + m0 * k, xd + m0 * (k / 32), xsum + m0 * groups, rows, w, sz, r, k, group, res)
+#define ROW(rows) row_int4_int512(xo + m0 * k, xdl + m0 * regs * 16, xsl + m0 * regs * 16, xq + m0 * k, \
+                                  xd + m0 * groups, xsum + m0 * groups, rows, w, sz, r, k, group, res)
 #else
-#define ROW(rows) row_int4(xf + m0 * k, xsum + m0 * groups, rows, w, sz, r, k, group, res)
+#define ROW(rows) row_int4_int(xo + m0 * k, xdl + m0 * regs * 8, xsl + m0 * regs * 8, xq + m0 * k, \
+                               xd + m0 * groups, xsum + m0 * groups, rows, w, sz, r, k, group, res)
 #endif
     EACH_ROW_BLOCK(ROW);
 #undef ROW
+    free(xo);
+#else
+#define ROW(rows) row_int4(xf + m0 * k, xsum + m0 * groups, rows, w, sz, r, k, group, res)
+    EACH_ROW_BLOCK(ROW);
+#undef ROW
+#endif
     free(xf);
     return 0;
 }

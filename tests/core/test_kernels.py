@@ -31,17 +31,18 @@ def _reference(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = Non
 
 
 def _assert_rounded_from(got: torch.Tensor, reference: torch.Tensor, x: torch.Tensor, w: torch.Tensor,
-                         int8_activations: bool = False) -> None:
+                         int8_block: int = 0) -> None:
     """``got`` is ``reference`` rounded to got's dtype, up to fp32 summation error (bounded by the sum of
-    |x||w| times a few ulps of fp32 times sqrt(K)); with ``int8_activations`` (the x86 integer path for int8 and
-    int4 weights) x is first rounded to int8 per block of 32, off by at most max|x| / 254 of its block."""
+    |x||w| times a few ulps of fp32 times sqrt(K)); with ``int8_block`` (the x86 integer path: 32 for int8
+    weights, the group for int4) x is first rounded to int8 per block of that many inputs, off by at most
+    max|x| / 254 of its block."""
     eps = {torch.float32: 0.0, torch.bfloat16: 2 ** -8, torch.float16: 2 ** -11}[got.dtype]
     scale = x.double().abs() @ w.double().abs().t()
     bound = reference.abs() * eps + scale * 2 ** -22 * x.shape[1] ** 0.5 + 1e-30
-    if int8_activations:
+    if int8_block:
         m, k = x.shape
-        block_max = x.double().abs().reshape(m, k // 32, 32).amax(dim=-1).repeat_interleave(32, dim=1)
-        bound = bound + (block_max / 254) @ w.double().abs().t() * (1 + 2 ** -20)
+        block_max = x.double().abs().reshape(m, k // int8_block, int8_block).amax(dim=-1)
+        bound = bound + (block_max.repeat_interleave(int8_block, dim=1) / 254) @ w.double().abs().t() * (1 + 2 ** -20)
     err = (got.double() - reference).abs()
     assert bool((err <= bound).all()), f"max error / bound {float((err / bound).max()):.2f}"
 
@@ -74,12 +75,12 @@ def test_int8_kernel_scales_each_row_after_its_sum(kernels, xdtype, m, n, k) -> 
     x = torch.randn(m, k).to(xdtype)
     got = ops.dense(kernels, x, q, scale.to(xdtype))
     w = q.double() * scale.to(xdtype).double()[:, None]
-    _assert_rounded_from(got, _reference(x, w), x, w, _integer_path(kernels) and k % 32 == 0)
+    _assert_rounded_from(got, _reference(x, w), x, w, 32 if _integer_path(kernels) and k % 32 == 0 else 0)
 
 
 @pytest.mark.parametrize("xdtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("group", [32, 64, 128])
-@pytest.mark.parametrize("m,n,k", [(1, 3, 128), (4, 19, 256), (7, 64, 1536)])
+@pytest.mark.parametrize("m,n,k", [(1, 3, 128), (4, 19, 256), (2, 9, 1408), (7, 64, 1536)])
 def test_int4_kernel_is_the_product_of_the_dequantised_weights(kernels, xdtype, group, m, n, k) -> None:
     torch.manual_seed(group + n)
     q, sz = quant.quantize_int4_rows(torch.randn(n, k), group)
@@ -88,9 +89,8 @@ def test_int4_kernel_is_the_product_of_the_dequantised_weights(kernels, xdtype, 
          + sz_rows[..., 1].double().repeat_interleave(group, dim=1))
     x = torch.randn(m, k).to(xdtype)
     got = ops.int4(kernels, x, packed, sz_rows, group)
-    bf16_dot = kernels.isa == "avx512_bf16" and xdtype == torch.bfloat16  # exact products: x is not rounded
     _assert_rounded_from(got, _reference(x, w), x, w.abs() + 8 * sz_rows[..., 0].double().abs().max(),
-                         _integer_path(kernels) and not bf16_dot)
+                         group if _integer_path(kernels) else 0)
     # the dequantised rows the prefill path multiplies are exactly these weights
     dense = ops.dequant_int4(kernels, packed, sz_rows, group, 0, n, torch.float32)
     torch.testing.assert_close(dense.double(), w, rtol=2 ** -22, atol=1e-6)
