@@ -128,19 +128,23 @@ static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) { *lo = (flo
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2 };
 enum { W_BF16 = 0, W_F16 = 1, W_I8 = 2 };
-/* Integer dot products for int8 and int4 weights (x86): the activations are rounded to int8 per block (32
- * inputs for int8 weights as llama.cpp's Q8_0 activations; the weights' group for int4), a scale each, and 32
- * weights times 32 activations become one multiply-add of bytes (VNNI's vpdpbusd, else vpmaddubsw + vpmaddwd) instead of 4-8 widenings and FMAs in
- * fp32: decode of int4 and int8 weights is then bound by memory on AVX2 too, not by arithmetic. */
+/* Integer dot products for int8 and int4 weights (x86): the activations are rounded to int8 per block (128
+ * inputs for int8 weights, 32 where K is no multiple of 128; the weights' group for int4), a scale each, and
+ * 32 weights times 32 activations become one multiply-add of bytes (VNNI's vpdpbusd, else vpmaddubsw +
+ * vpmaddwd) instead of 4-8 widenings and FMAs in fp32: decode of int4 and int8 weights is then bound by
+ * memory on AVX2 too, not by arithmetic. */
 #if defined(__AVX2__)
 #define INT_DOT 1
-static inline __m256i dot_u8s8(__m256i u, __m256i s) {  /* 8 int32 sums of 4 products u8 * s8 */
+/* Byte multiply-adds added into acc: VNNI's vpdpbusd accumulates itself; without VNNI the int16 pair sums of
+ * vpmaddubsw are widened by vpmaddwd and added (no saturation while the unsigned side is <= 128: int4
+ * nibbles, or int8 weights' magnitudes with their signs moved onto x). */
+static inline __m256i dot_acc_u8s8(__m256i acc, __m256i u, __m256i s) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+    return _mm256_dpbusd_epi32(acc, u, s);
 #elif defined(__AVXVNNI__)
-    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
 #else
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));  /* |pair| <= 2*255*127: no saturation */
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 #endif
 }
 /* 16 bytes of nibbles -> 32 bytes: the low nibbles (inputs 0..15) then the high ones (16..31). */
@@ -344,32 +348,92 @@ static void dense_row(const float *x, int mb, const void *w, int wtype, int64_t 
 }
 
 #ifdef INT_DOT
-/* int8 row n times `mb` rows of block-quantised x: signs moved onto x so the weight side is unsigned. */
+/* With VNNI the int8 weights are made unsigned (w + 128: the sign bit flipped) and vpdpbusd adds their
+ * products with x without saturating; x's 128 * sum is taken off once per row of x (``int8_offsets``), the
+ * same for every weight row. Without VNNI the signs move onto x (vpmaddubsw's unsigned side must stay <= 128
+ * so its pair sums fit in int16). */
+#if defined(__AVX512VNNI__) || defined(__AVXVNNI__)
+#define I8_UNSIGNED 1
+#endif
+
+/* int8 row n times `mb` rows of x quantised to int8 per block of ib inputs: within a block the byte products
+ * add up exactly in int32, and only the block's sum is converted and scaled by its activation scale (the row's
+ * weight scale is applied by the caller). */
 static inline __attribute__((always_inline)) void row_i8_int(
-        const int8_t *xq, const float *xd, int mb, const int8_t *w, int64_t n, int64_t k, float out[MB]) {
-    __m256 acc[MB][2];
-    for (int m = 0; m < MB; m++) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
-    const int64_t blocks = k / 32;
+        const int8_t *xq, const float *xd, const float *offset, int mb, const int8_t *w, int64_t n, int64_t k,
+        int64_t ib, float out[MB]) {
+    const int64_t blocks = k / ib;
     const int8_t *wr = w + n * k;
-    for (int64_t b = 0; b < blocks; b++) {
-        PREFETCH(wr + b * 32);
-        __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + b * 32)), wa = _mm256_sign_epi8(wv, wv);
-        for (int m = 0; m < mb; m++) {
-            __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32)), wv);
-            __m256 p = _mm256_cvtepi32_ps(dot_u8s8(wa, xs));
-            if (b & 1) acc[m][1] = _mm256_fmadd_ps(p, _mm256_set1_ps(xd[m * blocks + b]), acc[m][1]);
-            else acc[m][0] = _mm256_fmadd_ps(p, _mm256_set1_ps(xd[m * blocks + b]), acc[m][0]);
+#if defined(__AVX512VNNI__) && VL == 16
+    if (ib % 64 == 0) {
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        __m512 acc[MB];
+        for (int m = 0; m < MB; m++) acc[m] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < blocks; b++) {
+            __m512i iacc[MB];
+            for (int m = 0; m < MB; m++) iacc[m] = _mm512_setzero_si512();
+            for (int64_t i = b * ib; i < (b + 1) * ib; i += 64) {
+                PREFETCH(wr + i);
+                const __m512i u = _mm512_xor_si512(_mm512_loadu_si512(wr + i), flip);
+                for (int m = 0; m < mb; m++)
+                    iacc[m] = _mm512_dpbusd_epi32(iacc[m], u, _mm512_loadu_si512(xq + m * k + i));
+            }
+            for (int m = 0; m < mb; m++)
+                acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[m]), _mm512_set1_ps(xd[m * blocks + b]), acc[m]);
         }
+        for (int m = 0; m < mb; m++) out[m] = _mm512_reduce_add_ps(acc[m]) - offset[m];
+        return;
     }
-    for (int m = 0; m < mb; m++) out[m] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1]));
+#endif
+    __m256 acc[MB];
+    for (int m = 0; m < MB; m++) acc[m] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; b++) {
+        __m256i iacc[MB];
+        for (int m = 0; m < MB; m++) iacc[m] = _mm256_setzero_si256();
+        for (int64_t i = b * ib; i < (b + 1) * ib; i += 32) {
+            PREFETCH(wr + i);
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + i));
+#ifdef I8_UNSIGNED
+            const __m256i u = _mm256_xor_si256(wv, _mm256_set1_epi8((char)0x80));
+            for (int m = 0; m < mb; m++)
+                iacc[m] = dot_acc_u8s8(iacc[m], u, _mm256_loadu_si256((const __m256i *)(xq + m * k + i)));
+#else
+            const __m256i wa = _mm256_sign_epi8(wv, wv);
+            for (int m = 0; m < mb; m++)
+                iacc[m] = dot_acc_u8s8(iacc[m], wa,
+                                       _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xq + m * k + i)), wv));
+#endif
+        }
+        for (int m = 0; m < mb; m++)
+            acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[m]), _mm256_set1_ps(xd[m * blocks + b]), acc[m]);
+    }
+    for (int m = 0; m < mb; m++) out[m] = hsum256(acc[m]) - offset[m];
 }
 
-static void i8_int_row(const int8_t *xq, const float *xd, int mb, const int8_t *w, int64_t n, int64_t k,
-                       float out[MB]) {
+static void i8_int_row(const int8_t *xq, const float *xd, const float *offset, int mb, const int8_t *w, int64_t n,
+                       int64_t k, int64_t ib, float out[MB]) {
     switch (mb) {
-    case 1: row_i8_int(xq, xd, 1, w, n, k, out); break;
-    SMALL_CASES(row_i8_int(xq, xd, 2, w, n, k, out), row_i8_int(xq, xd, 3, w, n, k, out))
-    default: row_i8_int(xq, xd, MB, w, n, k, out); break;
+    case 1: row_i8_int(xq, xd, offset, 1, w, n, k, ib, out); break;
+    SMALL_CASES(row_i8_int(xq, xd, offset, 2, w, n, k, ib, out), row_i8_int(xq, xd, offset, 3, w, n, k, ib, out))
+    default: row_i8_int(xq, xd, offset, MB, w, n, k, ib, out); break;
+    }
+}
+
+/* What row_i8_int takes off each row of x: 128 * sum of its int8 values, block by block in its scales (zero
+ * where the weights keep their signs). */
+static void int8_offsets(const int8_t *xq, const float *xd, int64_t m, int64_t k, int64_t ib, float *offset) {
+    for (int64_t r = 0; r < m; r++) {
+        float s = 0.f;
+#ifdef I8_UNSIGNED
+        for (int64_t b = 0; b < k / ib; b++) {
+            int32_t t = 0;
+            for (int64_t i = 0; i < ib; i++) t += xq[r * k + b * ib + i];
+            s += 128.f * (float)t * xd[r * (k / ib) + b];
+        }
+#else
+        (void)xq; (void)xd; (void)k; (void)ib;
+#endif
+        offset[r] = s;
     }
 }
 #endif
@@ -378,8 +442,8 @@ static void i8_int_row(const int8_t *xq, const float *xd, int mb, const int8_t *
  * is multiplied by its scale (scales [N], dtype scale_dtype) before rounding. */
 int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, const void *scales, int scale_dtype,
                       void *out, int out_dtype, int64_t m, int64_t n, int64_t k, int threads) {
-    /* x in fp32, the scales, then room for the int8 activations and their block scales */
-    float *xf = (float *)malloc((size_t)(m * k + (scales ? n : 0) + m * k / 32 + m * k / 4 + 8) * sizeof(float));
+    /* x in fp32, the scales, then room for the int8 activations, their block scales and offsets */
+    float *xf = (float *)malloc((size_t)(m * k + (scales ? n : 0) + m * k / 32 + m * k / 4 + m + 8) * sizeof(float));
     if (!xf) return 1;
 #ifdef BF16_DOT
     const int bf16_dot = wtype == W_BF16 && x_dtype == DT_BF16;
@@ -389,13 +453,19 @@ int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, cons
     if (!bf16_dot) to_f32(x, x_dtype, xf, m * k);
     float *sf = scales ? xf + m * k : NULL;
     if (sf) to_f32(scales, scale_dtype, sf, n);
-    float *xd = xf + m * k + (scales ? n : 0);  /* block scales, then the int8 activations */
-    int8_t *xq = (int8_t *)(xd + m * k / 32);
+    float *xd = xf + m * k + (scales ? n : 0);  /* block scales, the offsets, then the int8 activations */
+    float *offset = xd + m * k / 32;
+    int8_t *xq = (int8_t *)(offset + m);
+    /* blocks of 128 inputs where K allows (fewer conversions; llama.cpp's Q8_K activations share a scale per 256) */
+    const int64_t ib = k % 128 == 0 ? 128 : 32;
 #ifdef INT_DOT
     const int int_dot = wtype == W_I8 && k % 32 == 0;
-    if (int_dot) quantize_blocks(xf, m * k, 32, xq, xd);
+    if (int_dot) {
+        quantize_blocks(xf, m * k, ib, xq, xd);
+        int8_offsets(xq, xd, m, k, ib, offset);
+    }
 #else
-    (void)xq;
+    (void)xq; (void)ib;
 #endif
     #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t r = 0; r < n; r++) {
@@ -403,7 +473,7 @@ int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, cons
         for (int64_t m0 = 0; m0 < m; m0 += MB) {
             int mb = (int)(m - m0 < MB ? m - m0 : MB);
 #ifdef INT_DOT
-            if (int_dot) i8_int_row(xq + m0 * k, xd + m0 * (k / 32), mb, (const int8_t *)w, r, k, res);
+            if (int_dot) i8_int_row(xq + m0 * k, xd + m0 * (k / ib), offset + m0, mb, (const int8_t *)w, r, k, ib, res);
             else
 #endif
 #ifdef BF16_DOT
@@ -462,17 +532,6 @@ static inline __attribute__((always_inline)) void row_int4(
 }
 
 #ifdef INT_DOT
-/* Byte multiply-adds added into acc: VNNI's vpdpbusd accumulates itself; without VNNI the int16 pair sums of
- * vpmaddubsw (|pair| <= 2*15*127 for int4 weights, no saturation) are widened by vpmaddwd and added. */
-static inline __m256i dot_acc_u8s8(__m256i acc, __m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    return _mm256_dpbusd_epi32(acc, u, s);
-#elif defined(__AVXVNNI__)
-    return _mm256_dpbusd_avx_epi32(acc, u, s);
-#else
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-#endif
-}
 
 /* int4 rows times x quantised to int8 per group (the weights' group, one scale each, as llama.cpp's Q8_K
  * activations share one scale per 256): within a group the nibbles times the int8 activations add up exactly

@@ -33,8 +33,8 @@ def _reference(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = Non
 def _assert_rounded_from(got: torch.Tensor, reference: torch.Tensor, x: torch.Tensor, w: torch.Tensor,
                          int8_block: int = 0) -> None:
     """``got`` is ``reference`` rounded to got's dtype, up to fp32 summation error (bounded by the sum of
-    |x||w| times a few ulps of fp32 times sqrt(K)); with ``int8_block`` (the x86 integer path: 32 for int8
-    weights, the group for int4) x is first rounded to int8 per block of that many inputs, off by at most
+    |x||w| times a few ulps of fp32 times sqrt(K)); with ``int8_block`` (the x86 integer path: 128 inputs for
+    int8 weights, 32 where K is no multiple of 128; the group for int4) x is first rounded to int8 per block of that many inputs, off by at most
     max|x| / 254 of its block."""
     eps = {torch.float32: 0.0, torch.bfloat16: 2 ** -8, torch.float16: 2 ** -11}[got.dtype]
     scale = x.double().abs() @ w.double().abs().t()
@@ -68,14 +68,15 @@ def test_dense_kernel_is_the_product_of_the_stored_weights(kernels, m, n, k, wdt
 
 
 @pytest.mark.parametrize("xdtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("m,n,k", [(1, 5, 3), (3, 17, 129), (6, 96, 1536)])
+@pytest.mark.parametrize("m,n,k", [(1, 5, 3), (3, 17, 129), (2, 33, 608), (6, 96, 1536)])
 def test_int8_kernel_scales_each_row_after_its_sum(kernels, xdtype, m, n, k) -> None:
     torch.manual_seed(n + k)
     q, scale = quant.quantize_int8_rows(torch.randn(n, k))
     x = torch.randn(m, k).to(xdtype)
     got = ops.dense(kernels, x, q, scale.to(xdtype))
     w = q.double() * scale.to(xdtype).double()[:, None]
-    _assert_rounded_from(got, _reference(x, w), x, w, 32 if _integer_path(kernels) and k % 32 == 0 else 0)
+    block = (128 if k % 128 == 0 else 32) if _integer_path(kernels) and k % 32 == 0 else 0
+    _assert_rounded_from(got, _reference(x, w), x, w, block)
 
 
 @pytest.mark.parametrize("xdtype", [torch.float32, torch.bfloat16])
