@@ -48,6 +48,8 @@ typedef __m512 vf;
 static inline vf v_zero(void) { return _mm512_setzero_ps(); }
 static inline vf v_load_f32(const float *p) { return _mm512_loadu_ps(p); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline float v_hmax(vf a) { return _mm512_reduce_max_ps(a); }
 static inline vf v_set1(float a) { return _mm512_set1_ps(a); }
 static inline float v_sum(vf a) { return _mm512_reduce_add_ps(a); }
 static inline vf v_load_bf16(const uint16_t *p) {
@@ -75,6 +77,12 @@ typedef __m256 vf;
 static inline vf v_zero(void) { return _mm256_setzero_ps(); }
 static inline vf v_load_f32(const float *p) { return _mm256_loadu_ps(p); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline float v_hmax(vf a) {
+    __m128 t = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+    return _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
+}
 static inline vf v_set1(float a) { return _mm256_set1_ps(a); }
 static inline float v_sum(vf a) { return hsum256(a); }
 static inline vf v_load_bf16(const uint16_t *p) {
@@ -98,6 +106,8 @@ typedef float32x4_t vf;
 static inline vf v_zero(void) { return vdupq_n_f32(0.f); }
 static inline vf v_load_f32(const float *p) { return vld1q_f32(p); }
 static inline vf v_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+static inline vf v_max(vf a, vf b) { return vmaxq_f32(a, b); }
+static inline float v_hmax(vf a) { return vmaxvq_f32(a); }
 static inline vf v_set1(float a) { return vdupq_n_f32(a); }
 static inline float v_sum(vf a) { return vaddvq_f32(a); }
 static inline vf v_load_bf16(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
@@ -118,6 +128,8 @@ typedef float vf;
 static inline vf v_zero(void) { return 0.f; }
 static inline vf v_load_f32(const float *p) { return *p; }
 static inline vf v_fma(vf a, vf b, vf c) { return a * b + c; }
+static inline vf v_max(vf a, vf b) { return a > b ? a : b; }
+static inline float v_hmax(vf a) { return a; }
 static inline vf v_set1(float a) { return a; }
 static inline float v_sum(vf a) { return a; }
 static inline vf v_load_bf16(const uint16_t *p) { uint32_t u = (uint32_t)*p << 16; float f; memcpy(&f, &u, 4); return f; }
@@ -826,6 +838,70 @@ static inline vf kv_vec(const void *p, int dtype, int64_t i) {
     return v_load_f32((const float *)p + i);
 }
 
+/* Cached tokens per tile: a tile of keys or values (64 x 128 x 2 bytes) is read from memory once and reused
+ * from L1 by every head of its group. */
+#define ATT_TILE 64
+
+/* Scores of cached tokens [t0, t1) for one head: four tokens at a time (four independent FMA chains; one
+ * chain per token waits on the FMA latency at every step). */
+static inline void head_scores(const float *qh, const char *kh, int dtype, int64_t t0, int64_t t1, int64_t d,
+                               float *row) {
+    int64_t tt = t0;
+    for (; tt + 4 <= t1; tt += 4) {
+        vf a0 = v_zero(), a1 = v_zero(), a2 = v_zero(), a3 = v_zero();
+        for (int64_t i = 0; i < d; i += VL) {
+            const vf qv = v_load_f32(qh + i);
+            a0 = v_fma(qv, kv_vec(kh, dtype, tt * d + i), a0);
+            a1 = v_fma(qv, kv_vec(kh, dtype, (tt + 1) * d + i), a1);
+            a2 = v_fma(qv, kv_vec(kh, dtype, (tt + 2) * d + i), a2);
+            a3 = v_fma(qv, kv_vec(kh, dtype, (tt + 3) * d + i), a3);
+        }
+        row[tt] = v_sum(a0); row[tt + 1] = v_sum(a1); row[tt + 2] = v_sum(a2); row[tt + 3] = v_sum(a3);
+    }
+    for (; tt < t1; tt++) {
+        vf a = v_zero();
+        for (int64_t i = 0; i < d; i += VL) a = v_fma(v_load_f32(qh + i), kv_vec(kh, dtype, tt * d + i), a);
+        row[tt] = v_sum(a);
+    }
+}
+
+/* acc[i0 .. i0 + nv * VL) += sum over cached tokens [t0, t1) of p[tt] * value[tt]: nv (a constant where it is
+ * inlined) accumulators stay in registers for the whole tile; the buffer is read and written once per tile. */
+static inline __attribute__((always_inline)) void head_values(
+        const float *p, const char *vh, int dtype, int64_t t0, int64_t t1, int64_t d, int64_t i0, const int nv,
+        float *acc) {
+    vf a[8];
+    for (int j = 0; j < nv; j++) a[j] = v_load_f32(acc + i0 + j * VL);
+    for (int64_t tt = t0; tt < t1; tt++) {
+        const vf w = v_set1(p[tt]);
+        for (int j = 0; j < nv; j++) a[j] = v_fma(w, kv_vec(vh, dtype, tt * d + i0 + j * VL), a[j]);
+    }
+    for (int j = 0; j < nv; j++) v_store(acc, DT_F32, i0 + j * VL, a[j]);
+}
+
+/* exp(row[j] - mx) in place and their sum (VL partial sums in a fixed order, then the tail). */
+static float exp_and_sum(float *row, int64_t n, float mx) {
+    for (int64_t j = 0; j < n; j++) row[j] = exp_le0(row[j] - mx);
+    vf s = v_zero();
+    int64_t j = 0;
+    for (; j + VL <= n; j += VL) s = s + v_load_f32(row + j);
+    float sum = v_sum(s);
+    for (; j < n; j++) sum += row[j];
+    return sum;
+}
+
+static float row_max(const float *row, int64_t n) {
+    float mx = row[0];
+    int64_t j = 0;
+    if (n >= VL) {
+        vf m = v_load_f32(row);
+        for (j = VL; j + VL <= n; j += VL) m = v_max(m, v_load_f32(row + j));
+        mx = v_hmax(m);
+    }
+    for (; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    return mx;
+}
+
 /* One query token attending over the first t cached tokens of a sequence: q [heads, d] and out [heads, d] in
  * `dtype`, keys and values [kv_heads, ., d] (`head_stride` elements apart) in the same dtype, the heads sharing
  * a KV head consecutive in q. Scores, softmax and the weighted sum are in fp32. Long sequences are cut into
@@ -841,9 +917,12 @@ int ponder_attend_one(const void *q, const void *keys, const void *values, int d
     if (splits > 64) splits = 64;
     if (splits < 1) splits = 1;
     const int64_t tasks = kv_heads * splits, chunk = (t + splits - 1) / splits;
-    float *qf = (float *)malloc((size_t)(heads * d + tasks * group * (d + 2) + tasks * group * chunk) * 4);
-    if (!qf) return 1;
-    float *part = qf + heads * d, *scores = part + tasks * group * (d + 2);
+    /* q, then per task and head: the weighted sums [d] (64-byte aligned rows where d allows), (max, sum), and
+     * the scores of its chunk */
+    float *buf = (float *)malloc((size_t)(heads * d + tasks * group * (d + 2 + chunk) + 16) * 4);
+    if (!buf) return 1;
+    float *qf = buf, *pacc = (float *)(((uintptr_t)(buf + heads * d) + 63) & ~(uintptr_t)63);
+    float *pms = pacc + tasks * group * d, *scores = pms + tasks * group * 2;
     to_f32(q, dtype, qf, heads * d);
     for (int64_t i = 0; i < heads * d; i++) qf[i] *= scale;
     #pragma omp parallel for schedule(static) num_threads(threads)
@@ -852,36 +931,30 @@ int ponder_attend_one(const void *q, const void *keys, const void *values, int d
         const char *kh = (const char *)keys + g * head_stride * esize;
         const char *vh = (const char *)values + g * head_stride * esize;
         const float *qg = qf + g * group * d;
-        float *sc = scores + task * group * chunk, *pt = part + task * group * (d + 2);
-        for (int64_t hh = 0; hh < group * (d + 2); hh++) pt[hh] = 0.f;
+        float *sc = scores + task * group * chunk - t0;  /* sc[hh * chunk + tt] for tt in [t0, t1) */
+        float *acc = pacc + task * group * d, *ms = pms + task * group * 2;
+        for (int64_t i = 0; i < group * d; i++) acc[i] = 0.f;
         if (t1 <= t0) {
-            for (int64_t hh = 0; hh < group; hh++) pt[hh * (d + 2)] = -INFINITY;
+            for (int64_t hh = 0; hh < group; hh++) ms[hh * 2] = -INFINITY, ms[hh * 2 + 1] = 0.f;
             continue;
         }
-        for (int64_t tt = t0; tt < t1; tt++) {
-            PREFETCH(kh + tt * d * esize);
-            for (int64_t hh = 0; hh < group; hh++) {
-                vf a = v_zero();
-                for (int64_t i = 0; i < d; i += VL)
-                    a = v_fma(v_load_f32(qg + hh * d + i), kv_vec(kh, dtype, tt * d + i), a);
-                sc[hh * chunk + tt - t0] = v_sum(a);
-            }
+        for (int64_t a = t0; a < t1; a += ATT_TILE) {
+            const int64_t b = a + ATT_TILE < t1 ? a + ATT_TILE : t1;
+            for (int64_t hh = 0; hh < group; hh++) head_scores(qg + hh * d, kh, dtype, a, b, d, sc + hh * chunk);
         }
         for (int64_t hh = 0; hh < group; hh++) {
-            float *row = sc + hh * chunk, mx = row[0], sum = 0.f;
-            for (int64_t j = 1; j < t1 - t0; j++) mx = row[j] > mx ? row[j] : mx;
-            for (int64_t j = 0; j < t1 - t0; j++) { row[j] = exp_le0(row[j] - mx); sum += row[j]; }
-            pt[hh * (d + 2)] = mx;
-            pt[hh * (d + 2) + 1] = sum;
+            float *row = sc + hh * chunk + t0;
+            const float mx = row_max(row, t1 - t0);
+            ms[hh * 2] = mx;
+            ms[hh * 2 + 1] = exp_and_sum(row, t1 - t0, mx);
         }
-        for (int64_t tt = t0; tt < t1; tt++) {
-            PREFETCH(vh + tt * d * esize);
-            for (int64_t i = 0; i < d; i += VL) {
-                const vf vv = kv_vec(vh, dtype, tt * d + i);
-                for (int64_t hh = 0; hh < group; hh++) {
-                    float *acc = pt + hh * (d + 2) + 2 + i;
-                    v_store(acc, DT_F32, 0, v_fma(v_set1(sc[hh * chunk + tt - t0]), vv, v_load_f32(acc)));
-                }
+        for (int64_t a = t0; a < t1; a += ATT_TILE) {
+            const int64_t b = a + ATT_TILE < t1 ? a + ATT_TILE : t1;
+            for (int64_t hh = 0; hh < group; hh++) {
+                int64_t i0 = 0;
+                for (; i0 + 8 * VL <= d; i0 += 8 * VL) head_values(sc + hh * chunk, vh, dtype, a, b, d, i0, 8, acc + hh * d);
+                for (; i0 + 2 * VL <= d; i0 += 2 * VL) head_values(sc + hh * chunk, vh, dtype, a, b, d, i0, 2, acc + hh * d);
+                for (; i0 < d; i0 += VL) head_values(sc + hh * chunk, vh, dtype, a, b, d, i0, 1, acc + hh * d);
             }
         }
     }
@@ -890,22 +963,22 @@ int ponder_attend_one(const void *q, const void *keys, const void *values, int d
             float mx = -INFINITY, sum = 0.f, w[64];
             float *o = qf + (g * group + hh) * d;  /* q is no longer needed: the merged row is built there */
             for (int64_t c = 0; c < splits; c++) {
-                const float m = part[((g * splits + c) * group + hh) * (d + 2)];
+                const float m = pms[((g * splits + c) * group + hh) * 2];
                 mx = m > mx ? m : mx;
             }
             for (int64_t c = 0; c < splits; c++) {
-                const float *pc = part + ((g * splits + c) * group + hh) * (d + 2);
-                w[c] = pc[0] == -INFINITY ? 0.f : exp_le0(pc[0] - mx);
-                sum += w[c] * pc[1];
+                const float *mc = pms + ((g * splits + c) * group + hh) * 2;
+                w[c] = mc[0] == -INFINITY ? 0.f : exp_le0(mc[0] - mx);
+                sum += w[c] * mc[1];
             }
             for (int64_t i = 0; i < d; i++) o[i] = 0.f;
             for (int64_t c = 0; c < splits; c++) {
-                const float *acc = part + ((g * splits + c) * group + hh) * (d + 2) + 2;
-                for (int64_t i = 0; i < d; i++) o[i] += w[c] * acc[i];
+                const float *ac = pacc + ((g * splits + c) * group + hh) * d;
+                for (int64_t i = 0; i < d; i++) o[i] += w[c] * ac[i];
             }
             for (int64_t i = 0; i < d; i++) store(out, dtype, (g * group + hh) * d + i, o[i] / sum);
         }
-    free(qf);
+    free(buf);
     return 0;
 }
 
