@@ -644,20 +644,39 @@ static inline __attribute__((always_inline)) void row_int4_int512(
         const uint8_t *wq = wr + q * 2 * group;  /* four groups of group / 2 bytes */
         __m512i iacc[MB][2];
         for (int m = 0; m < MB; m++) iacc[m][0] = iacc[m][1] = _mm512_setzero_si512();
-        for (int64_t j = 0; j < blocks; j++) {
-            PREFETCH(wq + j * 64);
-            const uint8_t *b = wq + j * 16;
-            __m512i raw = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)b));
-            raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + group / 2)), 1);
-            raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + group)), 2);
-            raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + 3 * group / 2)), 3);
-            const __m512i lo = _mm512_and_si512(raw, mask), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
-            const int8_t *xj = xo + q * 4 * group + j * 128;
-            for (int m = 0; m < mb; m++) {
-                iacc[m][0] = dot_acc_u8s8_512(iacc[m][0], lo, _mm512_loadu_si512(xj + m * k));
-                iacc[m][1] = dot_acc_u8s8_512(iacc[m][1], hi, _mm512_loadu_si512(xj + m * k + 64));
+#define INT4_LANES(raw, j) do { \
+            const __m512i lo_ = _mm512_and_si512(raw, mask), hi_ = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask); \
+            const int8_t *xj_ = xo + q * 4 * group + (j) * 128; \
+            for (int m = 0; m < mb; m++) { \
+                iacc[m][0] = dot_acc_u8s8_512(iacc[m][0], lo_, _mm512_loadu_si512(xj_ + m * k)); \
+                iacc[m][1] = dot_acc_u8s8_512(iacc[m][1], hi_, _mm512_loadu_si512(xj_ + m * k + 64)); \
+            } \
+        } while (0)
+        if (blocks % 4 == 0) {  /* four blocks of each group in one load, their 128-bit lanes transposed */
+            for (int64_t j = 0; j < blocks; j += 4) {
+                const uint8_t *b = wq + j * 16;
+                PREFETCH(b); PREFETCH(b + group / 2); PREFETCH(b + group); PREFETCH(b + 3 * group / 2);
+                const __m512i a0 = _mm512_loadu_si512(b), a1 = _mm512_loadu_si512(b + group / 2);
+                const __m512i a2 = _mm512_loadu_si512(b + group), a3 = _mm512_loadu_si512(b + 3 * group / 2);
+                const __m512i t0 = _mm512_shuffle_i64x2(a0, a1, 0x88), t1 = _mm512_shuffle_i64x2(a0, a1, 0xDD);
+                const __m512i t2 = _mm512_shuffle_i64x2(a2, a3, 0x88), t3 = _mm512_shuffle_i64x2(a2, a3, 0xDD);
+                INT4_LANES(_mm512_shuffle_i64x2(t0, t2, 0x88), j);
+                INT4_LANES(_mm512_shuffle_i64x2(t1, t3, 0x88), j + 1);
+                INT4_LANES(_mm512_shuffle_i64x2(t0, t2, 0xDD), j + 2);
+                INT4_LANES(_mm512_shuffle_i64x2(t1, t3, 0xDD), j + 3);
+            }
+        } else {
+            for (int64_t j = 0; j < blocks; j++) {
+                PREFETCH(wq + j * 64);
+                const uint8_t *b = wq + j * 16;
+                __m512i raw = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)b));
+                raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + group / 2)), 1);
+                raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + group)), 2);
+                raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)(b + 3 * group / 2)), 3);
+                INT4_LANES(raw, j);
             }
         }
+#undef INT4_LANES
         const __m512 s8 = _mm512_castps256_ps512(_mm256_loadu_ps(szr + q * 8));  /* (scale, zero) x 4 */
         const __m512 ws = _mm512_permutexvar_ps(scale_at, s8);
         const __m512 c = _mm512_fnmadd_ps(_mm512_set1_ps(8.f), ws, _mm512_permutexvar_ps(zero_at, s8));
