@@ -9,6 +9,7 @@ matmul), is ``core.engine.hardware_probe``.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -88,7 +89,9 @@ def cpu_has_native_fp16() -> bool:
 
 
 def cpu_name_and_flags() -> tuple[str, tuple[str, ...]]:
-    """Best effort: /proc/cpuinfo on Linux, sysctl on macOS, platform elsewhere."""
+    """Best effort: /proc/cpuinfo on Linux, sysctl on macOS, platform elsewhere. ``PONDER_CPU_FLAGS`` (a comma
+    list, for measurements) keeps only the flags it names: ``avx2,fma,f16c`` plans and picks kernels as on an
+    AVX2-only CPU."""
     name, raw_flags = "", set()
     if sys.platform.startswith("linux"):
         try:
@@ -108,6 +111,9 @@ def cpu_name_and_flags() -> tuple[str, tuple[str, ...]]:
     flags = [f for f in CPU_FLAGS_OF_INTEREST if f in raw_flags]
     if "bf16" in raw_flags:  # aarch64 (Linux "Features" or macOS sysctl)
         flags.append("bf16")
+    if only := os.environ.get("PONDER_CPU_FLAGS"):
+        kept = {f.strip().lower() for f in only.split(",")}
+        flags = [f for f in flags if f in kept]
     return name or platform.processor() or platform.machine() or "unknown CPU", tuple(flags)
 
 

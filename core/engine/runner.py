@@ -1,8 +1,8 @@
 """Runs a scheduled batch through the model: builds the flat input tensors and returns sampled rows.
 
-A step that decodes one sequence (batch-1 decode, what a desktop user waits on: one token, or one and its
-speculative draft) runs through ``TokenDecoder``, the same computation with less Python around the matmuls;
-every other step runs the model's forward. Eager is the reference path. ``compile=True`` wraps the model's forward in
+A step that only decodes (a token of each sequence, or a token and its speculative draft) runs through
+``TokenDecoder``, the same computation with less Python around the matmuls; a step that reads a prompt runs
+the model's forward. Eager is the reference path. ``compile=True`` wraps the model's forward in
 ``torch.compile`` at call time (never at import); it needs a C++ compiler on CPU or triton on GPU and is
 off by default.
 """
@@ -36,11 +36,11 @@ class ModelRunner:
     @torch.inference_mode()
     def run(self, batch: ScheduledBatch) -> Tensor:
         """Logits [n_sampled, V] (float32) for the segments that sample a token this step (1 + its draft rows each)."""
-        if self._decoder is not None and len(batch.segments) == 1 and batch.sample[0] \
-                and batch.segments[0].length == 1 + (batch.drafts[0] if batch.drafts else 0):
-            seg = batch.segments[0]
+        if self._decoder is not None and batch.segments and all(batch.sample) and all(
+                seg.length == 1 + (batch.drafts[i] if batch.drafts else 0) for i, seg in enumerate(batch.segments)):
             self.cache.check(batch.segments)
-            return self._decoder(batch.tokens, seg.start, self.cache.kv, seg.slot).float()
+            return self._decoder.rows(batch.tokens, [(seg.slot, seg.start, seg.length) for seg in batch.segments],
+                                      self.cache.kv).float()
         positions: list[int] = []
         rows: list[int] = []
         for i, (seg, sample) in enumerate(zip(batch.segments, batch.sample)):

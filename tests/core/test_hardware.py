@@ -10,7 +10,8 @@ import torch
 
 from core.engine import cpu_speed
 from core.engine.hardware_probe import probe
-from core.hardware import CPU_FLAGS_OF_INTEREST, HardwareInfo
+from core.hardware import CPU_FLAGS_OF_INTEREST, HardwareInfo, cpu_name_and_flags
+from core.kernels import build
 from core.paths import default_cache_dir
 from core.precision import plan
 from tests.core.test_precision import QWEN_1_5B
@@ -117,3 +118,11 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.M
     assert default_cache_dir() == tmp_path
     monkeypatch.delenv("PONDER_CACHE_DIR")
     assert default_cache_dir() == Path.home() / ".cache" / "ponder"
+
+
+def test_ponder_cpu_flags_keeps_only_the_flags_it_names(monkeypatch) -> None:
+    """Measuring what an AVX2-only CPU gets on a bigger one: the planner and the kernels see only these flags."""
+    monkeypatch.setenv("PONDER_CPU_FLAGS", "avx2, fma,F16C")
+    _, flags = cpu_name_and_flags()
+    assert set(flags) <= {"avx2", "fma", "f16c"}
+    assert not [isa for isa in build.cpu_isas() if isa not in ("avx2", "neon")]

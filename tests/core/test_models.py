@@ -108,6 +108,35 @@ def test_token_decoder_computes_exactly_what_forward_does(pair, precision):
         assert torch.equal(a[1, :, :24], b[1, :, :24])
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8", "int4"])
+def test_token_decoder_rows_decode_several_sequences_as_forward_does(pair, precision):
+    """One token of each of three sequences at different depths in one pass (batched decode): the same logits
+    bit for bit as the forward over the same batch, and the same keys and values cached."""
+    arch, _, _, path = pair
+    loaded = load_model(path, precision)
+    cfg = loaded.config
+    tokens = torch.randint(3, 1000, (3, 24), generator=torch.Generator().manual_seed(6))
+    lengths, slots = [5, 16, 11], [2, 0, 1]
+    caches = [KVCache(cfg.num_hidden_layers, 3, 32, cfg.num_key_value_heads, cfg.head_dim, loaded.compute_dtype)
+              for _ in range(2)]
+    decoder = TokenDecoder(loaded.model)
+    with torch.inference_mode():
+        for cache in caches:
+            for row, (n, slot) in enumerate(zip(lengths, slots)):
+                loaded.model(tokens[row:row + 1, :n], torch.arange(n)[None], cache.step([Segment(slot, 0, n)]))
+        for step in range(4):
+            positions = [n + step for n in lengths]
+            new = [int(tokens[row, p]) for row, p in enumerate(positions)]
+            expected = loaded.model(torch.tensor([new]), torch.tensor([positions]),
+                                    caches[0].step([Segment(s, p, 1) for s, p in zip(slots, positions)]),
+                                    torch.arange(3))
+            got = decoder.rows(new, [(slot, p, 1) for slot, p in zip(slots, positions)], caches[1].kv)
+            assert torch.equal(got, expected), (arch, precision, step)
+    for a, b in zip(caches[0].kv, caches[1].kv):
+        for n, slot in zip(lengths, slots):
+            assert torch.equal(a[slot, :, :n + 4], b[slot, :, :n + 4])
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int4"])
 def test_token_decoder_runs_a_token_and_its_draft_as_forward_does(pair, precision):
     """Several tokens of one sequence in one pass (a token and its speculative draft): each row sees the cache up
