@@ -85,12 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llama-convert", type=Path, metavar="PATH",
                         help="llama.cpp's convert_hf_to_gguf.py (default: found above the llama-bench binary)")
     parser.add_argument("--rounds", type=int, default=3, help="with --llama-bench: rounds (default 3)")
+    parser.add_argument("--prefill-tokens", type=int, default=512, help="with --llama-bench: prompt length of the "
+                        "prefill measurement (default 512)")
+    parser.add_argument("--depth", type=int, default=128, help="with --llama-bench: tokens in the cache before the "
+                        "decode measurement (default 128)")
     args = parser.parse_args(argv)
     if args.llama_bench is not None:
         from core.bench.llama_cpp import compare
 
         precisions = [p.strip() for p in (args.precisions or "bf16,fp16,int8,int4").split(",") if p.strip()]
-        return compare(args.llama_bench, precisions, args.rounds, args.threads, args.llama_convert)
+        return compare(args.llama_bench, precisions, args.rounds, args.threads, args.llama_convert,
+                       args.prefill_tokens, args.depth)
     if args.model is not None:
         return run(args)
     from core.bench.random_checkpoint import benchmark_checkpoint

@@ -2,6 +2,7 @@
 
     python -m core.bench --llama-bench PATH/llama-bench [--precisions bf16,fp16,int8,int4] [--rounds 3]
                          [--threads N] [--llama-convert PATH/convert_hf_to_gguf.py]
+                         [--prefill-tokens 512] [--depth 128]
 
 The random-weight DeepSeek-R1-Distill-Qwen-1.5B checkpoint (``core.bench.random_checkpoint``: speed depends on
 shape, not weights) is converted to GGUF once per width by llama.cpp's own converter (``convert_hf_to_gguf.py`` of
@@ -10,7 +11,7 @@ beside llama-bench): bf16 -> BF16, fp16 -> F16, int8 -> Q8_0, int4 -> Q4_0, cach
 round measures every width on both engines, the order swapped every round (the memory bus of a shared machine
 swings within minutes, so only pairs measured together are compared): prefill of a 512-token prompt and decode of
 ``DECODE_TOKENS`` tokens at batch 1 after a 128-token prompt (llama-bench ``-p 512`` and ``-n N -d 128``, one
-repetition per call). Ponder runs through ``launch`` (the planner's activation dtype for the width), speculation off.
+repetition per call); ``--prefill-tokens`` and ``--depth`` change both lengths (e.g. 2,048 and 8,192). Ponder runs through ``launch`` (the planner's activation dtype for the width), speculation off.
 How to build llama-bench from the ``llama-cpp-python`` sdist: README, "Benchmark".
 """
 
@@ -84,23 +85,24 @@ def _convertible(checkpoint: Path) -> Path:
     return out
 
 
-def llama_speeds(llama_bench: Path, gguf: Path, threads: int) -> Speeds:
-    """llama-bench's pp512 and tg at depth 128 (tokens per second, one repetition each)."""
+def llama_speeds(llama_bench: Path, gguf: Path, threads: int, prefill_tokens: int = PREFILL_TOKENS,
+                 depth: int = DEPTH_TOKENS) -> Speeds:
+    """llama-bench's pp (prefill_tokens) and tg after ``depth`` tokens (tokens per second, one repetition each)."""
     def run(*args: str) -> float:
         done = subprocess.run([str(llama_bench), "-m", str(gguf), "-t", str(threads), "-r", "1", "-o", "json", *args],
                               check=True, capture_output=True, text=True)
         return float(json.loads(done.stdout)[0]["avg_ts"])
 
-    return Speeds(run("-p", str(PREFILL_TOKENS), "-n", "0"),
-                  run("-p", "0", "-n", str(DECODE_TOKENS), "-d", str(DEPTH_TOKENS)))
+    return Speeds(run("-p", str(prefill_tokens), "-n", "0"),
+                  run("-p", "0", "-n", str(DECODE_TOKENS), "-d", str(depth)))
 
 
-def ponder_speeds(engine: Engine, seed: int) -> Speeds:
+def ponder_speeds(engine: Engine, seed: int, prefill_tokens: int = PREFILL_TOKENS, depth: int = DEPTH_TOKENS) -> Speeds:
     from core.bench.timing import single
 
-    prefill = single(engine, PREFILL_TOKENS, 1, seed)
-    decode = single(engine, DEPTH_TOKENS, DECODE_TOKENS, seed + 1)
-    return Speeds(PREFILL_TOKENS / prefill.ttft_s, decode.decode_tokens_per_s)
+    prefill = single(engine, prefill_tokens, 1, seed)
+    decode = single(engine, depth, DECODE_TOKENS, seed + 1)
+    return Speeds(prefill_tokens / prefill.ttft_s, decode.decode_tokens_per_s)
 
 
 def find_converter(llama_bench: Path) -> Path:
@@ -112,7 +114,8 @@ def find_converter(llama_bench: Path) -> Path:
     raise SystemExit(f"no convert_hf_to_gguf.py above {llama_bench}; pass --llama-convert PATH")
 
 
-def compare(llama_bench: Path, precisions: list[str], rounds: int, threads: int | None, converter: Path | None) -> int:
+def compare(llama_bench: Path, precisions: list[str], rounds: int, threads: int | None, converter: Path | None,
+            prefill_tokens: int = PREFILL_TOKENS, depth: int = DEPTH_TOKENS) -> int:
     import torch
 
     from core.bench.random_checkpoint import benchmark_checkpoint
@@ -127,15 +130,16 @@ def compare(llama_bench: Path, precisions: list[str], rounds: int, threads: int 
     ggufs = {p: gguf_for(checkpoint, p, llama_bench, converter) for p in widths}
 
     def loaded(p: str, announce: bool):  # one engine at a time, as the app holds one model: several resident slowed each other
-        launched = launch(LaunchOptions(checkpoint, p, 1024, "cpu", threads, speculation=False))
+        context = max(1024, prefill_tokens + 8, depth + DECODE_TOKENS + 8)
+        launched = launch(LaunchOptions(checkpoint, p, context, "cpu", threads, speculation=False))
         warm_up(launched.engine)
         if announce:
             print(f"{p}: Ponder computes in {launched.plan.compute_dtype}; llama.cpp {GGUF_TYPES[p].upper()}",
                   file=sys.stderr)
         return launched
 
-    print(f"R1-Distill-Qwen-1.5B shape, random weights, {threads} threads; prefill {PREFILL_TOKENS} tokens, decode "
-          f"{DECODE_TOKENS} tokens at batch 1 after {DEPTH_TOKENS}; tokens/s, Ponder / llama.cpp per round")
+    print(f"R1-Distill-Qwen-1.5B shape, random weights, {threads} threads; prefill {prefill_tokens} tokens, decode "
+          f"{DECODE_TOKENS} tokens at batch 1 after {depth}; tokens/s, Ponder / llama.cpp per round")
     print("| round | width | prefill Ponder | prefill llama.cpp | ratio | decode Ponder | decode llama.cpp | ratio |")
     print("|---|---|---|---|---|---|---|---|")
     for r in range(rounds):
@@ -143,8 +147,8 @@ def compare(llama_bench: Path, precisions: list[str], rounds: int, threads: int 
             sides: dict[str, Speeds] = {}
             launched = loaded(p, announce=r == 0)
             for side in (("ponder", "llama") if r % 2 == 0 else ("llama", "ponder")):
-                sides[side] = (ponder_speeds(launched.engine, 100 * r) if side == "ponder"
-                               else llama_speeds(llama_bench, ggufs[p], threads))
+                sides[side] = (ponder_speeds(launched.engine, 100 * r, prefill_tokens, depth) if side == "ponder"
+                               else llama_speeds(llama_bench, ggufs[p], threads, prefill_tokens, depth))
             del launched
             gc.collect()
             ours, theirs = sides["ponder"], sides["llama"]

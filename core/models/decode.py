@@ -70,11 +70,12 @@ class TokenDecoder:
         masks = [None if n == 1 else
                  torch.arange(pos + n, device=device)[None, :] <= torch.arange(pos, pos + n, device=device)[:, None]
                  for _, pos, n in segments]
+        single = len(segments) == 1
 
         def attend(cache: Tensor, qkv: Tensor) -> Tensor:
             outs, r = [], 0
             for (slot, pos, n), mask in zip(segments, masks):
-                part = qkv[r:r + n]
+                part = qkv if single else qkv[r:r + n]
                 r += n
                 if mask is None:
                     outs.append(attend_one(cache, slot, pos, part[0, :h], part[0, h:]).view(1, -1))
