@@ -1001,4 +1001,257 @@ int ponder_attend_one(const void *q, const void *keys, const void *values, int d
     return 0;
 }
 
+/* The element-wise steps between a decoding layer's products, done in one pass each in fp32 and rounded once:
+ * through torch every one of them was several dispatches over a few thousand values (an RMS norm four, SiLU
+ * times up two, rotary three), together 8-13 ms of a 60-150 ms decode pass of a 1.5B model on a 2-core Zen 3.
+ * The forward pass calls the same functions, so decode and prefill compute each row alike. */
+
+/* n values of `dtype` -> fp32, VL at a time. */
+static void row_to_f32(const void *src, int dtype, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) v_store(dst, DT_F32, i, kv_vec(src, dtype, i));
+    to_f32((const char *)src + i * (dtype == DT_F32 ? 4 : 2), dtype, dst + i, n - i);
+}
+
+/* n fp32 values -> `dtype`, rounded to nearest even as torch rounds. */
+static void row_from_f32(const float *src, void *dst, int dtype, int64_t n) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) v_store(dst, dtype, i, v_load_f32(src + i));
+    for (; i < n; i++) store(dst, dtype, i, src[i]);
+}
+
+static inline float sum_squares(const float *x, int64_t n) {
+    vf a = v_zero(), b = v_zero();
+    int64_t i = 0;
+    for (; i + 2 * VL <= n; i += 2 * VL) {
+        vf u = v_load_f32(x + i), v = v_load_f32(x + i + VL);
+        a = v_fma(u, u, a);
+        b = v_fma(v, v, b);
+    }
+    for (; i + VL <= n; i += VL) { vf u = v_load_f32(x + i); a = v_fma(u, u, a); }
+    float s = v_sum(a) + v_sum(b);
+    for (; i < n; i++) s += x[i] * x[i];
+    return s;
+}
+
+/* Rows x [m, h] (`dtype`, row stride `x_stride`) -> out [m, h] contiguous: x / sqrt(mean(x^2) + eps) * w. With
+ * `res` (rows [m, h] contiguous), x + res is taken first, rounded to `dtype` and written to `sum_out` [m, h], as
+ * a residual add and the norm after it would give. Returns 1 when out of memory. */
+int ponder_rms_norm(const void *x, int64_t x_stride, const void *res, void *sum_out, int dtype, const void *w,
+                    int w_dtype, void *out, int64_t m, int64_t h, float eps, int threads) {
+    const int64_t esize = dtype == DT_F32 ? 4 : 2;
+    int failed = 0;
+    #pragma omp parallel num_threads(m >= 8 ? threads : 1)
+    {
+        float *buf = (float *)malloc((size_t)h * 3 * 4);
+        if (!buf) {
+            #pragma omp atomic write
+            failed = 1;
+        } else {
+            float *xf = buf, *rf = buf + h, *wf = buf + 2 * h;
+            row_to_f32(w, w_dtype, wf, h);
+            #pragma omp for schedule(static)
+            for (int64_t r = 0; r < m; r++) {
+                row_to_f32((const char *)x + r * x_stride * esize, dtype, xf, h);
+                if (res) {
+                    row_to_f32((const char *)res + r * h * esize, dtype, rf, h);
+                    for (int64_t i = 0; i < h; i++) xf[i] += rf[i];
+                    void *s = (char *)sum_out + r * h * esize;
+                    row_from_f32(xf, s, dtype, h);
+                    row_to_f32(s, dtype, xf, h);
+                }
+                const float scale = 1.f / sqrtf(sum_squares(xf, h) / (float)h + eps);
+                for (int64_t i = 0; i < h; i++) xf[i] = xf[i] * scale * wf[i];
+                row_from_f32(xf, (char *)out + r * h * esize, dtype, h);
+            }
+            free(buf);
+        }
+    }
+    return failed;
+}
+
+/* Rotary embedding of m tokens' `heads` heads of size d: out = x * cos + roll(x, d/2) * sin with the tables
+ * [m, d] in `dtype` (sin signed: [-sin, sin]); x and out may be the same memory. Token strides in elements. */
+int ponder_rope(const void *x, int64_t x_stride, void *out, int64_t out_stride, int dtype, const void *cos,
+                const void *sin, int64_t m, int64_t heads, int64_t d, int threads) {
+    if (d > 1024 || d % 2) return 2;
+    const int64_t esize = dtype == DT_F32 ? 4 : 2, half = d / 2;
+    #pragma omp parallel for schedule(static) num_threads(m >= 8 ? threads : 1)
+    for (int64_t t = 0; t < m; t++) {
+        float c[1024], s[1024], v[1024], o[1024];
+        row_to_f32((const char *)cos + t * d * esize, dtype, c, d);
+        row_to_f32((const char *)sin + t * d * esize, dtype, s, d);
+        for (int64_t hh = 0; hh < heads; hh++) {
+            row_to_f32((const char *)x + (t * x_stride + hh * d) * esize, dtype, v, d);
+            for (int64_t i = 0; i < half; i++) {
+                o[i] = v[i] * c[i] + v[i + half] * s[i];
+                o[i + half] = v[i + half] * c[i + half] + v[i] * s[i + half];
+            }
+            row_from_f32(o, (char *)out + (t * out_stride + hh * d) * esize, dtype, d);
+        }
+    }
+    return 0;
+}
+
+/* gate_up [m, 2 * inter] (gate then up) -> out [m, inter]: silu(gate) * up. */
+int ponder_silu_mul(const void *gate_up, int dtype, void *out, int64_t m, int64_t inter, int threads) {
+    enum { CHUNK = 1024 };
+    const int64_t esize = dtype == DT_F32 ? 4 : 2, chunks = (inter + CHUNK - 1) / CHUNK;
+    #pragma omp parallel for schedule(static) num_threads(m * inter >= 8192 ? threads : 1)
+    for (int64_t task = 0; task < m * chunks; task++) {
+        const int64_t r = task / chunks, i0 = (task % chunks) * CHUNK;
+        const int64_t n = inter - i0 < CHUNK ? inter - i0 : CHUNK;
+        float g[CHUNK], u[CHUNK];
+        row_to_f32((const char *)gate_up + (r * 2 * inter + i0) * esize, dtype, g, n);
+        row_to_f32((const char *)gate_up + (r * 2 * inter + inter + i0) * esize, dtype, u, n);
+        for (int64_t i = 0; i < n; i++) {
+            const float e = exp_le0(-fabsf(g[i]));  /* exp(-|g|): sigmoid(g) without overflow either side */
+            g[i] = g[i] * (g[i] >= 0.f ? 1.f : e) / (1.f + e) * u[i];
+        }
+        row_from_f32(g, (char *)out + (r * inter + i0) * esize, dtype, n);
+    }
+    return 0;
+}
+
+/* A prefill's product over 16-bit float weights: out[M, N] (fp32) = x[M, K] (fp32) . W[N, K]^T, W bf16 or fp16
+ * widened in registers; a CPU without bf16/fp16 arithmetic otherwise widens the weights into memory for an fp32
+ * GEMM. A tile of GW weight rows by GX rows of x keeps GW * GX vector sums in registers along K, so every
+ * weight vector loaded (and widened) feeds GX FMAs and every x vector GW. x is taken in blocks of at most GEMM_XB
+ * rows, as even as the row count allows, by GEMM_KC inputs (each block is read from L2 while every weight row
+ * passes it once). Measured on a 2-core EPYC (Zen 3), 128 and 256 rows of 17920x1536 and 1536x8960 fp16 weights,
+ * in one run: 96 rows by all of K 130-159 GFLOPS, 48 by 1,024 91-120; oneDNN's fp32 GEMM on the weights widened
+ * into memory 113-123. */
+#if VL == 16 || defined(__ARM_NEON)
+#define GW 4
+#define GX 6
+#else
+#define GW 3
+#define GX 4
+#endif
+#define GEMM_XB 96
+#define GEMM_KC 16384
+static inline __attribute__((always_inline)) void gemm_tile(const float *x, int64_t ldx, const void *w, int wtype,
+                                                            int64_t ldw, int64_t n0, const int gw, const int gx,
+                                                            int64_t c0, int64_t c1, float *out, int64_t n, int add) {
+    vf acc[GW][GX];
+    for (int i = 0; i < gw; i++)
+        for (int j = 0; j < gx; j++) acc[i][j] = v_zero();
+    for (int64_t c = c0; c < c1; c += VL) {
+        vf wv[GW];
+        for (int i = 0; i < gw; i++) wv[i] = w_vec(w, wtype, (n0 + i) * ldw + c);
+        for (int j = 0; j < gx; j++) {
+            const vf xv = v_load_f32(x + j * ldx + c);
+            for (int i = 0; i < gw; i++) acc[i][j] = v_fma(wv[i], xv, acc[i][j]);
+        }
+    }
+    for (int j = 0; j < gx; j++)
+        for (int i = 0; i < gw; i++) {
+            float *o = out + j * n + n0 + i;
+            *o = add ? *o + v_sum(acc[i][j]) : v_sum(acc[i][j]);
+        }
+}
+
+/* Returns 2 where it declines (the caller's GEMM runs): K not a multiple of the vector width, or a build other than
+ * AVX2's, where it is not measured against oneDNN's fp32 GEMM (on AVX-512 that one reached 250-400 GFLOPS). */
+int ponder_gemm_f16w(const float *x, const void *w, int wtype, float *out, int64_t m, int64_t n, int64_t k,
+                     int threads) {
+    if (VL != 8 || k % VL || (wtype != W_BF16 && wtype != W_F16)) return 2;
+    const int64_t tiles = (n + GW - 1) / GW, blocks = (m + GEMM_XB - 1) / GEMM_XB, rows = (m + blocks - 1) / blocks;
+    for (int64_t b0 = 0; b0 < m; b0 += rows) {
+        const int64_t b1 = b0 + rows < m ? b0 + rows : m;
+        for (int64_t c0 = 0; c0 < k; c0 += GEMM_KC) {
+            const int64_t c1 = c0 + GEMM_KC < k ? c0 + GEMM_KC : k;
+            #pragma omp parallel for schedule(static) num_threads(threads)
+            for (int64_t t = 0; t < tiles; t++) {
+                const int64_t n0 = t * GW;
+                const int gw = n - n0 < GW ? (int)(n - n0) : GW;
+                for (int64_t m0 = b0; m0 < b1; m0 += GX) {
+                    const int gx = b1 - m0 < GX ? (int)(b1 - m0) : GX;
+                    if (gw == GW && gx == GX && wtype == W_BF16)
+                        gemm_tile(x + m0 * k, k, w, W_BF16, k, n0, GW, GX, c0, c1, out + m0 * n, n, c0 > 0);
+                    else if (gw == GW && gx == GX)
+                        gemm_tile(x + m0 * k, k, w, W_F16, k, n0, GW, GX, c0, c1, out + m0 * n, n, c0 > 0);
+                    else
+                        gemm_tile(x + m0 * k, k, w, wtype, k, n0, gw, gx, c0, c1, out + m0 * n, n, c0 > 0);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* One token of one sequence through every layer in one call (batch-1 decode, the path a desktop user waits on):
+ * the same kernels, in the same order and with the same roundings, as the per-op path composes from Python
+ * (``core/models/decode.py``), which spent 8-13 ms of a 60-150 ms pass of a 1.5B model on two cores in Python and
+ * op dispatch between them. */
+typedef struct {
+    const void *w, *scales, *bias;  /* scales: int8's per row (scale_dtype) or int4's scales and zeros (fp32) */
+    int kind, scale_dtype;          /* kind: W_BF16, W_F16, W_I8, or PROJ_INT4 */
+    int64_t group, n, k;
+} ponder_proj;
+enum { PROJ_INT4 = 3 };
+
+typedef struct {
+    ponder_proj qkv, o, gate_up, down;
+    const void *post_norm, *next_norm;  /* the post-attention norm; the next layer's input norm (or the final one) */
+    const void *q_norm, *k_norm;        /* per-head norms (Qwen3), else NULL */
+    void *cache;                        /* the layer's cache [slots, 2 * kv_heads, max_tokens, d] */
+} ponder_layer;
+
+static int proj_apply(const ponder_proj *p, const void *x, int dtype, void *out, int threads) {
+    int rc = p->kind == PROJ_INT4
+        ? ponder_gemv_int4(x, dtype, (const uint8_t *)p->w, (const float *)p->scales, p->group, out, dtype, 1, p->n,
+                           p->k, threads)
+        : ponder_gemv_dense(x, dtype, p->w, p->kind, p->scales, p->scale_dtype, out, dtype, 1, p->n, p->k, threads);
+    if (rc || !p->bias) return rc;
+    for (int64_t i = 0; i < p->n; i++) {  /* rounded, then the bias added and rounded: torch's out.add_(bias) */
+        float a, b;
+        to_f32((const char *)out + i * (dtype == DT_F32 ? 4 : 2), dtype, &a, 1);
+        to_f32((const char *)p->bias + i * (dtype == DT_F32 ? 4 : 2), dtype, &b, 1);
+        store(out, dtype, i, a + b);
+    }
+    return 0;
+}
+
+/* x [hidden] (the residual stream) and normed [hidden] (x through the first layer's input norm) in `dtype`; on
+ * return x is the last layer's output and normed that through the final norm. cos and sin [d] (signed sin) for
+ * position `pos`, whose keys and values are stored in `slot`; `scale` multiplies the attention scores. Returns 1
+ * when out of memory, 2 for a shape the attention kernel cannot take (nothing is changed then). */
+int ponder_decode_token(const ponder_layer *layers, int n_layers, int dtype, int norm_dtype, void *x, void *normed,
+                        const void *cos, const void *sin, int64_t slot, int64_t pos, int64_t heads, int64_t kv_heads,
+                        int64_t d, int64_t max_tokens, int64_t hidden, int64_t inter, float eps, float scale,
+                        int threads) {
+    if (d % VL || heads % kv_heads || d > 1024) return 2;
+    const int64_t es = dtype == DT_F32 ? 4 : 2, width = (heads + 2 * kv_heads) * d;
+    char *buf = (char *)malloc((size_t)(width + heads * d + 2 * hidden + 3 * inter) * es);
+    if (!buf) return 1;
+    char *qkv = buf, *att = qkv + width * es, *delta = att + heads * d * es, *gate_up = delta + hidden * es;
+    char *act = gate_up + 2 * inter * es;
+    int rc = 0;
+    for (int l = 0; l < n_layers && !rc; l++) {
+        const ponder_layer *L = layers + l;
+        if ((rc = proj_apply(&L->qkv, normed, dtype, qkv, threads))) break;
+        if (L->q_norm) {
+            ponder_rms_norm(qkv, d, NULL, NULL, dtype, L->q_norm, norm_dtype, qkv, heads, d, eps, 1);
+            ponder_rms_norm(qkv + heads * d * es, d, NULL, NULL, dtype, L->k_norm, norm_dtype, qkv + heads * d * es,
+                            kv_heads, d, eps, 1);
+        }
+        ponder_rope(qkv, 0, qkv, 0, dtype, cos, sin, 1, heads + kv_heads, d, 1);
+        char *keys = (char *)L->cache + slot * 2 * kv_heads * max_tokens * d * es;
+        for (int64_t g = 0; g < 2 * kv_heads; g++)
+            memcpy(keys + (g * max_tokens + pos) * d * es, qkv + (heads + g) * d * es, (size_t)(d * es));
+        if ((rc = ponder_attend_one(qkv, keys, keys + kv_heads * max_tokens * d * es, dtype, heads, kv_heads, pos + 1,
+                                    d, max_tokens * d, scale, att, threads))) break;
+        if ((rc = proj_apply(&L->o, att, dtype, delta, threads))) break;
+        if ((rc = ponder_rms_norm(x, hidden, delta, x, dtype, L->post_norm, norm_dtype, normed, 1, hidden, eps, 1)))
+            break;
+        if ((rc = proj_apply(&L->gate_up, normed, dtype, gate_up, threads))) break;
+        ponder_silu_mul(gate_up, dtype, act, 1, inter, threads);
+        if ((rc = proj_apply(&L->down, act, dtype, delta, threads))) break;
+        rc = ponder_rms_norm(x, hidden, delta, x, dtype, L->next_norm, norm_dtype, normed, 1, hidden, eps, 1);
+    }
+    free(buf);
+    return rc;
+}
+
 const char *ponder_kernels_isa(void) { return ISA_NAME; }

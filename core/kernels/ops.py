@@ -16,10 +16,11 @@ from torch import Tensor
 from core.kernels import cpu_gemm
 from core.kernels.build import Kernels
 
+ROW_BLOCK = 64  # rows of x per kernel call (``_row_blocks``)
 # int4 weights dequantised per block of rows for prefill-sized products (bounds the temporary copy).
 DEQUANT_BLOCK_ELEMENTS = 1 << 22
 
-_DTYPE_CODE = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
+DTYPE_CODE = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
 _WEIGHT_CODE = {torch.bfloat16: 0, torch.float16: 1, torch.int8: 2}
 
 
@@ -30,13 +31,21 @@ def dense(kernels: Kernels, x: Tensor, weight: Tensor, scales: Tensor | None = N
     n = weight.shape[0]
     x = x.contiguous()
     out = torch.empty(m, n, dtype=x.dtype)
-    rc = kernels.lib.ponder_gemv_dense(
-        x.data_ptr(), _DTYPE_CODE[x.dtype], weight.data_ptr(), _WEIGHT_CODE[weight.dtype],
-        None if scales is None else scales.data_ptr(), 0 if scales is None else _DTYPE_CODE[scales.dtype],
-        out.data_ptr(), _DTYPE_CODE[out.dtype], m, n, k, torch.get_num_threads())
-    if rc:
-        raise MemoryError(f"the decode kernel could not allocate {m}x{k} floats")
+    code, size, threads = DTYPE_CODE[x.dtype], x.element_size(), torch.get_num_threads()
+    for m0, rows in _row_blocks(m):
+        rc = kernels.lib.ponder_gemv_dense(
+            x.data_ptr() + m0 * k * size, code, weight.data_ptr(), _WEIGHT_CODE[weight.dtype],
+            None if scales is None else scales.data_ptr(), 0 if scales is None else DTYPE_CODE[scales.dtype],
+            out.data_ptr() + m0 * n * size, code, rows, n, k, threads)
+        if rc:
+            raise MemoryError(f"the decode kernel could not allocate {rows}x{k} floats")
     return out if bias is None else out.add_(bias)
+
+
+def _row_blocks(m: int) -> list[tuple[int, int]]:
+    """(first row, rows) of x per kernel call: blocks of ``ROW_BLOCK`` keep x's int8 copy in the core's L2 while
+    every weight row is multiplied with it (a prefill of 512 rows would stream it from L3 once per weight row)."""
+    return [(m0, min(ROW_BLOCK, m - m0)) for m0 in range(0, m, ROW_BLOCK)]
 
 
 def int4(kernels: Kernels, x: Tensor, weight: Tensor, scales_and_zeros: Tensor, group: int,
@@ -47,12 +56,16 @@ def int4(kernels: Kernels, x: Tensor, weight: Tensor, scales_and_zeros: Tensor, 
     n = weight.shape[0]
     x = x.contiguous()
     out = torch.empty(m, n, dtype=x.dtype)
-    rc = kernels.lib.ponder_gemv_int4(x.data_ptr(), _DTYPE_CODE[x.dtype], weight.data_ptr(),
-                                      scales_and_zeros.data_ptr(), group, out.data_ptr(), _DTYPE_CODE[out.dtype],
-                                      m, n, k, torch.get_num_threads())
-    if rc:
-        raise ValueError(f"int4 kernel refused K={k}, group={group} (K a multiple of 32 and of the group; "
-                         "group 32-256)")
+    code, size, threads = DTYPE_CODE[x.dtype], x.element_size(), torch.get_num_threads()
+    for m0, rows in _row_blocks(m):
+        rc = kernels.lib.ponder_gemv_int4(x.data_ptr() + m0 * k * size, code, weight.data_ptr(),
+                                          scales_and_zeros.data_ptr(), group, out.data_ptr() + m0 * n * size, code,
+                                          rows, n, k, threads)
+        if rc == 1:
+            raise MemoryError(f"the int4 kernel could not allocate {rows}x{k} floats")
+        if rc:
+            raise ValueError(f"int4 kernel refused K={k}, group={group} (K a multiple of 32 and of the group; "
+                             "group 32-256)")
     return out if bias is None else out.add_(bias)
 
 
@@ -62,7 +75,7 @@ def dequant_int4(kernels: Kernels, weight: Tensor, scales_and_zeros: Tensor, gro
     k = weight.shape[1] * 2
     out = torch.empty(n1 - n0, k, dtype=dtype) if out is None else out
     kernels.lib.ponder_dequant_int4(weight.data_ptr(), scales_and_zeros.data_ptr(), group, n0, n1, k,
-                                    out.data_ptr(), _DTYPE_CODE[dtype], torch.get_num_threads())
+                                    out.data_ptr(), DTYPE_CODE[dtype], torch.get_num_threads())
     return out
 
 
@@ -76,6 +89,21 @@ def int4_by_blocks(kernels: Kernels, x: Tensor, weight: Tensor, scales_and_zeros
         return dequant_int4(kernels, weight, scales_and_zeros, group, n0, n1, dtype, out)
 
     return gemm_by_row_blocks(x, weight.shape[0], weight.shape[1] * 2, dtype, block, bias)
+
+
+def gemm_16bit_weights(kernels: Kernels, x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor | None:
+    """A prefill-sized x [M, K] . weight^T for bf16 or fp16 weights on a CPU without arithmetic in them: fp32
+    FMAs on the weights widened in registers (``ponder_gemm_f16w``), the result rounded to x's dtype, then the
+    bias added (as ``gemm_by_row_blocks`` does). None where the kernel declines (the caller widens blocks)."""
+    m, k = x.shape
+    n = weight.shape[0]
+    xf = x.to(torch.float32).contiguous()
+    out = torch.empty(m, n, dtype=torch.float32)
+    if kernels.lib.ponder_gemm_f16w(xf.data_ptr(), weight.data_ptr(), _WEIGHT_CODE[weight.dtype], out.data_ptr(),
+                                    m, n, k, torch.get_num_threads()):
+        return None
+    out = out.to(x.dtype)
+    return out if bias is None else out.add_(bias)
 
 
 def gemm_by_row_blocks(x: Tensor, n: int, k: int, dtype: torch.dtype, block: Callable[[int, int, Tensor], Tensor],
@@ -114,7 +142,7 @@ def attend_one(kernels: Kernels, cache: Tensor, slot: int, tokens: int, q: Tenso
     """One query token over the first ``tokens`` of ``slot`` in a layer's cache [slots, 2*KVH, max_tokens, D]
     (keys then values): q [H, D] -> [H, D], in the cache's dtype; None where the kernel does not take the
     shape (the caller's own attention then runs)."""
-    code = _DTYPE_CODE.get(cache.dtype)
+    code = DTYPE_CODE.get(cache.dtype)
     if code is None or q.dtype != cache.dtype:
         return None
     _, two_kv, max_tokens, d = cache.shape
@@ -129,6 +157,60 @@ def attend_one(kernels: Kernels, cache: Tensor, slot: int, tokens: int, q: Tenso
     if rc == 1:
         raise MemoryError(f"the attention kernel could not allocate its scores for {tokens} tokens")
     return None if rc else out
+
+
+def rms_norm(kernels: Kernels, x: Tensor, weight: Tensor, eps: float, residual: Tensor | None = None) -> Tensor:
+    """x [..., h] / sqrt(mean(x^2) + eps) * weight, in fp32 and rounded once, in x's dtype. With ``residual``
+    the norm is of x + residual (rounded to x's dtype, as ``x + residual`` would be) and the result is the pair
+    (that sum, its norm): a residual add fused with the norm after it."""
+    h = x.shape[-1]
+    rows = x.reshape(-1, h)  # a view where the rows are evenly spaced (a head's slice of q|k|v), else a copy
+    if rows.stride(1) != 1:
+        rows = rows.contiguous()
+    m = rows.shape[0]
+    out = torch.empty(m, h, dtype=x.dtype)
+    summed = None
+    if residual is not None:
+        residual = residual.reshape(m, h).contiguous()
+        summed = torch.empty(m, h, dtype=x.dtype)
+    weight = weight.contiguous()
+    rc = kernels.lib.ponder_rms_norm(rows.data_ptr(), rows.stride(0), None if residual is None else residual.data_ptr(),
+                                     None if summed is None else summed.data_ptr(), DTYPE_CODE[x.dtype],
+                                     weight.data_ptr(), DTYPE_CODE[weight.dtype], out.data_ptr(), m, h, eps,
+                                     torch.get_num_threads())
+    if rc:
+        raise MemoryError(f"the norm kernel could not allocate {3 * h} floats")
+    if summed is None:
+        return out.view(x.shape)
+    return summed.view(x.shape), out.view(x.shape)
+
+
+def rope(kernels: Kernels, x: Tensor, cos: Tensor, sin: Tensor, out: Tensor) -> bool:
+    """Rotary embedding of x [..., heads, D] into ``out`` (same shape; may be x's memory) with tables cos and
+    signed sin broadcast over the heads ([..., 1, D]), as ``x * cos + roll(x, D/2) * sin``. False where the
+    layout does not suit the kernel (the caller's torch path then runs)."""
+    heads, d = x.shape[-2:]
+    if x.dtype not in DTYPE_CODE or cos.dtype != x.dtype or sin.dtype != x.dtype or out.dtype != x.dtype:
+        return False
+    try:
+        src, dst = x.view(-1, heads, d), out.view(-1, heads, d)
+    except RuntimeError:  # tokens not evenly spaced in memory
+        return False
+    m = src.shape[0]
+    if src.stride(1) != d or src.stride(2) != 1 or dst.stride(1) != d or dst.stride(2) != 1:
+        return False
+    c, s = cos.expand(*x.shape[:-2], 1, d).reshape(m, d), sin.expand(*x.shape[:-2], 1, d).reshape(m, d)
+    return kernels.lib.ponder_rope(src.data_ptr(), src.stride(0), dst.data_ptr(), dst.stride(0), DTYPE_CODE[x.dtype],
+                                   c.data_ptr(), s.data_ptr(), m, heads, d, torch.get_num_threads()) == 0
+
+
+def silu_mul(kernels: Kernels, gate_up: Tensor, inter: int) -> Tensor:
+    """gate_up [..., 2 * inter] (gate, then up) -> silu(gate) * up [..., inter], in fp32 and rounded once."""
+    rows = gate_up.reshape(-1, 2 * inter).contiguous()
+    out = torch.empty(*gate_up.shape[:-1], inter, dtype=gate_up.dtype)
+    kernels.lib.ponder_silu_mul(rows.data_ptr(), DTYPE_CODE[gate_up.dtype], out.data_ptr(), rows.shape[0], inter,
+                                torch.get_num_threads())
+    return out
 
 
 def pack_int4_rows(q: Tensor) -> Tensor:

@@ -99,7 +99,11 @@ def cpu_matmul(x2: Tensor, weight: Tensor, bias: Tensor | None, kernels: Kernels
     kind = "bf16" if weight.dtype == torch.bfloat16 else "fp16"
     if kernels is not None and x2.shape[0] <= kernels.max_rows[kind]:
         return ops.dense(kernels, x2, weight, bias=bias)
-    if widen and x2.shape[0] >= WIDEN_MIN_ROWS:  # fp32 GEMM, the weight widened a block of rows at a time
+    if widen and x2.shape[0] >= WIDEN_MIN_ROWS:
+        # fp32 arithmetic on the weight widened in registers, else a block of rows at a time for the fp32 GEMM
+        out = None if kernels is None else ops.gemm_16bit_weights(kernels, x2, weight, bias)
+        if out is not None:
+            return out
         return ops.gemm_by_row_blocks(x2, weight.shape[0], weight.shape[1], torch.float32,
                                       lambda n0, n1, scratch: scratch.copy_(weight[n0:n1]), bias)
     return cpu_gemm.linear(x2, weight, bias)

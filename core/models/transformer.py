@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.kernels import ops
-from core.kernels.build import kernel_status
+from core.kernels.build import Kernels, kernel_status
 from core.model_config import ModelConfig, RopeConfig
 
 
@@ -70,9 +70,9 @@ class RMSNorm(nn.Module):
         self._doubled: tuple[int, int, Tensor] | None = None  # (data_ptr, version, [w, w]) for inference
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        if torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad):
             return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
-        return rms_norm_inference(x, self.doubled_weight(), self.eps)
+        return self.inference_fn()(x)
 
     def doubled_weight(self) -> Tensor:
         """[w, w], cached while the weight is unchanged (see ``rms_norm_inference``)."""
@@ -83,8 +83,36 @@ class RMSNorm(nn.Module):
         return self._doubled[2]
 
     def inference_fn(self) -> Callable[[Tensor], Tensor]:
-        """x -> normed x with the weight as it is now bound (for ``TokenDecoder``)."""
+        """x -> normed x with the weight as it is now bound (for ``TokenDecoder``): Ponder's kernel on CPU."""
+        kernels = cpu_kernels(self.weight)
+        if kernels is not None:
+            return partial(ops.rms_norm, kernels, weight=self.weight, eps=self.eps)
         return partial(rms_norm_inference, doubled_weight=self.doubled_weight(), eps=self.eps)
+
+    def add_inference_fn(self) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        """(x, delta) -> (x + delta, its norm): a residual add and the norm after it, one kernel call on CPU;
+        the sum is rounded as ``x + delta`` rounds, so the norm equals ``forward(x + delta)`` bit for bit."""
+        kernels = cpu_kernels(self.weight)
+        if kernels is not None:
+            return partial(_add_rms_norm_kernel, kernels, weight=self.weight, eps=self.eps)
+        norm = self.inference_fn()
+
+        def add_norm(x: Tensor, delta: Tensor) -> tuple[Tensor, Tensor]:
+            x = x + delta
+            return x, norm(x)
+        return add_norm
+
+
+def _add_rms_norm_kernel(kernels: Kernels, x: Tensor, delta: Tensor, weight: Tensor,
+                         eps: float) -> tuple[Tensor, Tensor]:
+    return ops.rms_norm(kernels, x, weight, eps, residual=delta)
+
+
+def cpu_kernels(t: Tensor) -> Kernels | None:
+    """Ponder's kernels where ``t`` is a CPU tensor of a dtype they compute in, else None (torch's ops run)."""
+    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        return None
+    return kernel_status().kernels
 
 
 def rms_norm_inference(x: Tensor, doubled_weight: Tensor, eps: float) -> Tensor:
@@ -140,7 +168,7 @@ class Attention(nn.Module):
             out = masked_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask,
                                    h != kvh).transpose(1, 2)  # [B, T, H, D]
         else:  # inference: rotate in place so k and v stay adjacent in qkv, stored with one copy
-            apply_rope(qk, cos, sin, out=qkv[:, :, :h + kvh])
+            rope_into(qk, cos, sin, qkv[:, :, :h + kvh])
             out = cache.attend(self.layer, qkv[:, :, :h], qkv[:, :, h:])
         return self.o_proj(out.reshape(b, t, h * self.head_dim))
 
@@ -178,6 +206,21 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor, out: Tensor | None = None) -
     return torch.addcmul(x * cos, rolled, sin, out=out)
 
 
+def rope_into(x: Tensor, cos: Tensor, sin: Tensor, out: Tensor) -> None:
+    """``apply_rope(x, cos, sin, out=out)`` for inference (no autograd): Ponder's kernel on CPU."""
+    kernels = cpu_kernels(x)
+    if kernels is None or not ops.rope(kernels, x, cos, sin, out):
+        apply_rope(x, cos, sin, out=out)
+
+
+def silu_mul(gate_up: Tensor, inter: int) -> Tensor:
+    """gate_up [..., 2 * inter] -> silu(gate) * up: Ponder's kernel on CPU in inference (one pass, rounded once)."""
+    kernels = None if torch.is_grad_enabled() and gate_up.requires_grad else cpu_kernels(gate_up)
+    if kernels is not None:
+        return ops.silu_mul(kernels, gate_up, inter)
+    return F.silu(gate_up[..., :inter]).mul_(gate_up[..., inter:])
+
+
 class MLP(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -186,9 +229,7 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=cfg.mlp_bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        gate_up = self.gate_up_proj(x)
-        gate, up = gate_up[..., :self.intermediate], gate_up[..., self.intermediate:]
-        return self.down_proj(F.silu(gate).mul_(up))
+        return self.down_proj(silu_mul(self.gate_up_proj(x), self.intermediate))
 
 
 class Block(nn.Module):

@@ -10,6 +10,11 @@ int ponder_gemv_int4(const void *, int, const uint8_t *, const float *, int64_t,
 int ponder_dequant_int4(const uint8_t *, const float *, int64_t, int64_t, int64_t, int64_t, void *, int, int);
 int ponder_attend_one(const void *, const void *, const void *, int, int64_t, int64_t, int64_t, int64_t, int64_t, float,
                       void *, int);
+int ponder_rms_norm(const void *, int64_t, const void *, void *, int, const void *, int, void *, int64_t, int64_t,
+                    float, int);
+int ponder_rope(const void *, int64_t, void *, int64_t, int, const void *, const void *, int64_t, int64_t, int64_t,
+                int);
+int ponder_silu_mul(const void *, int, void *, int64_t, int64_t, int);
 static float rnd(void) { return (float)rand() / RAND_MAX * 2.f - 1.f; }
 static uint16_t bf(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16); }
 static float unbf(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
@@ -89,6 +94,40 @@ int main(void) {
         }
         printf("attention over %ld tokens: max error %.2e\n", (long)t, worst);
         fails += worst > 1e-5;
+    }
+    /* the element-wise steps (fp32): a residual add and RMS norm, rotary embedding in place, SiLU times up */
+    {
+        const int64_t m = 3, hd = 100, heads = 3, rd = 10;
+        float *a = malloc(m * hd * 4), *r = malloc(m * hd * 4), *w = malloc(hd * 4), *sum = malloc(m * hd * 4),
+              *nout = malloc(m * hd * 4), *gu = malloc(m * 2 * hd * 4), *act = malloc(m * hd * 4);
+        float rx[3 * 3 * 10], rc[3 * 10], rs[3 * 10], ro[3 * 3 * 10];
+        for (int64_t i = 0; i < m * hd; i++) { a[i] = rnd(); r[i] = rnd(); }
+        for (int64_t i = 0; i < hd; i++) w[i] = rnd();
+        for (int64_t i = 0; i < m * 2 * hd; i++) gu[i] = rnd() * 40.f;
+        for (int64_t i = 0; i < m * heads * rd; i++) rx[i] = ro[i] = rnd();
+        for (int64_t i = 0; i < m * rd; i++) { rc[i] = rnd(); rs[i] = rnd(); }
+        ponder_rms_norm(a, hd, r, sum, 0, w, 0, nout, m, hd, 1e-6f, 2);
+        ponder_silu_mul(gu, 0, act, m, hd, 2);
+        ponder_rope(ro, heads * rd, ro, heads * rd, 0, rc, rs, m, heads, rd, 2);
+        double worst = 0;
+        for (int64_t t = 0; t < m; t++) {
+            double ss = 0;
+            for (int64_t i = 0; i < hd; i++) { double v = (double)a[t * hd + i] + r[t * hd + i]; ss += v * v; }
+            for (int64_t i = 0; i < hd; i++) {
+                double v = (double)a[t * hd + i] + r[t * hd + i], g = gu[t * 2 * hd + i], u = gu[t * 2 * hd + hd + i];
+                worst = fmax(worst, fabs(sum[t * hd + i] - v) / (fabs(v) + 1e-30) / 1e-7);
+                worst = fmax(worst, fabs(nout[t * hd + i] - v / sqrt(ss / hd + 1e-6) * w[i]) / 1e-5);
+                worst = fmax(worst, fabs(act[t * hd + i] - g / (1 + exp(-g)) * u) / (fabs(g * u) * 1e-6 + 1e-30));
+            }
+            for (int64_t h = 0; h < heads; h++)
+                for (int64_t i = 0; i < rd; i++) {
+                    const float *x = rx + (t * heads + h) * rd;
+                    double ref = (double)x[i] * rc[t * rd + i] + (double)x[(i + rd / 2) % rd] * rs[t * rd + i];
+                    worst = fmax(worst, fabs(ro[(t * heads + h) * rd + i] - ref) / 1e-6);
+                }
+        }
+        printf("norm, rotary, silu: worst error %.3f of their bounds\n", worst);
+        fails += worst > 1;
     }
     printf(fails ? "FAILED\n" : "all within bounds\n");
     return fails != 0;

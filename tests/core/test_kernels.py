@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.kernels import build, ops
+from core.kernels import build, cpu_gemm, ops
 from core.models import quant
 
 ISAS = build.cpu_isas()
@@ -95,10 +95,11 @@ def test_int4_kernel_is_the_product_of_the_dequantised_weights(kernels, xdtype, 
     # the dequantised rows the prefill path multiplies are exactly these weights
     dense = ops.dequant_int4(kernels, packed, sz_rows, group, 0, n, torch.float32)
     torch.testing.assert_close(dense.double(), w, rtol=2 ** -22, atol=1e-6)
-    # prefill-sized products multiply those weights rounded to the activations' dtype, with torch's GEMM
+    # a product by dequantised blocks multiplies those weights in the GEMM's dtype (bf16 where the CPU computes in
+    # it, else fp32), rounded to nearest even as torch rounds
     xb = torch.randn(40, k).bfloat16()
-    wb = ops.dequant_int4(kernels, packed, sz_rows, group, 0, n, torch.bfloat16)
-    assert torch.equal(wb, dense.bfloat16())  # rounded to nearest even, as torch rounds
+    wb = ops.dequant_int4(kernels, packed, sz_rows, group, 0, n, cpu_gemm.gemm_dtype(torch.bfloat16))
+    assert torch.equal(wb, dense.to(wb.dtype))
     _assert_rounded_from(ops.int4_by_blocks(kernels, xb, packed, sz_rows, group), _reference(xb, wb), xb, wb)
 
 
@@ -255,3 +256,82 @@ def test_attention_kernel_declines_a_head_size_it_cannot_take(kernels) -> None:
     width = {"avx2": 8, "avx2_vnni": 8, "neon": 4}.get(kernels.isa, 16)
     cache = torch.randn(1, 2, 10, width + 2)
     assert ops.attend_one(kernels, cache, 0, 10, torch.randn(2, width + 2)) is None
+
+
+_STEP = {torch.float32: 2e-6, torch.bfloat16: 8e-3, torch.float16: 1e-3}  # a rounding of each dtype, with margin
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("m,h", [(1, 1536), (3, 100), (9, 64)])
+def test_norm_kernel_is_rms_norm_and_rounds_the_residual_sum_as_torch_adds(kernels, dtype, m, h) -> None:
+    """RMS norm within a rounding of float64's; with a residual, the sum bit for bit as torch's ``x + r`` (so the
+    fused add and norm equal an add followed by the norm), and the norm of that rounded sum."""
+    torch.manual_seed(h)
+    x, r, w = torch.randn(m, h).to(dtype), torch.randn(m, h).to(dtype), torch.randn(h).to(dtype)
+
+    def reference(v: torch.Tensor) -> torch.Tensor:
+        v = v.double()
+        return v / (v.pow(2).mean(-1, keepdim=True) + 1e-6).sqrt() * w.double()
+
+    got = ops.rms_norm(kernels, x, w, 1e-6)
+    assert got.dtype == dtype and got.shape == x.shape
+    assert ((got.double() - reference(x)).abs() <= _STEP[dtype] * reference(x).abs() + 1e-6).all()
+    summed, normed = ops.rms_norm(kernels, x, w, 1e-6, residual=r)
+    assert torch.equal(summed, x + r)
+    assert torch.equal(normed, ops.rms_norm(kernels, x + r, w, 1e-6))
+
+
+def test_norm_kernel_takes_evenly_spaced_rows_in_place(kernels) -> None:
+    """Per-head norms (Qwen3's q and k norms) read heads out of the q|k|v rows without a copy."""
+    qkv = torch.randn(4, 6, 32)
+    w = torch.randn(32)
+    got = ops.rms_norm(kernels, qkv[:, :4], w, 1e-6)
+    assert torch.allclose(got, ops.rms_norm(kernels, qkv[:, :4].contiguous(), w, 1e-6), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("tokens,heads,d", [(1, 14, 128), (5, 3, 64), (2, 4, 10)])
+def test_rope_kernel_rotates_in_place_like_the_reference(kernels, dtype, tokens, heads, d) -> None:
+    """q|k heads rotated in place inside a wider q|k|v row (as the engine does), within one rounding of float64's
+    x * cos + roll(x, D/2) * sin; the v heads after them untouched."""
+    torch.manual_seed(d)
+    qkv = torch.randn(tokens, heads + 2, d).to(dtype)
+    cos, sin = torch.randn(tokens, 1, d).to(dtype), torch.randn(tokens, 1, d).to(dtype)
+    before = qkv.clone()
+    x = before[:, :heads].double()
+    reference = x * cos.double() + torch.roll(x, d // 2, dims=-1) * sin.double()
+    assert ops.rope(kernels, qkv[:, :heads], cos, sin, qkv[:, :heads])
+    got = qkv[:, :heads].double()
+    assert ((got - reference).abs() <= _STEP[dtype] * (x.abs() * cos.double().abs() + x.roll(d // 2, -1).abs()
+                                                      * sin.double().abs()) + 1e-6).all()
+    assert torch.equal(qkv[:, heads:], before[:, heads:])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("m,inter", [(1, 8960), (3, 100), (2, 1500)])
+def test_silu_mul_kernel_is_silu_of_gate_times_up(kernels, dtype, m, inter) -> None:
+    torch.manual_seed(inter)
+    gate_up = (torch.randn(m, 2 * inter) * 6).to(dtype)
+    g, u = gate_up[:, :inter].double(), gate_up[:, inter:].double()
+    reference = g * torch.sigmoid(g) * u
+    got = ops.silu_mul(kernels, gate_up, inter)
+    assert got.dtype == dtype and got.shape == (m, inter)
+    assert ((got.double() - reference).abs() <= _STEP[dtype] * reference.abs() + 1e-6).all()
+
+
+@pytest.mark.parametrize("wdtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("m,n,k", [(8, 7, 64), (50, 130, 2056), (97, 33, 1536), (3, 1, 8)])
+def test_prefill_kernel_over_16bit_weights_is_their_fp32_product(kernels, wdtype, m, n, k) -> None:
+    """The AVX2 build's prefill product (fp32 FMAs on the weights widened in registers; other builds decline and
+    the weights are widened into memory for torch's GEMM) within fp32 summation error of float64's, then rounded
+    to x's dtype and the bias added as torch adds it."""
+    torch.manual_seed(m + n + k)
+    x, w, bias = torch.randn(m, k).bfloat16(), torch.randn(n, k).to(wdtype), torch.randn(n).bfloat16()
+    got = ops.gemm_16bit_weights(kernels, x, w)
+    if kernels.isa not in ("avx2", "avx2_vnni"):
+        assert got is None
+        return
+    assert got is not None and got.dtype == torch.bfloat16 and got.shape == (m, n)
+    _assert_rounded_from(got, _reference(x, w), x, w)
+    assert torch.equal(ops.gemm_16bit_weights(kernels, x, w, bias), got + bias)
+    assert ops.gemm_16bit_weights(kernels, torch.randn(m, k + 4).bfloat16(), torch.randn(n, k + 4).to(wdtype)) is None
