@@ -93,6 +93,8 @@ class NativeDecode:
         are updated in place to the last layer's output and its final norm; its keys and values are stored at
         ``pos`` of ``slot``. False where the kernel declines (a head size it cannot take): nothing changed."""
         heads, kv_heads, d = self.dims
+        if not (0 <= slot < kv[0].shape[0] and 0 <= pos < kv[0].shape[2]):  # C writes where it is told
+            raise IndexError(f"position {pos} of slot {slot} is outside the cache {tuple(kv[0].shape)}")
         if any(c.dtype != self.dtype or not c.is_contiguous() for c in kv):
             return False
         for layer, cache in zip(self.layers, kv):

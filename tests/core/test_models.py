@@ -200,3 +200,21 @@ def test_classic_and_v5_rope_fields_parse_alike():
                                                   "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                                                   "original_max_position_embeddings": 64}})
     assert classic.rope == v5.rope and classic.rope.type == "llama3"
+
+
+def test_the_one_call_decoder_refuses_a_position_outside_the_cache(pair):
+    """The kernel writes the token's keys and values where it is told: a position past the cache is an error
+    raised before it runs, as the per-step path's indexing raises, never a write outside the cache."""
+    _, _, _, path = pair
+    loaded = load_model(path, "bf16")
+    decoder = TokenDecoder(loaded.model)
+    if decoder.native is None:
+        pytest.skip("Ponder's kernels are not loaded here")
+    cfg = loaded.config
+    cache = KVCache(cfg.num_hidden_layers, 1, 8, cfg.num_key_value_heads, cfg.head_dim, loaded.compute_dtype)
+    for c in cache.kv:
+        c.zero_()
+    before = [c.clone() for c in cache.kv]
+    with torch.inference_mode(), pytest.raises(IndexError):
+        decoder([5], 8, cache.kv, 0)
+    assert all(torch.equal(a, b) for a, b in zip(before, cache.kv))
