@@ -21,7 +21,7 @@ ROW_BLOCK = 64  # rows of x per kernel call (``_row_blocks``)
 DEQUANT_BLOCK_ELEMENTS = 1 << 22
 
 DTYPE_CODE = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
-_WEIGHT_CODE = {torch.bfloat16: 0, torch.float16: 1, torch.int8: 2}
+WEIGHT_CODE = {torch.bfloat16: 0, torch.float16: 1, torch.int8: 2}
 
 
 def dense(kernels: Kernels, x: Tensor, weight: Tensor, scales: Tensor | None = None,
@@ -34,7 +34,7 @@ def dense(kernels: Kernels, x: Tensor, weight: Tensor, scales: Tensor | None = N
     code, size, threads = DTYPE_CODE[x.dtype], x.element_size(), torch.get_num_threads()
     for m0, rows in _row_blocks(m):
         rc = kernels.lib.ponder_gemv_dense(
-            x.data_ptr() + m0 * k * size, code, weight.data_ptr(), _WEIGHT_CODE[weight.dtype],
+            x.data_ptr() + m0 * k * size, code, weight.data_ptr(), WEIGHT_CODE[weight.dtype],
             None if scales is None else scales.data_ptr(), 0 if scales is None else DTYPE_CODE[scales.dtype],
             out.data_ptr() + m0 * n * size, code, rows, n, k, threads)
         if rc:
@@ -99,7 +99,7 @@ def gemm_16bit_weights(kernels: Kernels, x: Tensor, weight: Tensor, bias: Tensor
     n = weight.shape[0]
     xf = x.to(torch.float32).contiguous()
     out = torch.empty(m, n, dtype=torch.float32)
-    if kernels.lib.ponder_gemm_f16w(xf.data_ptr(), weight.data_ptr(), _WEIGHT_CODE[weight.dtype], out.data_ptr(),
+    if kernels.lib.ponder_gemm_f16w(xf.data_ptr(), weight.data_ptr(), WEIGHT_CODE[weight.dtype], out.data_ptr(),
                                     m, n, k, torch.get_num_threads()):
         return None
     out = out.to(x.dtype)

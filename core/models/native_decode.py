@@ -22,8 +22,7 @@ from core.kernels.build import Kernels
 from core.models.quant import CpuLinear, Int4Linear, Int8Linear
 from core.models.transformer import Transformer, cpu_kernels
 
-_PROJ_INT4 = 3
-_WEIGHT_KIND = {torch.bfloat16: 0, torch.float16: 1, torch.int8: 2}
+_PROJ_INT4 = 3  # beside ops.WEIGHT_CODE's kinds (bf16, fp16, int8)
 
 
 class _Proj(ctypes.Structure):
@@ -48,11 +47,11 @@ def _proj(layer: nn.Module, dtype: torch.dtype) -> _Proj | None:
         return _Proj(layer.weight.data_ptr(), layer.scales_and_zeros.data_ptr(), bias_ptr, _PROJ_INT4, 0, layer.group,
                      layer.out_features, layer.in_features)
     if isinstance(layer, Int8Linear) and layer.kernels is not None:
-        return _Proj(layer.weight.data_ptr(), layer.scales.data_ptr(), bias_ptr, _WEIGHT_KIND[torch.int8],
+        return _Proj(layer.weight.data_ptr(), layer.scales.data_ptr(), bias_ptr, ops.WEIGHT_CODE[torch.int8],
                      ops.DTYPE_CODE[layer.scales.dtype], 0, layer.out_features, layer.in_features)
     if isinstance(layer, CpuLinear) and layer.kernels is not None and layer.weight.dtype in (torch.bfloat16,
                                                                                                torch.float16):
-        return _Proj(layer.weight.data_ptr(), None, bias_ptr, _WEIGHT_KIND[layer.weight.dtype], 0, 0,
+        return _Proj(layer.weight.data_ptr(), None, bias_ptr, ops.WEIGHT_CODE[layer.weight.dtype], 0, 0,
                      layer.out_features, layer.in_features)
     return None
 
