@@ -1,6 +1,7 @@
-/* Ponder's CPU decode kernels: y[M, N] = x[M, K] . W[N, K]^T for a few rows of x (decode, speculative
- * verification, a few batched streams) over weights stored as bf16, fp16, int8 (a scale per row) or int4
- * (groups of `group` inputs with a scale and a zero each).
+/* Ponder's CPU kernels (also, at the end: the element-wise steps of a layer, a prefill GEMM over 16-bit weights
+ * for AVX2, and one decoding token through every layer). The products: y[M, N] = x[M, K] . W[N, K]^T for a few
+ * rows of x (decode, speculative verification, a few batched streams) over weights stored as bf16, fp16, int8
+ * (a scale per row) or int4 (groups of `group` inputs with a scale and a zero each).
  *
  * Decode reads every weight once per token, so the speed is the memory bus's: each kernel streams W once
  * for all M rows (each weight row, read in order, is reused from L1 for every row of x), widens it to fp32 in
@@ -1002,9 +1003,9 @@ int ponder_attend_one(const void *q, const void *keys, const void *values, int d
 }
 
 /* The element-wise steps between a decoding layer's products, done in one pass each in fp32 and rounded once:
- * through torch every one of them was several dispatches over a few thousand values (an RMS norm four, SiLU
- * times up two, rotary three), together 8-13 ms of a 60-150 ms decode pass of a 1.5B model on a 2-core Zen 3.
- * The forward pass calls the same functions, so decode and prefill compute each row alike. */
+ * through torch each is several dispatches over a few thousand values (an RMS norm four, SiLU times up two,
+ * rotary three), together 8-13 ms of a 60-150 ms decode pass of a 1.5B model on a 2-core Zen 3. The forward
+ * pass calls the same functions, so decode and prefill compute each row alike. */
 
 /* n values of `dtype` -> fp32, VL at a time. */
 static void row_to_f32(const void *src, int dtype, float *dst, int64_t n) {
@@ -1182,8 +1183,8 @@ int ponder_gemm_f16w(const float *x, const void *w, int wtype, float *out, int64
 
 /* One token of one sequence through every layer in one call (batch-1 decode, the path a desktop user waits on):
  * the same kernels, in the same order and with the same roundings, as the per-op path composes from Python
- * (``core/models/decode.py``), which spent 8-13 ms of a 60-150 ms pass of a 1.5B model on two cores in Python and
- * op dispatch between them. */
+ * (``core/models/decode.py``), which spends 8-13 ms of a 60-150 ms pass of a 1.5B model on two cores in Python
+ * and op dispatch between them. */
 typedef struct {
     const void *w, *scales, *bias;  /* scales: int8's per row (scale_dtype) or int4's scales and zeros (fp32) */
     int kind, scale_dtype;          /* kind: W_BF16, W_F16, W_I8, or PROJ_INT4 */
