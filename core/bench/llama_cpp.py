@@ -11,7 +11,8 @@ beside llama-bench): bf16 -> BF16, fp16 -> F16, int8 -> Q8_0, int4 -> Q4_0, cach
 round measures every width on both engines, the order swapped every round (the memory bus of a shared machine
 swings within minutes, so only pairs measured together are compared): prefill of a 512-token prompt and decode of
 ``DECODE_TOKENS`` tokens at batch 1 after a 128-token prompt (llama-bench ``-p 512`` and ``-n N -d 128``, one
-repetition per call); ``--prefill-tokens`` and ``--depth`` change both lengths (e.g. 2,048 and 8,192). Ponder runs through ``launch`` (the planner's activation dtype for the width), speculation off.
+repetition per call); ``--prefill-tokens`` and ``--depth`` change both lengths (e.g. 2,048 and 8,192). Ponder
+runs through ``launch`` (the planner's activation dtype for the width), speculation off.
 How to build llama-bench from the ``llama-cpp-python`` sdist: README, "Benchmark".
 """
 

@@ -140,6 +140,7 @@ static inline void v_load_nibbles(const uint8_t *p, vf *lo, vf *hi) { *lo = (flo
 #endif
 
 enum { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2 };
+static inline int64_t dt_size(int dtype) { return dtype == DT_F32 ? 4 : 2; }
 enum { W_BF16 = 0, W_F16 = 1, W_I8 = 2 };
 /* Integer dot products for int8 and int4 weights (x86): the activations are rounded to int8 per block (128
  * inputs for int8 weights, 32 where K is no multiple of 128; the weights' group for int4), a scale each, and
@@ -931,7 +932,7 @@ int ponder_attend_one(const void *q, const void *keys, const void *values, int d
                       int64_t kv_heads, int64_t t, int64_t d, int64_t head_stride, float scale, void *out,
                       int threads) {
     if (d % VL || heads % kv_heads || t < 1) return 2;
-    const int64_t group = heads / kv_heads, esize = dtype == DT_F32 ? 4 : 2;
+    const int64_t group = heads / kv_heads, esize = dt_size(dtype);
     int64_t splits = t >= 512 ? (2 * threads + kv_heads - 1) / kv_heads : 1;
     if (splits > t / 256) splits = t / 256;
     if (splits > 64) splits = 64;
@@ -1011,7 +1012,7 @@ int ponder_attend_one(const void *q, const void *keys, const void *values, int d
 static void row_to_f32(const void *src, int dtype, float *dst, int64_t n) {
     int64_t i = 0;
     for (; i + VL <= n; i += VL) v_store(dst, DT_F32, i, kv_vec(src, dtype, i));
-    to_f32((const char *)src + i * (dtype == DT_F32 ? 4 : 2), dtype, dst + i, n - i);
+    to_f32((const char *)src + i * dt_size(dtype), dtype, dst + i, n - i);
 }
 
 /* n fp32 values -> `dtype`, rounded to nearest even as torch rounds. */
@@ -1040,7 +1041,7 @@ static inline float sum_squares(const float *x, int64_t n) {
  * a residual add and the norm after it would give. Returns 1 when out of memory. */
 int ponder_rms_norm(const void *x, int64_t x_stride, const void *res, void *sum_out, int dtype, const void *w,
                     int w_dtype, void *out, int64_t m, int64_t h, float eps, int threads) {
-    const int64_t esize = dtype == DT_F32 ? 4 : 2;
+    const int64_t esize = dt_size(dtype);
     int failed = 0;
     #pragma omp parallel num_threads(m >= 8 ? threads : 1)
     {
@@ -1076,7 +1077,7 @@ int ponder_rms_norm(const void *x, int64_t x_stride, const void *res, void *sum_
 int ponder_rope(const void *x, int64_t x_stride, void *out, int64_t out_stride, int dtype, const void *cos,
                 const void *sin, int64_t m, int64_t heads, int64_t d, int threads) {
     if (d > 1024 || d % 2) return 2;
-    const int64_t esize = dtype == DT_F32 ? 4 : 2, half = d / 2;
+    const int64_t esize = dt_size(dtype), half = d / 2;
     #pragma omp parallel for schedule(static) num_threads(m >= 8 ? threads : 1)
     for (int64_t t = 0; t < m; t++) {
         float c[1024], s[1024], v[1024], o[1024];
@@ -1097,7 +1098,7 @@ int ponder_rope(const void *x, int64_t x_stride, void *out, int64_t out_stride, 
 /* gate_up [m, 2 * inter] (gate then up) -> out [m, inter]: silu(gate) * up. */
 int ponder_silu_mul(const void *gate_up, int dtype, void *out, int64_t m, int64_t inter, int threads) {
     enum { CHUNK = 1024 };
-    const int64_t esize = dtype == DT_F32 ? 4 : 2, chunks = (inter + CHUNK - 1) / CHUNK;
+    const int64_t esize = dt_size(dtype), chunks = (inter + CHUNK - 1) / CHUNK;
     #pragma omp parallel for schedule(static) num_threads(m * inter >= 8192 ? threads : 1)
     for (int64_t task = 0; task < m * chunks; task++) {
         const int64_t r = task / chunks, i0 = (task % chunks) * CHUNK;
@@ -1207,8 +1208,8 @@ static int proj_apply(const ponder_proj *p, const void *x, int dtype, void *out,
     if (rc || !p->bias) return rc;
     for (int64_t i = 0; i < p->n; i++) {  /* rounded, then the bias added and rounded: torch's out.add_(bias) */
         float a, b;
-        to_f32((const char *)out + i * (dtype == DT_F32 ? 4 : 2), dtype, &a, 1);
-        to_f32((const char *)p->bias + i * (dtype == DT_F32 ? 4 : 2), dtype, &b, 1);
+        to_f32((const char *)out + i * dt_size(dtype), dtype, &a, 1);
+        to_f32((const char *)p->bias + i * dt_size(dtype), dtype, &b, 1);
         store(out, dtype, i, a + b);
     }
     return 0;
@@ -1217,13 +1218,14 @@ static int proj_apply(const ponder_proj *p, const void *x, int dtype, void *out,
 /* x [hidden] (the residual stream) and normed [hidden] (x through the first layer's input norm) in `dtype`; on
  * return x is the last layer's output and normed that through the final norm. cos and sin [d] (signed sin) for
  * position `pos`, whose keys and values are stored in `slot`; `scale` multiplies the attention scores. Returns 1
- * when out of memory, 2 for a shape the attention kernel cannot take (nothing is changed then). */
+ * when out of memory, 2 where a kernel declines the shape (checked first for the attention; the caller then runs
+ * the token through its per-step path, which stores its keys and values over any written here). */
 int ponder_decode_token(const ponder_layer *layers, int n_layers, int dtype, int norm_dtype, void *x, void *normed,
                         const void *cos, const void *sin, int64_t slot, int64_t pos, int64_t heads, int64_t kv_heads,
                         int64_t d, int64_t max_tokens, int64_t hidden, int64_t inter, float eps, float scale,
                         int threads) {
     if (d % VL || heads % kv_heads || d > 1024) return 2;
-    const int64_t es = dtype == DT_F32 ? 4 : 2, width = (heads + 2 * kv_heads) * d;
+    const int64_t es = dt_size(dtype), width = (heads + 2 * kv_heads) * d;
     char *buf = (char *)malloc((size_t)(width + heads * d + 2 * hidden + 3 * inter) * es);
     if (!buf) return 1;
     char *qkv = buf, *att = qkv + width * es, *delta = att + heads * d * es, *gate_up = delta + hidden * es;

@@ -90,7 +90,8 @@ class NativeDecode:
                pos: int) -> bool:
         """Run the layers over one token: ``x`` [hidden] (the embedding) and ``normed`` (x through the first norm)
         are updated in place to the last layer's output and its final norm; its keys and values are stored at
-        ``pos`` of ``slot``. False where the kernel declines (a head size it cannot take): nothing changed."""
+        ``pos`` of ``slot``. False where a kernel declines the shape (a head size the attention cannot take): the
+        caller then runs the token its own way, which stores its keys and values over any written here."""
         heads, kv_heads, d = self.dims
         if not (0 <= slot < kv[0].shape[0] and 0 <= pos < kv[0].shape[2]):  # C writes where it is told
             raise IndexError(f"position {pos} of slot {slot} is outside the cache {tuple(kv[0].shape)}")

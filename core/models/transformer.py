@@ -110,7 +110,7 @@ def _add_rms_norm_kernel(kernels: Kernels, x: Tensor, delta: Tensor, weight: Ten
 
 def cpu_kernels(t: Tensor) -> Kernels | None:
     """Ponder's kernels where ``t`` is a CPU tensor of a dtype they compute in, else None (torch's ops run)."""
-    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+    if t.device.type != "cpu" or t.dtype not in ops.DTYPE_CODE:
         return None
     return kernel_status().kernels
 
