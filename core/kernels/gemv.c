@@ -50,6 +50,12 @@ static inline vf v_zero(void) { return _mm512_setzero_ps(); }
 static inline vf v_load_f32(const float *p) { return _mm512_loadu_ps(p); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vf v_floor(vf a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+/* 2^n for whole n in [-126, 127] (the exponent's bits) */
+static inline vf v_pow2i(vf n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+}
 static inline float v_hmax(vf a) { return _mm512_reduce_max_ps(a); }
 static inline vf v_set1(float a) { return _mm512_set1_ps(a); }
 static inline float v_sum(vf a) { return _mm512_reduce_add_ps(a); }
@@ -79,6 +85,11 @@ static inline vf v_zero(void) { return _mm256_setzero_ps(); }
 static inline vf v_load_f32(const float *p) { return _mm256_loadu_ps(p); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline vf v_floor(vf a) { return _mm256_floor_ps(a); }
+static inline vf v_pow2i(vf n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+}
 static inline float v_hmax(vf a) {
     __m128 t = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     t = _mm_max_ps(t, _mm_movehl_ps(t, t));
@@ -108,6 +119,11 @@ static inline vf v_zero(void) { return vdupq_n_f32(0.f); }
 static inline vf v_load_f32(const float *p) { return vld1q_f32(p); }
 static inline vf v_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
 static inline vf v_max(vf a, vf b) { return vmaxq_f32(a, b); }
+static inline vf v_min(vf a, vf b) { return vminq_f32(a, b); }
+static inline vf v_floor(vf a) { return vrndmq_f32(a); }
+static inline vf v_pow2i(vf n) {
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23));
+}
 static inline float v_hmax(vf a) { return vmaxvq_f32(a); }
 static inline vf v_set1(float a) { return vdupq_n_f32(a); }
 static inline float v_sum(vf a) { return vaddvq_f32(a); }
@@ -130,6 +146,9 @@ static inline vf v_zero(void) { return 0.f; }
 static inline vf v_load_f32(const float *p) { return *p; }
 static inline vf v_fma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf v_max(vf a, vf b) { return a > b ? a : b; }
+static inline vf v_min(vf a, vf b) { return a < b ? a : b; }
+static inline vf v_floor(vf a) { return floorf(a); }
+static inline vf v_pow2i(vf n) { int32_t u = ((int32_t)n + 127) << 23; float f; memcpy(&f, &u, 4); return f; }
 static inline float v_hmax(vf a) { return a; }
 static inline vf v_set1(float a) { return a; }
 static inline float v_sum(vf a) { return a; }
@@ -209,6 +228,9 @@ static void quantize_blocks(const float *x, int64_t n, int64_t bs, int8_t *q, fl
 #define MB 4
 #define CHAINS 2
 #endif
+/* Rows of x per pass of the 16-bit and int8 (fp32 arithmetic) products: four wherever the accumulators fit in
+ * registers, so a 4-sequence batch reads each weight vector once and widens it once for four FMAs. */
+#define DENSE_MB 4
 
 static inline float bf16_to_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
 
@@ -270,22 +292,29 @@ static inline vf w_vec(const void *w, int wtype, int64_t i) {
     return v_load_i8((const int8_t *)w + i);
 }
 
-/* Dot products of `mb` rows of x (fp32, row stride k) with weight row n. One weight row at a time: each
- * thread streams its rows in order (interleaving several rows measured 25-30% slower on a 467 MB LM head),
- * prefetched ahead (PREFETCH). */
-static inline __attribute__((always_inline)) void row_dense(
-        const float *x, int mb, const void *w, int wtype, int64_t n, int64_t k, float out[MB]) {
-    vf acc[MB][CHAINS];
-    for (int m = 0; m < MB; m++) for (int c = 0; c < CHAINS; c++) acc[m][c] = v_zero();
-    const int64_t step = VL * CHAINS, kv = k - k % step, k1 = k - k % VL;
-    int64_t i = 0;
-    for (; i < kv; i += step)
+/* Dot products of `mb` rows of x (fp32, row stride k) with weight row n over inputs [i0, i1) (multiples of
+ * VL * CHAINS), into sums kept per row and chain; dense_finish adds the inputs past the last whole step and
+ * reduces. Every split of K into spans gives the same roundings as one span: chain c always takes the vectors
+ * c, c + CHAINS, ... in order. The weight row is streamed in order, prefetched ahead (PREFETCH). */
+static inline __attribute__((always_inline)) void dense_span(
+        const float *x, int mb, const void *w, int wtype, int64_t n, int64_t k, int64_t i0, int64_t i1,
+        vf sums[DENSE_MB][CHAINS]) {
+    vf acc[DENSE_MB][CHAINS];
+    for (int m = 0; m < mb; m++) for (int c = 0; c < CHAINS; c++) acc[m][c] = sums[m][c];
+    for (int64_t i = i0; i < i1; i += VL * CHAINS)
         for (int c = 0; c < CHAINS; c++) {
             PREFETCH((const char *)w + (n * k + i + c * VL) * (wtype == W_I8 ? 1 : 2));
             vf wv = w_vec(w, wtype, n * k + i + c * VL);
             for (int m = 0; m < mb; m++) acc[m][c] = v_fma(v_load_f32(x + m * k + i + c * VL), wv, acc[m][c]);
         }
-    for (; i < k1; i += VL) {
+    for (int m = 0; m < mb; m++) for (int c = 0; c < CHAINS; c++) sums[m][c] = acc[m][c];
+}
+
+static inline __attribute__((always_inline)) void dense_finish(
+        const float *x, int mb, const void *w, int wtype, int64_t n, int64_t k, vf acc[DENSE_MB][CHAINS],
+        float out[DENSE_MB]) {
+    const int64_t k1 = k - k % VL;
+    for (int64_t i = k - k % (VL * CHAINS); i < k1; i += VL) {
         vf wv = w_vec(w, wtype, n * k + i);
         for (int m = 0; m < mb; m++) acc[m][0] = v_fma(v_load_f32(x + m * k + i), wv, acc[m][0]);
     }
@@ -295,6 +324,29 @@ static inline __attribute__((always_inline)) void row_dense(
         float s = v_sum(t);
         for (int64_t j = k1; j < k; j++) s += x[m * k + j] * w_scalar(w, wtype, n * k + j);
         out[m] = s;
+    }
+}
+
+/* A block of rb <= DENSE_RB weight rows from r0 times `mb` rows of x into out[m * DENSE_RB + r]. One weight row
+ * at a time over all of K (interleaving several rows measured 25-30% slower on a 467 MB LM head at one row of x);
+ * with several rows of x and a K whose rows of x overflow L1, K is taken in spans of DENSE_KC inputs, each span
+ * of x reused from L1 by every weight row of the block (the same roundings: dense_span). */
+#define DENSE_RB 16
+#define DENSE_KC 1024
+static inline __attribute__((always_inline)) void block_dense(
+        const float *x, int mb, const void *w, int wtype, int64_t r0, int rb, int64_t k, float *out) {
+    const int64_t kv = k - k % (VL * CHAINS), span = mb > 1 && kv > 2 * DENSE_KC ? DENSE_KC : kv;
+    vf acc[DENSE_RB][DENSE_MB][CHAINS];
+    float res[DENSE_MB];
+    for (int r = 0; r < rb; r++)
+        for (int m = 0; m < DENSE_MB; m++) for (int c = 0; c < CHAINS; c++) acc[r][m][c] = v_zero();
+    for (int64_t i0 = 0; i0 < kv; i0 += span) {
+        const int64_t i1 = i0 + span < kv ? i0 + span : kv;
+        for (int r = 0; r < rb; r++) dense_span(x, mb, w, wtype, r0 + r, k, i0, i1, acc[r]);
+    }
+    for (int r = 0; r < rb; r++) {
+        dense_finish(x, mb, w, wtype, r0 + r, k, acc[r], res);
+        for (int m = 0; m < mb; m++) out[m * DENSE_RB + r] = res[m];
     }
 }
 
@@ -349,13 +401,15 @@ static void bf16_dot_row(const uint16_t *x, int mb, const uint16_t *w, int64_t n
 
 #define DENSE_CASE(WT) \
     switch (mb) { \
-    case 1: row_dense(x, 1, w, WT, n, k, out); break; \
-    SMALL_CASES(row_dense(x, 2, w, WT, n, k, out), row_dense(x, 3, w, WT, n, k, out)) \
-    default: row_dense(x, MB, w, WT, n, k, out); break; \
+    case 1: block_dense(x, 1, w, WT, r0, rb, k, out); break; \
+    case 2: block_dense(x, 2, w, WT, r0, rb, k, out); break; \
+    case 3: block_dense(x, 3, w, WT, r0, rb, k, out); break; \
+    default: block_dense(x, DENSE_MB, w, WT, r0, rb, k, out); break; \
     }
 
-/* row_dense with the weight type and the row count as constants, so each case compiles to its own loop. */
-static void dense_row(const float *x, int mb, const void *w, int wtype, int64_t n, int64_t k, float out[MB]) {
+/* block_dense with the weight type and the row count as constants, so each case compiles to its own loop. */
+static void dense_block(const float *x, int mb, const void *w, int wtype, int64_t r0, int rb, int64_t k,
+                        float *out) {
     if (wtype == W_BF16) { DENSE_CASE(W_BF16) }
     else if (wtype == W_F16) { DENSE_CASE(W_F16) }
     else { DENSE_CASE(W_I8) }
@@ -480,23 +534,37 @@ int ponder_gemv_dense(const void *x, int x_dtype, const void *w, int wtype, cons
     }
 #else
     (void)xq; (void)ib;
+    const int int_dot = 0;
 #endif
+    const int64_t blocks = (n + DENSE_RB - 1) / DENSE_RB;
     #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t r = 0; r < n; r++) {
-        float res[MB];
-        for (int64_t m0 = 0; m0 < m; m0 += MB) {
-            int mb = (int)(m - m0 < MB ? m - m0 : MB);
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t r0 = b * DENSE_RB;
+        const int rb = (int)(n - r0 < DENSE_RB ? n - r0 : DENSE_RB);
+        float res[DENSE_MB * DENSE_RB];
+        if (!int_dot && !bf16_dot) {
+            for (int64_t m0 = 0; m0 < m; m0 += DENSE_MB) {
+                const int mb = (int)(m - m0 < DENSE_MB ? m - m0 : DENSE_MB);
+                dense_block(xf + m0 * k, mb, w, wtype, r0, rb, k, res);
+                for (int mm = 0; mm < mb; mm++)
+                    for (int r = 0; r < rb; r++) {
+                        const float v = res[mm * DENSE_RB + r];
+                        store(out, out_dtype, (m0 + mm) * n + r0 + r, sf ? v * sf[r0 + r] : v);
+                    }
+            }
+            continue;
+        }
+        for (int64_t r = r0; r < r0 + rb; r++)  /* each weight row reused from L1 by every row of x */
+            for (int64_t m0 = 0; m0 < m; m0 += MB) {
+                const int mb = (int)(m - m0 < MB ? m - m0 : MB);
 #ifdef INT_DOT
-            if (int_dot) i8_int_row(xq + m0 * k, xd + m0 * (k / ib), offset + m0, mb, (const int8_t *)w, r, k, ib, res);
-            else
+                if (int_dot) i8_int_row(xq + m0 * k, xd + m0 * (k / ib), offset + m0, mb, (const int8_t *)w, r, k, ib, res);
 #endif
 #ifdef BF16_DOT
-            if (bf16_dot) bf16_dot_row((const uint16_t *)x + m0 * k, mb, (const uint16_t *)w, r, k, res);
-            else
+                if (bf16_dot) bf16_dot_row((const uint16_t *)x + m0 * k, mb, (const uint16_t *)w, r, k, res);
 #endif
-            dense_row(xf + m0 * k, mb, w, wtype, r, k, res);
-            for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, sf ? res[mm] * sf[r] : res[mm]);
-        }
+                for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, sf ? res[mm] * sf[r] : res[mm]);
+            }
     }
     free(xf);
     return 0;
@@ -834,24 +902,24 @@ int ponder_dequant_int4(const uint8_t *w, const float *sz, int64_t group, int64_
     return 0;
 }
 
-/* exp(x) for x <= 0 (softmax after subtracting the maximum) in plain float arithmetic the compiler vectorizes:
+/* exp(x), x clamped to [-87, 88] (softmax after subtracting the maximum, the sigmoid of SiLU), VL lanes at once:
  * Cephes' polynomial on x - n ln 2, times 2^n built in the exponent bits; relative error about 1e-7. */
-static inline float exp_le0(float x) {
-    x = x < -87.f ? -87.f : x;
-    const float n = floorf(x * 1.44269504088896341f + 0.5f);
-    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.f;
-    const int32_t bits = ((int32_t)n + 127) << 23;
-    float two_n;
-    memcpy(&two_n, &bits, 4);
-    return p * two_n;
+static inline vf v_exp(vf x) {
+    x = v_min(v_max(x, v_set1(-87.f)), v_set1(88.f));
+    const vf n = v_floor(v_fma(x, v_set1(1.44269504088896341f), v_set1(0.5f)));
+    const vf r = v_fma(n, v_set1(2.12194440e-4f), v_fma(n, v_set1(-0.693359375f), x));
+    vf p = v_set1(1.9875691500e-4f);
+    p = v_fma(p, r, v_set1(1.3981999507e-3f));
+    p = v_fma(p, r, v_set1(8.3334519073e-3f));
+    p = v_fma(p, r, v_set1(4.1665795894e-2f));
+    p = v_fma(p, r, v_set1(1.6666665459e-1f));
+    p = v_fma(p, r, v_set1(5.0000001201e-1f));
+    p = v_fma(p * r, r, r + v_set1(1.f));
+    return p * v_pow2i(n);
 }
+
+/* exp(x) of one float (every lane holds it) */
+static inline float exp1(float x) { return v_hmax(v_exp(v_set1(x))); }
 
 static inline vf kv_vec(const void *p, int dtype, int64_t i) {
     if (dtype == DT_BF16) return v_load_bf16((const uint16_t *)p + i);
@@ -902,12 +970,16 @@ static inline __attribute__((always_inline)) void head_values(
 
 /* exp(row[j] - mx) in place and their sum (VL partial sums in a fixed order, then the tail). */
 static float exp_and_sum(float *row, int64_t n, float mx) {
-    for (int64_t j = 0; j < n; j++) row[j] = exp_le0(row[j] - mx);
+    const vf m = v_set1(mx);
     vf s = v_zero();
     int64_t j = 0;
-    for (; j + VL <= n; j += VL) s = s + v_load_f32(row + j);
+    for (; j + VL <= n; j += VL) {
+        const vf e = v_exp(v_load_f32(row + j) - m);
+        v_store(row, DT_F32, j, e);
+        s = s + e;
+    }
     float sum = v_sum(s);
-    for (; j < n; j++) sum += row[j];
+    for (; j < n; j++) sum += row[j] = exp1(row[j] - mx);
     return sum;
 }
 
@@ -989,7 +1061,7 @@ int ponder_attend_one(const void *q, const void *keys, const void *values, int d
             }
             for (int64_t c = 0; c < splits; c++) {
                 const float *mc = pms + ((g * splits + c) * group + hh) * 2;
-                w[c] = mc[0] == -INFINITY ? 0.f : exp_le0(mc[0] - mx);
+                w[c] = mc[0] == -INFINITY ? 0.f : exp1(mc[0] - mx);
                 sum += w[c] * mc[1];
             }
             for (int64_t i = 0; i < d; i++) o[i] = 0.f;
@@ -1106,10 +1178,12 @@ int ponder_silu_mul(const void *gate_up, int dtype, void *out, int64_t m, int64_
         float g[CHUNK], u[CHUNK];
         row_to_f32((const char *)gate_up + (r * 2 * inter + i0) * esize, dtype, g, n);
         row_to_f32((const char *)gate_up + (r * 2 * inter + inter + i0) * esize, dtype, u, n);
-        for (int64_t i = 0; i < n; i++) {
-            const float e = exp_le0(-fabsf(g[i]));  /* exp(-|g|): sigmoid(g) without overflow either side */
-            g[i] = g[i] * (g[i] >= 0.f ? 1.f : e) / (1.f + e) * u[i];
+        int64_t i = 0;
+        for (; i + VL <= n; i += VL) {  /* g / (1 + exp(-g)) * u, exp's argument clamped: no overflow either side */
+            const vf gv = v_load_f32(g + i);
+            v_store(g, DT_F32, i, gv / (v_set1(1.f) + v_exp(v_zero() - gv)) * v_load_f32(u + i));
         }
+        for (; i < n; i++) g[i] = g[i] / (1.f + exp1(-g[i])) * u[i];
         row_from_f32(g, (char *)out + (r * inter + i0) * esize, dtype, n);
     }
     return 0;

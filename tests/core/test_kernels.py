@@ -53,7 +53,7 @@ def _integer_path(kernels: build.Kernels) -> bool:
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 9, 16])
-@pytest.mark.parametrize("n,k", [(1, 1), (7, 37), (33, 100), (64, 1539)])
+@pytest.mark.parametrize("n,k", [(1, 1), (7, 37), (33, 100), (64, 1539), (19, 4133)])
 @pytest.mark.parametrize("wdtype", [torch.bfloat16, torch.float16])
 def test_dense_kernel_is_the_product_of_the_stored_weights(kernels, m, n, k, wdtype) -> None:
     torch.manual_seed(m * 1000 + n + k)
@@ -104,12 +104,13 @@ def test_int4_kernel_is_the_product_of_the_dequantised_weights(kernels, xdtype, 
 
 
 @pytest.mark.parametrize("wdtype", [torch.bfloat16, torch.float16, torch.int8, "int4"])
-def test_a_row_gets_the_same_bits_alone_and_in_a_batch(kernels, wdtype) -> None:
+@pytest.mark.parametrize("k", [320, 4619])  # 4,619: several rows of x take K in spans (gemv.c, block_dense)
+def test_a_row_gets_the_same_bits_alone_and_in_a_batch(kernels, wdtype, k) -> None:
     """Speculative verification and batched decode compare rows of a many-row product with one-row ones."""
     torch.manual_seed(0)
-    n, k = 50, 320
-    x = torch.randn(11, k).bfloat16()
+    n = 50
     if wdtype == "int4":
+        k -= k % 64
         q, sz = quant.quantize_int4_rows(torch.randn(n, k), 64)
         packed, sz_rows = ops.pack_int4_rows(q), sz.transpose(0, 1).contiguous()
         run = lambda rows: ops.int4(kernels, rows, packed, sz_rows, 64)  # noqa: E731
@@ -117,6 +118,7 @@ def test_a_row_gets_the_same_bits_alone_and_in_a_batch(kernels, wdtype) -> None:
         w = torch.randn(n, k).to(wdtype) if wdtype != torch.int8 else torch.randint(-128, 128, (n, k), dtype=torch.int8)
         scales = torch.rand(n).bfloat16() if wdtype == torch.int8 else None
         run = lambda rows: ops.dense(kernels, rows, w, scales)  # noqa: E731
+    x = torch.randn(11, k).bfloat16()
     batch = run(x)
     for i in range(x.shape[0]):
         assert torch.equal(run(x[i:i + 1]), batch[i:i + 1])
