@@ -180,6 +180,13 @@ static inline __m256i dot_acc_u8s8(__m256i acc, __m256i u, __m256i s) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 #endif
 }
+#if !defined(__AVX512VNNI__) && !defined(__AVXVNNI__)
+/* Without VNNI the int4 kernels add vpmaddubsw's int16 pair sums in int16 over the blocks of a group (at most 8:
+ * 8 x 2 x 15 x 127 < 2^15, exact) and widen them once per group: the multiply ports, which bound these products,
+ * then do one instruction per block instead of two, and the sums are the same integers. */
+#define I16_SUMS 1
+static inline __m256i widen_i16(__m256i s) { return _mm256_madd_epi16(s, _mm256_set1_epi16(1)); }
+#endif
 /* 16 bytes of nibbles -> 32 bytes: the low nibbles (inputs 0..15) then the high ones (16..31). */
 static inline __m256i unpack_nibbles(const uint8_t *p) {
     __m128i b = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(15);
@@ -637,9 +644,18 @@ static inline __attribute__((always_inline)) void int4_group(
     for (int m = 0; m < MB; m++) iacc[m] = _mm256_setzero_si256();
     for (int64_t b = g * blocks; b < (g + 1) * blocks; b++) {
         const __m256i wv = unpack_nibbles(wr + b * 16);
-        for (int m = 0; m < mb; m++)
-            iacc[m] = dot_acc_u8s8(iacc[m], wv, _mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32)));
+        for (int m = 0; m < mb; m++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32));
+#ifdef I16_SUMS
+            iacc[m] = _mm256_add_epi16(iacc[m], _mm256_maddubs_epi16(wv, xv));
+#else
+            iacc[m] = dot_acc_u8s8(iacc[m], wv, xv);
+#endif
+        }
     }
+#ifdef I16_SUMS
+    for (int m = 0; m < mb; m++) iacc[m] = widen_i16(iacc[m]);
+#endif
     const float ws = szr[g * 2], c = szr[g * 2 + 1] - 8.f * ws;
     for (int m = 0; m < mb; m++) {
         acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[m]), _mm256_set1_ps(xd[m * groups + g] * ws), acc[m]);
@@ -672,10 +688,20 @@ static inline __attribute__((always_inline)) void row_int4_int(
             const __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
             const int8_t *xj = xo + q * 2 * group + j * 64;
             for (int m = 0; m < mb; m++) {
-                iacc[m][0] = dot_acc_u8s8(iacc[m][0], lo, _mm256_loadu_si256((const __m256i *)(xj + m * k)));
-                iacc[m][1] = dot_acc_u8s8(iacc[m][1], hi, _mm256_loadu_si256((const __m256i *)(xj + m * k + 32)));
+                const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xj + m * k));
+                const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xj + m * k + 32));
+#ifdef I16_SUMS
+                iacc[m][0] = _mm256_add_epi16(iacc[m][0], _mm256_maddubs_epi16(lo, x0));
+                iacc[m][1] = _mm256_add_epi16(iacc[m][1], _mm256_maddubs_epi16(hi, x1));
+#else
+                iacc[m][0] = dot_acc_u8s8(iacc[m][0], lo, x0);
+                iacc[m][1] = dot_acc_u8s8(iacc[m][1], hi, x1);
+#endif
             }
         }
+#ifdef I16_SUMS
+        for (int m = 0; m < mb; m++) { iacc[m][0] = widen_i16(iacc[m][0]); iacc[m][1] = widen_i16(iacc[m][1]); }
+#endif
         const __m256 s4 = _mm256_castps128_ps256(_mm_loadu_ps(szr + q * 4));  /* (scale, zero) x 2 */
         const __m256 ws = _mm256_permutevar8x32_ps(s4, scale_at);
         const __m256 c = _mm256_fnmadd_ps(_mm256_set1_ps(8.f), ws, _mm256_permutevar8x32_ps(s4, zero_at));
@@ -791,19 +817,25 @@ static void lane_layout(const int8_t *xq, const float *xd, const float *xsum, in
 
 
 /* Each weight row r (rows shared among the threads) times the rows of x, MB at a time: ROW(rows) fills res
- * for rows m0 .. m0 + rows - 1 of x, with the row count a constant so each case compiles to its own loop. */
-#define EACH_ROW_BLOCK(ROW) do { \
+ * for rows m0 .. m0 + rows - 1 of x, with the row count a constant so each case compiles to its own loop. The
+ * weight rows go in blocks of about 16 KiB, each pass of MB rows of x over the whole block, so both stay in L1
+ * (over all rows of x per weight row, a prefill's x streamed from L2 for every weight row). */
+#define EACH_ROW_BLOCK(ROW, ROW_BYTES) do { \
+        const int64_t rb_ = (ROW_BYTES) >= 8192 ? 1 : 16384 / (ROW_BYTES) < 16 ? 16384 / (ROW_BYTES) : 16; \
         _Pragma("omp parallel for schedule(static) num_threads(threads)") \
-        for (int64_t r = 0; r < n; r++) { \
+        for (int64_t b_ = 0; b_ < (n + rb_ - 1) / rb_; b_++) { \
             float res[MB]; \
+            const int64_t r1_ = (b_ + 1) * rb_ < n ? (b_ + 1) * rb_ : n; \
             for (int64_t m0 = 0; m0 < m; m0 += MB) { \
                 int mb = (int)(m - m0 < MB ? m - m0 : MB); \
-                switch (mb) { \
-                case 1: ROW(1); break; \
-                SMALL_CASES(ROW(2), ROW(3)) \
-                default: ROW(MB); break; \
+                for (int64_t r = b_ * rb_; r < r1_; r++) { \
+                    switch (mb) { \
+                    case 1: ROW(1); break; \
+                    SMALL_CASES(ROW(2), ROW(3)) \
+                    default: ROW(MB); break; \
+                    } \
+                    for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]); \
                 } \
-                for (int mm = 0; mm < mb; mm++) store(out, out_dtype, (m0 + mm) * n + r, res[mm]); \
             } \
         } \
     } while (0)
@@ -838,12 +870,12 @@ int ponder_gemv_int4(const void *x, int x_dtype, const uint8_t *w, const float *
 #define ROW(rows) row_int4_int(xo + m0 * k, xdl + m0 * regs * 8, xsl + m0 * regs * 8, xq + m0 * k, \
                                xd + m0 * groups, xsum + m0 * groups, rows, w, sz, r, k, group, res)
 #endif
-    EACH_ROW_BLOCK(ROW);
+    EACH_ROW_BLOCK(ROW, k / 2);
 #undef ROW
     free(xo);
 #else
 #define ROW(rows) row_int4(xf + m0 * k, xsum + m0 * groups, rows, w, sz, r, k, group, res)
-    EACH_ROW_BLOCK(ROW);
+    EACH_ROW_BLOCK(ROW, k / 2);
 #undef ROW
 #endif
     free(xf);
