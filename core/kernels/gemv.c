@@ -818,8 +818,8 @@ static void lane_layout(const int8_t *xq, const float *xd, const float *xsum, in
 
 /* Each weight row r (rows shared among the threads) times the rows of x, MB at a time: ROW(rows) fills res
  * for rows m0 .. m0 + rows - 1 of x, with the row count a constant so each case compiles to its own loop. The
- * weight rows go in blocks of about 16 KiB, each pass of MB rows of x over the whole block, so both stay in L1
- * (over all rows of x per weight row, a prefill's x streamed from L2 for every weight row). */
+ * weight rows go in blocks of about 16 KiB (ROW_BYTES each), each pass of MB rows of x over the whole block, so
+ * both stay in L1; a prefill's x, taken whole for each weight row, would stream from L2 once per weight row. */
 #define EACH_ROW_BLOCK(ROW, ROW_BYTES) do { \
         const int64_t rb_ = (ROW_BYTES) >= 8192 ? 1 : 16384 / (ROW_BYTES) < 16 ? 16384 / (ROW_BYTES) : 16; \
         _Pragma("omp parallel for schedule(static) num_threads(threads)") \
