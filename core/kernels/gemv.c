@@ -180,12 +180,18 @@ static inline __m256i dot_acc_u8s8(__m256i acc, __m256i u, __m256i s) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 #endif
 }
-#if !defined(__AVX512VNNI__) && !defined(__AVXVNNI__)
-/* Without VNNI the int4 kernels add vpmaddubsw's int16 pair sums in int16 over the blocks of a group (at most 8:
- * 8 x 2 x 15 x 127 < 2^15, exact) and widen them once per group: the multiply ports, which bound these products,
+/* The int4 kernels' sums within a group: group_acc adds a block's byte products, group_sum gives the int32 sums.
+ * Without VNNI vpmaddubsw's int16 pair sums are added in int16 over the blocks of a group (at most 8:
+ * 8 x 2 x 15 x 127 < 2^15, exact) and widened once per group: the multiply ports, which bound these products,
  * then do one instruction per block instead of two, and the sums are the same integers. */
-#define I16_SUMS 1
-static inline __m256i widen_i16(__m256i s) { return _mm256_madd_epi16(s, _mm256_set1_epi16(1)); }
+#if defined(__AVX512VNNI__) || defined(__AVXVNNI__)
+static inline __m256i group_acc(__m256i acc, __m256i u, __m256i s) { return dot_acc_u8s8(acc, u, s); }
+static inline __m256i group_sum(__m256i acc) { return acc; }
+#else
+static inline __m256i group_acc(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi16(acc, _mm256_maddubs_epi16(u, s));
+}
+static inline __m256i group_sum(__m256i acc) { return _mm256_madd_epi16(acc, _mm256_set1_epi16(1)); }
 #endif
 /* 16 bytes of nibbles -> 32 bytes: the low nibbles (inputs 0..15) then the high ones (16..31). */
 static inline __m256i unpack_nibbles(const uint8_t *p) {
@@ -644,18 +650,10 @@ static inline __attribute__((always_inline)) void int4_group(
     for (int m = 0; m < MB; m++) iacc[m] = _mm256_setzero_si256();
     for (int64_t b = g * blocks; b < (g + 1) * blocks; b++) {
         const __m256i wv = unpack_nibbles(wr + b * 16);
-        for (int m = 0; m < mb; m++) {
-            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32));
-#ifdef I16_SUMS
-            iacc[m] = _mm256_add_epi16(iacc[m], _mm256_maddubs_epi16(wv, xv));
-#else
-            iacc[m] = dot_acc_u8s8(iacc[m], wv, xv);
-#endif
-        }
+        for (int m = 0; m < mb; m++)
+            iacc[m] = group_acc(iacc[m], wv, _mm256_loadu_si256((const __m256i *)(xq + m * k + b * 32)));
     }
-#ifdef I16_SUMS
-    for (int m = 0; m < mb; m++) iacc[m] = widen_i16(iacc[m]);
-#endif
+    for (int m = 0; m < mb; m++) iacc[m] = group_sum(iacc[m]);
     const float ws = szr[g * 2], c = szr[g * 2 + 1] - 8.f * ws;
     for (int m = 0; m < mb; m++) {
         acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[m]), _mm256_set1_ps(xd[m * groups + g] * ws), acc[m]);
@@ -688,20 +686,11 @@ static inline __attribute__((always_inline)) void row_int4_int(
             const __m256i lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
             const int8_t *xj = xo + q * 2 * group + j * 64;
             for (int m = 0; m < mb; m++) {
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xj + m * k));
-                const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xj + m * k + 32));
-#ifdef I16_SUMS
-                iacc[m][0] = _mm256_add_epi16(iacc[m][0], _mm256_maddubs_epi16(lo, x0));
-                iacc[m][1] = _mm256_add_epi16(iacc[m][1], _mm256_maddubs_epi16(hi, x1));
-#else
-                iacc[m][0] = dot_acc_u8s8(iacc[m][0], lo, x0);
-                iacc[m][1] = dot_acc_u8s8(iacc[m][1], hi, x1);
-#endif
+                iacc[m][0] = group_acc(iacc[m][0], lo, _mm256_loadu_si256((const __m256i *)(xj + m * k)));
+                iacc[m][1] = group_acc(iacc[m][1], hi, _mm256_loadu_si256((const __m256i *)(xj + m * k + 32)));
             }
         }
-#ifdef I16_SUMS
-        for (int m = 0; m < mb; m++) { iacc[m][0] = widen_i16(iacc[m][0]); iacc[m][1] = widen_i16(iacc[m][1]); }
-#endif
+        for (int m = 0; m < mb; m++) { iacc[m][0] = group_sum(iacc[m][0]); iacc[m][1] = group_sum(iacc[m][1]); }
         const __m256 s4 = _mm256_castps128_ps256(_mm_loadu_ps(szr + q * 4));  /* (scale, zero) x 2 */
         const __m256 ws = _mm256_permutevar8x32_ps(s4, scale_at);
         const __m256 c = _mm256_fnmadd_ps(_mm256_set1_ps(8.f), ws, _mm256_permutevar8x32_ps(s4, zero_at));
